@@ -1,0 +1,364 @@
+"""Service configuration: one typed ``Settings`` read from the environment (and ``.env``)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from enum import StrEnum
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+SANDBOX_PAYMENT_API_URL = "https://payment-api.uat.sandbox-netvalve.com"
+PRODUCTION_PAYMENT_API_URL = "https://api.netvalve.com"
+SANDBOX_HPP_API_URL = "https://hpp-api.uat.sandbox-netvalve.com"
+PRODUCTION_HPP_API_URL = "https://hpp-api.netvalve.com"
+SANDBOX_BACKOFFICE_API_URL = "https://backoffice-api.uat.sandbox-netvalve.com"
+PRODUCTION_BACKOFFICE_API_URL = "https://backoffice-api.netvalve.com"
+SANDBOX_DEFAULT_HPF_SCRIPT_SRC = "https://tokenfield.uat.sandbox-netvalve.com/sdk/index.DUbZDKWj.js"
+
+MID_ENV_PREFIX = "NETVALVE_MID_ID_"
+
+# Values that are obviously copied from an example file; production refuses them.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "",
+        "changeme",
+        "change-me",
+        "change_me",
+        "placeholder",
+        "secret",
+        "password",
+        "xxx",
+        "todo",
+        "dev-service-key",
+        "dev-webhook-secret",
+        "sandbox-api-key",
+        "sandbox-webhook-secret",
+        "sandbox-backoffice-password",
+    }
+)
+
+
+class ConfigurationError(RuntimeError):
+    """The environment does not describe a runnable service; the message names the variable."""
+
+
+class AppEnv(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class NetValveEnvironment(StrEnum):
+    SANDBOX = "sandbox"
+    PRODUCTION = "production"
+
+
+class CaptureMode(StrEnum):
+    SALE = "sale"
+    AUTHORIZE = "authorize"
+
+
+class StorefrontAuth(StrEnum):
+    PUBLISHABLE_KEY = "publishable_key"
+    NONE = "none"
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("must be an absolute http(s) URL")
+    return value.rstrip("/")
+
+
+def _postgres_url(value: str) -> str:
+    scheme = urlsplit(value).scheme
+    if scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
+        raise ValueError("must be a postgresql:// URL")
+    return value
+
+
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+OptionalHttpUrl = Annotated[HttpUrl | None, BeforeValidator(_blank_to_none)]
+OptionalStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_to_none)]
+PostgresUrl = Annotated[str, AfterValidator(_postgres_url)]
+SecretList = Annotated[list[SecretStr], NoDecode, BeforeValidator(_comma_list)]
+NetworkList = Annotated[
+    list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode, BeforeValidator(_comma_list)
+]
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Field names are the environment variable names, lower-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        hide_input_in_errors=True,
+    )
+
+    app_env: AppEnv = AppEnv.DEVELOPMENT
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    # repr=False: a database URL usually carries its password.
+    database_url: PostgresUrl = Field(
+        default="postgresql://netvalve:netvalve@127.0.0.1:5432/netvalve", repr=False
+    )
+    medusa_database_url: Annotated[PostgresUrl | None, BeforeValidator(_blank_to_none)] = Field(
+        default=None, repr=False
+    )
+    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    db_max_overflow: Annotated[int, Field(ge=0, le=200)] = 10
+    db_pool_timeout_seconds: PositiveSeconds = 10.0
+    db_connect_timeout_seconds: PositiveSeconds = 5.0
+    db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000
+    db_statement_cache: bool = True
+    medusa_pool_min_size: Annotated[int, Field(ge=0, le=100)] = 1
+    medusa_pool_max_size: Annotated[int, Field(ge=1, le=100)] = 10
+
+    service_api_keys: SecretList = Field(default_factory=list)
+    storefront_auth: StorefrontAuth = StorefrontAuth.PUBLISHABLE_KEY
+    publishable_key_cache_seconds: Annotated[float, Field(ge=0)] = 60.0
+    idempotency_key_ttl_hours: Annotated[int, Field(ge=24)] = 24
+    reconcile_interval_seconds: Annotated[float, Field(ge=0)] = 60.0
+    reconcile_min_age_seconds: Annotated[float, Field(ge=0)] = 30.0
+
+    netvalve_webhook_auth_header: OptionalStr = None
+    netvalve_webhook_auth_values: SecretList = Field(default_factory=list)
+    netvalve_webhook_allowed_ips: NetworkList = Field(default_factory=list)
+    trusted_proxies: NetworkList = Field(default_factory=list)
+    webhook_max_body_bytes: Annotated[int, Field(ge=1024)] = 256 * 1024
+    webhook_worker_enabled: bool = True
+    webhook_worker_poll_seconds: PositiveSeconds = 0.5
+    webhook_retry_base_seconds: PositiveSeconds = 5.0
+    webhook_retry_max_seconds: PositiveSeconds = 900.0
+    webhook_give_up_after_seconds: PositiveSeconds = 72 * 3600.0
+
+    medusa_webhook_url: OptionalHttpUrl = None
+    medusa_webhook_secret: OptionalSecret = None
+    medusa_webhook_timeout_seconds: PositiveSeconds = 5.0
+    medusa_webhook_max_attempts: Annotated[int, Field(ge=1)] = 12
+
+    netvalve_api_key: OptionalSecret = None
+    netvalve_client_id: OptionalStr = None
+    netvalve_site_id: OptionalStr = None
+    netvalve_mid_id_eur: OptionalStr = None
+    netvalve_mid_id_usd: OptionalStr = None
+    netvalve_mid_id_php: OptionalStr = None
+    netvalve_mid_id_gbp: OptionalStr = None
+    netvalve_environment: NetValveEnvironment = NetValveEnvironment.PRODUCTION
+    netvalve_capture_mode: CaptureMode = CaptureMode.SALE
+    netvalve_payment_auth: Literal["api_key", "basic"] = "api_key"
+
+    netvalve_base_url: OptionalHttpUrl = None
+    netvalve_payment_api_url: OptionalHttpUrl = None
+    netvalve_sandbox_base_url: HttpUrl = SANDBOX_PAYMENT_API_URL
+    netvalve_production_base_url: HttpUrl = PRODUCTION_PAYMENT_API_URL
+    netvalve_backoffice_api_url: OptionalHttpUrl = None
+
+    netvalve_hpp_base_url: OptionalHttpUrl = None
+    netvalve_sandbox_hpp_base_url: HttpUrl = SANDBOX_HPP_API_URL
+    netvalve_production_hpp_base_url: HttpUrl = PRODUCTION_HPP_API_URL
+    netvalve_hpp_direct_url: OptionalHttpUrl = None
+    netvalve_hpp_fallback_enabled: bool = True
+    netvalve_hpp_order_host: OptionalHttpUrl = None
+    netvalve_hpp_order_path: str = "/hpp/order"
+    netvalve_hpp_mode: Literal["SALE", "AUTHORIZATION"] = "SALE"
+    netvalve_hpp_success_url: OptionalHttpUrl = None
+    netvalve_hpp_cancel_url: OptionalHttpUrl = None
+    netvalve_hpp_failed_url: OptionalHttpUrl = None
+    netvalve_hpp_pending_url: OptionalHttpUrl = None
+    netvalve_return_base_url: OptionalHttpUrl = None
+
+    netvalve_hpf_script_src: OptionalHttpUrl = None
+    netvalve_hpf_script_integrity: OptionalStr = None
+    netvalve_hpf_script_fallback_src: OptionalHttpUrl = None
+
+    netvalve_basic_auth_username: OptionalStr = None
+    netvalve_basic_auth_password: OptionalSecret = None
+
+    netvalve_connect_timeout_seconds: PositiveSeconds = 3.0
+    netvalve_read_timeout_seconds: PositiveSeconds = 20.0
+    netvalve_write_timeout_seconds: PositiveSeconds = 10.0
+    netvalve_pool_timeout_seconds: PositiveSeconds = 5.0
+    netvalve_max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    netvalve_retry_backoff_seconds: PositiveSeconds = 0.2
+    netvalve_retry_backoff_max_seconds: PositiveSeconds = 2.0
+    netvalve_circuit_failure_threshold: Annotated[int, Field(ge=1)] = 5
+    netvalve_circuit_cooldown_seconds: PositiveSeconds = 30.0
+    netvalve_max_connections: Annotated[int, Field(ge=1)] = 100
+
+    mid_ids: dict[str, str] = Field(default_factory=dict, exclude=True)
+
+    @field_validator("netvalve_hpp_order_path")
+    @classmethod
+    def _path_starts_with_slash(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+    @model_validator(mode="after")
+    def _collect_mids(self) -> Settings:
+        mids: dict[str, str] = {
+            key.removeprefix(MID_ENV_PREFIX).upper(): value.strip()
+            for key, value in os.environ.items()
+            if key.upper().startswith(MID_ENV_PREFIX) and value.strip()
+        }
+        for currency in ("eur", "usd", "php", "gbp"):
+            explicit = getattr(self, f"netvalve_mid_id_{currency}")
+            if explicit:
+                mids[currency.upper()] = explicit
+        self.mid_ids = mids
+        return self
+
+    @model_validator(mode="after")
+    def _production_is_complete(self) -> Settings:
+        if self.app_env is not AppEnv.PRODUCTION:
+            return self
+        problems: list[str] = []
+        if self.netvalve_api_key is None:
+            problems.append("NETVALVE_API_KEY: required in production")
+        secrets: dict[str, list[SecretStr]] = {
+            "NETVALVE_API_KEY": [self.netvalve_api_key] if self.netvalve_api_key else [],
+            "NETVALVE_BASIC_AUTH_PASSWORD": (
+                [self.netvalve_basic_auth_password] if self.netvalve_basic_auth_password else []
+            ),
+            "MEDUSA_WEBHOOK_SECRET": [self.medusa_webhook_secret] if self.medusa_webhook_secret else [],
+            "SERVICE_API_KEYS": self.service_api_keys,
+            "NETVALVE_WEBHOOK_AUTH_VALUES": self.netvalve_webhook_auth_values,
+        }
+        for name, values in secrets.items():
+            if any(_is_placeholder(v) for v in values):
+                problems.append(f"{name}: placeholder or too short secret")
+        if not self.service_api_keys:
+            problems.append("SERVICE_API_KEYS: at least one key is required in production")
+        if self.storefront_auth is StorefrontAuth.NONE:
+            problems.append("STOREFRONT_AUTH: 'none' is not allowed in production")
+        if self.medusa_webhook_url and self.medusa_webhook_secret is None:
+            problems.append("MEDUSA_WEBHOOK_SECRET: required when MEDUSA_WEBHOOK_URL is set")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.netvalve_environment is NetValveEnvironment.SANDBOX
+
+    @property
+    def medusa_dsn(self) -> str:
+        return _plain_postgres_dsn(self.medusa_database_url or self.database_url)
+
+    @property
+    def database_dsn(self) -> str:
+        return _plain_postgres_dsn(self.database_url)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return "postgresql+asyncpg://" + self.database_dsn.split("://", 1)[1]
+
+    @property
+    def payment_api_url(self) -> str:
+        """Explicit override, then ``NETVALVE_BASE_URL``, then the environment's default."""
+        if self.netvalve_payment_api_url:
+            return self.netvalve_payment_api_url
+        if self.netvalve_base_url:
+            return self.netvalve_base_url
+        if self.is_sandbox:
+            return self.netvalve_sandbox_base_url
+        return self.netvalve_production_base_url
+
+    @property
+    def hpp_api_url(self) -> str:
+        if self.netvalve_hpp_base_url:
+            return self.netvalve_hpp_base_url
+        return (
+            self.netvalve_sandbox_hpp_base_url if self.is_sandbox else self.netvalve_production_hpp_base_url
+        )
+
+    @property
+    def hpp_order_url(self) -> str:
+        return (self.netvalve_hpp_order_host or self.hpp_api_url) + self.netvalve_hpp_order_path
+
+    @property
+    def backoffice_api_url(self) -> str:
+        if self.netvalve_backoffice_api_url:
+            return self.netvalve_backoffice_api_url
+        return SANDBOX_BACKOFFICE_API_URL if self.is_sandbox else PRODUCTION_BACKOFFICE_API_URL
+
+    @property
+    def hpf_fallback_script_src(self) -> str | None:
+        if self.netvalve_hpf_script_fallback_src:
+            return self.netvalve_hpf_script_fallback_src
+        return SANDBOX_DEFAULT_HPF_SCRIPT_SRC if self.is_sandbox else None
+
+    @property
+    def webhook_auth_configured(self) -> bool:
+        return bool(self.netvalve_webhook_auth_header and self.netvalve_webhook_auth_values)
+
+    def mid_for(self, currency: str) -> str | None:
+        return self.mid_ids.get(currency.upper())
+
+    def hpp_return_url(self, outcome: Literal["success", "cancel", "failed", "pending"]) -> str | None:
+        explicit: str | None = getattr(self, f"netvalve_hpp_{outcome}_url")
+        if explicit:
+            return explicit
+        if self.netvalve_return_base_url:
+            return f"{self.netvalve_return_base_url}/checkout/netvalve/{outcome}"
+        return None
+
+
+def _plain_postgres_dsn(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    del scheme
+    return "postgresql://" + rest
+
+
+def _is_placeholder(secret: SecretStr) -> bool:
+    value = secret.get_secret_value().strip()
+    return value.lower() in PLACEHOLDER_SECRETS or len(value) < 12
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation failures into one message that names each variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_input=False, include_url=False):
+            name = ".".join(str(part) for part in error["loc"]).upper() or "SETTINGS"
+            lines.append(f"{name}: {error['msg']}")
+        raise ConfigurationError("invalid configuration: " + "; ".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

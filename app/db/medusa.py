@@ -1,0 +1,40 @@
+"""The asyncpg pool on Medusa's database: read-only use, queries live in ``app.repositories.medusa``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
+
+import asyncpg
+from fastapi import Depends, Request
+
+from app.core.config import Settings
+
+if TYPE_CHECKING:
+    MedusaPool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+else:
+    MedusaPool = asyncpg.Pool
+
+
+async def create_medusa_pool(settings: Settings) -> MedusaPool:
+    kwargs: dict[str, Any] = {
+        "min_size": settings.medusa_pool_min_size,
+        "max_size": settings.medusa_pool_max_size,
+        "timeout": settings.db_connect_timeout_seconds,
+        "command_timeout": settings.db_statement_timeout_ms / 1000 or None,
+        "server_settings": {
+            "application_name": "netvalve-service-medusa-reader",
+            "default_transaction_read_only": "on",
+        },
+    }
+    if not settings.db_statement_cache:
+        kwargs["statement_cache_size"] = 0
+    pool: MedusaPool = await asyncpg.create_pool(settings.medusa_dsn, **kwargs)
+    return pool
+
+
+def get_medusa_pool(request: Request) -> MedusaPool:
+    pool: MedusaPool = request.app.state.medusa_pool
+    return pool
+
+
+MedusaPoolDep = Annotated[MedusaPool, Depends(get_medusa_pool)]

@@ -1,0 +1,61 @@
+"""Application factory: ``app.main:app`` is what uvicorn and the Dockerfile run."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app.api.health import router as health_router
+from app.core.config import Settings, get_settings
+from app.core.errors import install_error_handlers
+from app.core.logging import configure_logging
+from app.core.middleware import RequestContextMiddleware
+from app.db.medusa import create_medusa_pool
+from app.db.session import create_engine, create_sessionmaker
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        medusa_pool = await create_medusa_pool(settings)
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.medusa_pool = medusa_pool
+        logger.info("service started", extra={"app_env": settings.app_env.value})
+        try:
+            yield
+        finally:
+            await medusa_pool.close()
+            await engine.dispose()
+            logger.info("service stopped")
+
+    app = FastAPI(
+        title="NetValve payment service for Medusa",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None if settings.app_env == "production" else "/docs",
+        redoc_url=None,
+    )
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+    app.include_router(health_router)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    # ``app.main:app`` is built on first access so importing this module never reads the environment.
+    if name == "app":
+        application = create_app()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)
