@@ -1,0 +1,286 @@
+"""What a NetValve answer means, as data: response codes, code types, HTTP statuses, webhook events.
+
+Precedence for a JSON object body (see ``classify_code``):
+1. a success code of the operation (and a code type that does not contradict it) -> APPROVED;
+2. an exact code in ``CODE_OUTCOMES``;
+3. a decline ``responseCodeType``;
+4. a code range in ``CODE_RANGE_OUTCOMES`` (every ``BNK_*`` code is a decline, ``BNK_2000`` included);
+5. ``responseCodeType`` PENDING;
+6. otherwise UNKNOWN: an answer we cannot read is never taken for success.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, Final, NamedTuple
+
+
+class Outcome(StrEnum):
+    APPROVED = "approved"
+    PENDING = "pending"
+    SOFT_DECLINE = "soft_decline"
+    HARD_DECLINE = "hard_decline"
+    ALREADY_CAPTURED = "already_captured"
+    ALREADY_REFUNDED = "already_refunded"
+    ALREADY_CANCELLED = "already_cancelled"
+    DUPLICATE_ORDER = "duplicate_order"
+    NOT_FOUND = "not_found"
+    VALIDATION_ERROR = "validation_error"
+    AUTH_ERROR = "auth_error"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    UNKNOWN = "unknown"
+    MISMATCH = "mismatch"
+
+
+DECLINES: Final = frozenset({Outcome.SOFT_DECLINE, Outcome.HARD_DECLINE})
+
+DEFAULT_SUCCESS_CODES: Final = frozenset({"GTW_1000", "GTW_1001"})
+
+# Codes that mean success only for some operations; everything else uses DEFAULT_SUCCESS_CODES.
+SUCCESS_CODES_BY_OPERATION: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {"initialize_hpf_session": DEFAULT_SUCCESS_CODES | {"GTW_1003"}}
+)
+
+CODE_OUTCOMES: Final[Mapping[str, Outcome]] = MappingProxyType(
+    {
+        "GTW_1002": Outcome.PENDING,
+        "GTW_2045": Outcome.ALREADY_REFUNDED,
+        "GTW_2046": Outcome.ALREADY_CAPTURED,
+        "GTW_2047": Outcome.ALREADY_CANCELLED,
+        "GTW_2065": Outcome.DUPLICATE_ORDER,
+        "GTW_2070": Outcome.DUPLICATE_ORDER,
+        "GTW_2103": Outcome.NOT_FOUND,
+        # Amount and field rules: our request was wrong, the card was not tried.
+        "GTW_2002": Outcome.VALIDATION_ERROR,
+        "GTW_2003": Outcome.VALIDATION_ERROR,
+        "GTW_2004": Outcome.VALIDATION_ERROR,
+        "GTW_2007": Outcome.VALIDATION_ERROR,
+        "GTW_2008": Outcome.VALIDATION_ERROR,
+        "GTW_2009": Outcome.VALIDATION_ERROR,
+        "GTW_2048": Outcome.VALIDATION_ERROR,
+        "GTW_2059": Outcome.VALIDATION_ERROR,
+        "GTW_2085": Outcome.VALIDATION_ERROR,
+        "GTW_2092": Outcome.VALIDATION_ERROR,
+        "GTW_2093": Outcome.VALIDATION_ERROR,
+        "GTW_2107": Outcome.VALIDATION_ERROR,
+        "GTW_2108": Outcome.VALIDATION_ERROR,
+        "GTW_2123": Outcome.VALIDATION_ERROR,
+        "GTW_2124": Outcome.VALIDATION_ERROR,
+        "SMR_2001": Outcome.VALIDATION_ERROR,
+        "GTW_9001": Outcome.AUTH_ERROR,
+        "GTW_9002": Outcome.AUTH_ERROR,
+        "GTW_9003": Outcome.AUTH_ERROR,
+        "GTW_2082": Outcome.AUTH_ERROR,
+        # NetValve timed out towards the bank: the charge may or may not exist.
+        "GTW_2054": Outcome.UNKNOWN,
+        "GTW_9999": Outcome.UNAVAILABLE,
+    }
+)
+
+
+@dataclass(frozen=True)
+class CodeRange:
+    prefix: str
+    low: int
+    high: int
+    outcome: Outcome
+
+
+# First match wins.
+CODE_RANGE_OUTCOMES: Final[tuple[CodeRange, ...]] = (
+    CodeRange("BNK_", 3000, 3999, Outcome.HARD_DECLINE),
+    CodeRange("BNK_", 0, 9999, Outcome.SOFT_DECLINE),
+    CodeRange("GTW_", 2010, 2031, Outcome.VALIDATION_ERROR),
+    CodeRange("GTW_", 4000, 4999, Outcome.HARD_DECLINE),
+    CodeRange("FRD_", 0, 9999, Outcome.HARD_DECLINE),
+)
+
+DECLINE_TYPE_OUTCOMES: Final[Mapping[str, Outcome]] = MappingProxyType(
+    {
+        "SOFT DECLINE": Outcome.SOFT_DECLINE,
+        "HARD DECLINE": Outcome.HARD_DECLINE,
+        "DECLINE": Outcome.SOFT_DECLINE,
+        "DECLINED": Outcome.SOFT_DECLINE,
+    }
+)
+PENDING_TYPES: Final = frozenset({"PENDING"})
+APPROVED_TYPES: Final = frozenset({"APPROVED"})
+
+# Decided by the HTTP status alone, whatever the body says.
+HTTP_STATUS_OUTCOMES: Final[Mapping[int, Outcome]] = MappingProxyType(
+    {401: Outcome.AUTH_ERROR, 403: Outcome.AUTH_ERROR, 429: Outcome.RATE_LIMITED}
+)
+# Used for a non-2xx status whose body carries no code we recognise.
+HTTP_FALLBACK_OUTCOMES: Final[Mapping[int, Outcome]] = MappingProxyType(
+    {400: Outcome.VALIDATION_ERROR, 404: Outcome.NOT_FOUND, 422: Outcome.VALIDATION_ERROR}
+)
+# Outcomes an error answer (array body or non-2xx status) cannot carry as such.
+_NOT_FROM_ERROR_ARRAY: Final = frozenset(
+    {Outcome.APPROVED, Outcome.PENDING, Outcome.UNKNOWN, Outcome.SOFT_DECLINE, Outcome.HARD_DECLINE}
+)
+
+_CODE = re.compile(r"^([A-Z0-9]+_)(\d+)$")
+
+
+class Classification(NamedTuple):
+    outcome: Outcome
+    code: str | None
+    message: str | None
+
+
+def success_codes_for(operation: str) -> frozenset[str]:
+    return SUCCESS_CODES_BY_OPERATION.get(operation, DEFAULT_SUCCESS_CODES)
+
+
+def _normalise_type(code_type: str | None) -> str | None:
+    if not code_type:
+        return None
+    return " ".join(code_type.replace("_", " ").upper().split())
+
+
+def _range_outcome(code: str) -> Outcome | None:
+    match = _CODE.match(code)
+    if match is None:
+        return None
+    prefix, number = match.group(1), int(match.group(2))
+    for rule in CODE_RANGE_OUTCOMES:
+        if rule.prefix == prefix and rule.low <= number <= rule.high:
+            return rule.outcome
+    return None
+
+
+def classify_code(
+    code: str | None,
+    code_type: str | None,
+    success_codes: frozenset[str] = DEFAULT_SUCCESS_CODES,
+) -> Outcome:
+    """Outcome of a ``responseCode`` / ``responseCodeType`` pair, ignoring transport and HTTP."""
+    code = code.strip().upper() if code else None
+    kind = _normalise_type(code_type)
+    if code in success_codes:
+        return Outcome.APPROVED if kind is None or kind in APPROVED_TYPES else Outcome.UNKNOWN
+    if code is not None and code in CODE_OUTCOMES:
+        return CODE_OUTCOMES[code]
+    if kind is not None and kind in DECLINE_TYPE_OUTCOMES:
+        return DECLINE_TYPE_OUTCOMES[kind]
+    if code is not None and (ranged := _range_outcome(code)) is not None:
+        return ranged
+    if kind in PENDING_TYPES:
+        return Outcome.PENDING
+    return Outcome.UNKNOWN
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def envelope_fields(body: Any) -> tuple[str | None, str | None, str | None]:
+    """``(responseCode, responseCodeType, responseMessage)`` of an object or the first array item."""
+    if isinstance(body, list):
+        body = next((item for item in body if isinstance(item, Mapping)), None)
+    if not isinstance(body, Mapping):
+        return None, None, None
+    return (
+        _text(body.get("responseCode")),
+        _text(body.get("responseCodeType")),
+        _text(body.get("responseMessage")),
+    )
+
+
+def classify_status(status: int, usable_body: bool) -> Outcome | None:
+    """Outcome decided by transport facts alone, or None when the body has to be read."""
+    if status in HTTP_STATUS_OUTCOMES:
+        return HTTP_STATUS_OUTCOMES[status]
+    if status >= 500 or not usable_body:
+        return Outcome.UNAVAILABLE
+    return None
+
+
+def classify_response(
+    status: int,
+    body: Any,
+    success_codes: frozenset[str] = DEFAULT_SUCCESS_CODES,
+) -> Classification:
+    """Classify a NetValve envelope answer. ``body`` is the decoded JSON, or None if unusable."""
+    code, code_type, message = envelope_fields(body)
+    by_status = classify_status(status, body is not None)
+    if by_status is not None:
+        if message is None and by_status is Outcome.UNAVAILABLE:
+            message = f"HTTP {status} without a usable JSON body"
+        return Classification(by_status, code, message)
+    if isinstance(body, list):
+        if not 400 <= status < 500:
+            # An array is NetValve's error shape; on a 2xx it is unreadable, not a rejection.
+            return Classification(Outcome.UNKNOWN, code, message or f"HTTP {status} with an array body")
+        outcome = classify_code(code, code_type, frozenset())
+        if outcome in _NOT_FROM_ERROR_ARRAY:
+            outcome = Outcome.VALIDATION_ERROR
+        return Classification(outcome, code, message)
+    if not isinstance(body, Mapping):
+        return Classification(Outcome.UNAVAILABLE, None, f"HTTP {status} with a non-object JSON body")
+    outcome = classify_code(code, code_type, success_codes)
+    if not 200 <= status < 300 and outcome in _NOT_FROM_ERROR_ARRAY:
+        outcome = HTTP_FALLBACK_OUTCOMES.get(status, outcome if outcome in DECLINES else Outcome.UNKNOWN)
+    return Classification(outcome, code, message)
+
+
+def classify_plain(status: int, usable_body: bool) -> Outcome:
+    """Outcome of an endpoint without NetValve's envelope (the backoffice API)."""
+    by_status = classify_status(status, usable_body)
+    if by_status is not None:
+        return by_status
+    if 200 <= status < 300:
+        return Outcome.APPROVED
+    return HTTP_FALLBACK_OUTCOMES.get(status, Outcome.UNKNOWN)
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+
+class EventKind(StrEnum):
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    REFUNDED = "refunded"
+    CANCELED = "canceled"
+    FAILED = "failed"
+    PENDING = "pending"
+    CHARGEBACK = "chargeback"
+    UNKNOWN = "unknown"
+
+
+WEBHOOK_EVENT_KINDS: Final[Mapping[str, EventKind]] = MappingProxyType(
+    {
+        "AUTHORISED": EventKind.AUTHORIZED,
+        "PURCHASED": EventKind.CAPTURED,
+        "CAPTURED": EventKind.CAPTURED,
+        "REBILLED": EventKind.CAPTURED,
+        "CANCELLED": EventKind.CANCELED,
+        "REFUNDED": EventKind.REFUNDED,
+        "AUTHORISATION_FAILED": EventKind.FAILED,
+        "PURCHASE_FAILED": EventKind.FAILED,
+        "CAPTURE_FAILED": EventKind.FAILED,
+        "CANCELLATION_FAILED": EventKind.FAILED,
+        "REFUND_FAILED": EventKind.FAILED,
+        "REBIL_FAILED": EventKind.FAILED,
+        "REBILL_FAILED": EventKind.FAILED,
+        "AUTHORISATION_PENDING": EventKind.PENDING,
+        "PURCHASE_PENDING": EventKind.PENDING,
+        "CAPTURE_PENDING": EventKind.PENDING,
+        "REBILL_PENDING": EventKind.PENDING,
+        "REFUND_PENDING": EventKind.PENDING,
+        "CANCELLATION_PENDING": EventKind.PENDING,
+        "CHARGEBACK": EventKind.CHARGEBACK,
+    }
+)
+
+
+def event_kind(event_name: str | None) -> EventKind:
+    """Kind of a webhook ``eventName`` (NetValve's British spelling, typos included)."""
+    if not event_name:
+        return EventKind.UNKNOWN
+    return WEBHOOK_EVENT_KINDS.get(event_name.strip().upper(), EventKind.UNKNOWN)
