@@ -6,20 +6,26 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 
 from app.api.health import router as health_router
+from app.api.v1.endpoints.netvalve.router import router as netvalve_router
 from app.core.config import Settings, get_settings
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
+from app.core.security import PublishableKeyCache
 from app.db.medusa import create_medusa_pool
 from app.db.session import create_engine, create_sessionmaker
+from app.gateway import NetValveClient, build_http_client
+from app.services.background import run_background_workers
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, http_client: httpx.AsyncClient | None = None) -> FastAPI:
+    """Build the service; tests pass their own settings and an HTTP client wired to the sandbox."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_format)
 
@@ -31,10 +37,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.medusa_pool = medusa_pool
+        http = http_client or build_http_client(settings)
+        app.state.http = http
+        app.state.gateway = NetValveClient(http, settings)
+        app.state.publishable_key_cache = PublishableKeyCache(settings.publishable_key_cache_seconds)
         logger.info("service started", extra={"app_env": settings.app_env.value})
         try:
-            yield
+            async with run_background_workers(app):
+                yield
         finally:
+            if http_client is None:
+                await http.aclose()
             await medusa_pool.close()
             await engine.dispose()
             logger.info("service stopped")
@@ -49,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(netvalve_router)
     return app
 
 

@@ -1,5 +1,24 @@
 """ORM models of the tables this service owns. Importing this package registers them all on ``Base``."""
 
+from app.models.payment import (
+    CallOutcome,
+    GatewayTransaction,
+    HpfToken,
+    IdempotencyKey,
+    Operation,
+    Payment,
+    PaymentStatus,
+)
 from app.models.webhook_event import WebhookEvent, WebhookEventStatus
 
-__all__ = ["WebhookEvent", "WebhookEventStatus"]
+__all__ = [
+    "CallOutcome",
+    "GatewayTransaction",
+    "HpfToken",
+    "IdempotencyKey",
+    "Operation",
+    "Payment",
+    "PaymentStatus",
+    "WebhookEvent",
+    "WebhookEventStatus",
+]

@@ -1,0 +1,34 @@
+"""Cancel (void) an authorization that was not captured."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from app.api.v1.endpoints.netvalve.deps import ServiceDep
+from app.core.errors import responses_for
+from app.core.security import ServiceAuth
+from app.schemas.netvalve import CancelDeleted, CancelRequest, MoneyOperationResponse
+from app.services import errors
+from app.services.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
+
+router = APIRouter()
+
+
+@router.post(
+    "/cancel",
+    response_model=CancelDeleted,
+    responses={
+        202: {"model": MoneyOperationResponse, "description": "Outcome unknown; reconciliation settles it"},
+        **responses_for(*errors.MONEY_OPERATION_ERRORS, errors.PaymentCapturedUseRefund, *IDEMPOTENCY_ERRORS),
+    },
+)
+async def cancel(body: CancelRequest, request: Request, service: ServiceDep, _: ServiceAuth) -> Response:
+    """Void; an already cancelled payment is success, a captured one is 409 (refund it instead)."""
+
+    async def handler() -> Response:
+        result = await service.cancel(body.transaction_id, body.payment_session_id)
+        return Response(
+            result.body.model_dump_json(), status_code=result.status_code, media_type="application/json"
+        )
+
+    return await run_idempotent(request, "cancel", handler)

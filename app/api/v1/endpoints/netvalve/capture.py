@@ -1,0 +1,39 @@
+"""Capture an authorization, in full or in part (a partial capture is final)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from app.api.v1.endpoints.netvalve.deps import ServiceDep
+from app.core.errors import responses_for
+from app.core.security import ServiceAuth
+from app.schemas.netvalve import CaptureRequest, CaptureResponse, MoneyOperationResponse
+from app.services import errors
+from app.services.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
+
+router = APIRouter()
+
+
+@router.post(
+    "/capture",
+    response_model=CaptureResponse,
+    responses={
+        202: {"model": MoneyOperationResponse, "description": "Outcome unknown; reconciliation settles it"},
+        **responses_for(
+            *errors.MONEY_OPERATION_ERRORS,
+            errors.CaptureExceedsAuthorized,
+            errors.InvalidAmount,
+            *IDEMPOTENCY_ERRORS,
+        ),
+    },
+)
+async def capture(body: CaptureRequest, request: Request, service: ServiceDep, _: ServiceAuth) -> Response:
+    """Capture; capturing what is already captured is success without a gateway call."""
+
+    async def handler() -> Response:
+        result = await service.capture(body.transaction_id, body.payment_session_id, body.amount)
+        return Response(
+            result.body.model_dump_json(), status_code=result.status_code, media_type="application/json"
+        )
+
+    return await run_idempotent(request, "capture", handler)

@@ -1,0 +1,50 @@
+"""HPF session: how the storefront will collect the card (hosted fields, or a hosted page)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from app.api.v1.endpoints.netvalve.deps import ServiceDep
+from app.core.errors import Forbidden, Unauthenticated, UnprocessableRequest, responses_for
+from app.core.security import StorefrontAuthDep
+from app.schemas.netvalve import HpfSessionRequest, HpfSessionResponse
+from app.services import errors
+from app.services.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
+
+router = APIRouter()
+
+ERRORS = responses_for(
+    Unauthenticated,
+    Forbidden,
+    UnprocessableRequest,
+    errors.CartNotFound,
+    errors.PaymentSessionNotFound,
+    errors.CartCompleted,
+    errors.PaymentCollectionMissing,
+    errors.CurrencyNotConfigured,
+    errors.HpfSessionUnavailable,
+    *IDEMPOTENCY_ERRORS,
+)
+
+
+@router.post("/hpf/session", response_model=HpfSessionResponse, responses=ERRORS)
+async def create_hpf_session(
+    body: HpfSessionRequest, request: Request, service: ServiceDep, _: StorefrontAuthDep
+) -> Response:
+    """Start a Hosted Payment Fields session for a cart (the waterfall of design.md section 3)."""
+
+    async def handler() -> Response:
+        result = await service.create_hpf_session(body.cart_id, body.payment_session_id)
+        return Response(result.model_dump_json(), media_type="application/json")
+
+    return await run_idempotent(request, "hpf_session", handler)
+
+
+@router.get("/hpf/session", response_model=HpfSessionResponse, responses=ERRORS)
+async def get_hpf_session(
+    query: Annotated[HpfSessionRequest, Query()], service: ServiceDep, _: StorefrontAuthDep
+) -> HpfSessionResponse:
+    """The same session, with the fields as query parameters."""
+    return await service.create_hpf_session(query.cart_id, query.payment_session_id)

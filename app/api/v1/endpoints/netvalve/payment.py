@@ -1,0 +1,55 @@
+"""Pay for a cart with the HPF token: NetValve ``/sale`` (or ``/authorize`` in manual-capture mode)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from app.api.v1.endpoints.netvalve.deps import ServiceDep
+from app.core.errors import Forbidden, Unauthenticated, UnprocessableRequest, responses_for
+from app.core.security import StorefrontAuthDep
+from app.schemas.netvalve import PayRequest, PayResponse
+from app.services import errors
+from app.services.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
+
+router = APIRouter()
+
+
+@router.post(
+    "/payment",
+    response_model=PayResponse,
+    responses={
+        202: {"model": PayResponse, "description": "Outcome pending or unknown; reconciliation settles it"},
+        **responses_for(
+            Unauthenticated,
+            Forbidden,
+            UnprocessableRequest,
+            errors.CartNotFound,
+            errors.PaymentSessionNotFound,
+            errors.CartCompleted,
+            errors.PaymentCollectionMissing,
+            errors.CurrencyNotConfigured,
+            errors.InvalidAmount,
+            errors.OperationInProgress,
+            errors.PaymentTokenCartMismatch,
+            errors.CardDeclined,
+            errors.GatewayRejected,
+            errors.GatewayUnavailable,
+            *IDEMPOTENCY_ERRORS,
+        ),
+    },
+)
+async def pay(body: PayRequest, request: Request, service: ServiceDep, _: StorefrontAuthDep) -> Response:
+    """Charge the cart for the amount Medusa holds; an already paid cart answers without a new charge."""
+
+    async def handler() -> Response:
+        result = await service.pay(
+            body.cart_id,
+            body.payment_session_id,
+            body.payment_token,
+            str(body.customer_ip) if body.customer_ip else None,
+        )
+        return Response(
+            result.body.model_dump_json(), status_code=result.status_code, media_type="application/json"
+        )
+
+    return await run_idempotent(request, "payment", handler)

@@ -1,0 +1,39 @@
+"""Refund a captured payment, in full or in part."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from app.api.v1.endpoints.netvalve.deps import ServiceDep
+from app.core.errors import responses_for
+from app.core.security import ServiceAuth
+from app.schemas.netvalve import MoneyOperationResponse, RefundRequest, RefundResponse
+from app.services import errors
+from app.services.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
+
+router = APIRouter()
+
+
+@router.post(
+    "/refund",
+    response_model=RefundResponse,
+    responses={
+        202: {"model": MoneyOperationResponse, "description": "Outcome unknown; reconciliation settles it"},
+        **responses_for(
+            *errors.MONEY_OPERATION_ERRORS,
+            errors.RefundExceedsCaptured,
+            errors.InvalidAmount,
+            *IDEMPOTENCY_ERRORS,
+        ),
+    },
+)
+async def refund(body: RefundRequest, request: Request, service: ServiceDep, _: ServiceAuth) -> Response:
+    """Refund; never more than captured minus refunded."""
+
+    async def handler() -> Response:
+        result = await service.refund(body.transaction_id, body.payment_session_id, body.amount)
+        return Response(
+            result.body.model_dump_json(), status_code=result.status_code, media_type="application/json"
+        )
+
+    return await run_idempotent(request, "refund", handler)

@@ -1,0 +1,19 @@
+"""Aggregates every NetValve sub-router under ``/api/v1/netvalve``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.api.v1.endpoints.netvalve import (
+    cancel,
+    capture,
+    hpf,
+    payment,
+    reconcile,
+    refund,
+    status,
+)
+
+router = APIRouter(prefix="/api/v1/netvalve", tags=["netvalve"])
+for module in (hpf, payment, capture, refund, cancel, status, reconcile):
+    router.include_router(module.router)

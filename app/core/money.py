@@ -1,0 +1,59 @@
+"""Money: ``Decimal`` from the request to the wire, integer minor units in our tables."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+# ISO 4217 exponents that differ from 2 (the same lists Medusa's Stripe provider uses).
+_ZERO_DECIMAL = frozenset(
+    "BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND VUV XAF XOF XPF".split()  # noqa: SIM905
+)
+_THREE_DECIMAL = frozenset("BHD IQD JOD KWD OMR TND".split())  # noqa: SIM905
+
+
+class InvalidAmount(ValueError):
+    """An amount that is not a finite, positive decimal with the currency's precision."""
+
+
+def currency_exponent(currency: str) -> int:
+    code = currency.upper()
+    if code in _ZERO_DECIMAL:
+        return 0
+    if code in _THREE_DECIMAL:
+        return 3
+    return 2
+
+
+def parse_amount(value: Any) -> Decimal:
+    """Accept what Medusa sends: a number, a decimal string, or ``{"value": "12.5", "precision": 20}``."""
+    if isinstance(value, dict):
+        if "value" not in value:
+            raise InvalidAmount("amount object needs a 'value'")
+        value = value["value"]
+    if isinstance(value, bool) or value is None:
+        raise InvalidAmount("amount must be a number or a decimal string")
+    if isinstance(value, float):
+        # repr() is the shortest string that round-trips, so 19.99 stays 19.99 rather than 19.989999…
+        value = repr(value)
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise InvalidAmount(f"not a decimal amount: {value!r}") from None
+    if not amount.is_finite():
+        raise InvalidAmount("amount must be finite")
+    return amount
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """Major units to integer minor units; refuses sub-minor precision instead of rounding money."""
+    exponent = currency_exponent(currency)
+    scaled = amount.scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        raise InvalidAmount(f"{amount} has more decimals than {currency.upper()} allows ({exponent})")
+    return int(scaled)
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    exponent = currency_exponent(currency)
+    return Decimal(minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))

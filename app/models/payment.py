@@ -1,0 +1,158 @@
+"""The ledger: one NetValve payment per Medusa payment session, and every gateway call made for it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db.base import Base, TimestampMixin
+
+
+class PaymentStatus(StrEnum):
+    """Medusa's payment-session vocabulary where Medusa has a word, plus ``refunded`` and ``unknown``."""
+
+    PENDING = "pending"
+    REQUIRES_MORE = "requires_more"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    REFUNDED = "refunded"
+    CANCELED = "canceled"
+    ERROR = "error"
+    UNKNOWN = "unknown"
+
+
+class Operation(StrEnum):
+    SALE = "sale"
+    AUTHORIZE = "authorize"
+    CAPTURE = "capture"
+    REFUND = "refund"
+    CANCEL = "cancel"
+
+
+class CallOutcome(StrEnum):
+    """What became of one gateway call, as the ledger records it."""
+
+    IN_FLIGHT = "in_flight"
+    APPROVED = "approved"
+    PENDING = "pending"
+    DECLINED = "declined"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+    NOT_SENT = "not_sent"
+
+
+_LIVE_STATUSES = "'pending', 'unknown', 'authorized', 'captured', 'refunded'"
+
+
+class Payment(TimestampMixin, Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("amount_minor > 0", name="amount_positive"),
+        CheckConstraint("captured_minor <= authorized_minor", name="captured_within_authorized"),
+        CheckConstraint("refunded_minor <= captured_minor", name="refunded_within_captured"),
+        CheckConstraint("authorized_minor <= amount_minor", name="authorized_within_amount"),
+        # At most one live payment per cart: the database itself refuses a second charge.
+        Index(
+            "uq_payments_live_cart",
+            "cart_id",
+            unique=True,
+            postgresql_where=text(f"status IN ({_LIVE_STATUSES})"),
+        ),
+        Index("ix_payments_netvalve_transaction_id", "netvalve_transaction_id"),
+        Index(
+            "ix_payments_needs_reconcile",
+            "updated_at",
+            postgresql_where=text("status IN ('pending', 'unknown') OR operation_in_flight IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    cart_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    payment_session_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    payment_collection_id: Mapped[str | None] = mapped_column(String(64))
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    authorized_minor: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    captured_minor: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    refunded_minor: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    status: Mapped[str] = mapped_column(
+        String(16), nullable=False, server_default=PaymentStatus.REQUIRES_MORE
+    )
+    capture_mode: Mapped[str] = mapped_column(String(16), nullable=False)
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    client_order_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    netvalve_transaction_id: Mapped[int | None] = mapped_column(BigInteger)
+    operation_in_flight: Mapped[str | None] = mapped_column(String(16))
+    final_capture_done: Mapped[bool] = mapped_column(nullable=False, server_default=text("false"))
+    last_response_code: Mapped[str | None] = mapped_column(String(32))
+    last_response_message: Mapped[str | None] = mapped_column(Text)
+    card_masked: Mapped[str | None] = mapped_column(String(32))
+    card_brand: Mapped[str | None] = mapped_column(String(32))
+
+
+class GatewayTransaction(Base):
+    """One call to NetValve that could move money, recorded before it is sent and settled after."""
+
+    __tablename__ = "payment_transactions"
+    __table_args__ = (Index("ix_payment_transactions_payment_id", "payment_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"), nullable=False)
+    operation: Mapped[str] = mapped_column(String(16), nullable=False)
+    request_reference: Mapped[str] = mapped_column(String(100), nullable=False)
+    amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    parent_transaction_id: Mapped[int | None] = mapped_column(BigInteger)
+    netvalve_transaction_id: Mapped[int | None] = mapped_column(BigInteger)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False, server_default=CallOutcome.IN_FLIGHT)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    response_code: Mapped[str | None] = mapped_column(String(32))
+    response_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()"), nullable=False
+    )
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class HpfToken(Base):
+    """An HPF payment token we issued, bound to its cart (stored as a hash: it is a credential)."""
+
+    __tablename__ = "hpf_tokens"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cart_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    payment_session_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()"), nullable=False
+    )
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IdempotencyKey(Base):
+    """A mutating request's ``Idempotency-Key``: who holds it, and the exact response to replay."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+
+    scope: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    response_status: Mapped[int | None] = mapped_column(Integer)
+    response_body: Mapped[bytes | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()"), nullable=False
+    )
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)

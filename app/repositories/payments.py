@@ -1,0 +1,204 @@
+"""SQL for the ledger: ``payments``, ``payment_transactions`` and ``hpf_tokens``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.models import CallOutcome, GatewayTransaction, HpfToken, Operation, Payment, PaymentStatus
+
+LIVE_STATUSES = (
+    PaymentStatus.PENDING,
+    PaymentStatus.UNKNOWN,
+    PaymentStatus.AUTHORIZED,
+    PaymentStatus.CAPTURED,
+    PaymentStatus.REFUNDED,
+)
+
+
+class PaymentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def lock(self, payment_id: int) -> Payment:
+        result = await self.session.execute(
+            select(Payment)
+            .where(Payment.id == payment_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return result.scalar_one()
+
+    async def find_live_for_cart(self, cart_id: str) -> Payment | None:
+        result = await self.session.execute(
+            select(Payment).where(Payment.cart_id == cart_id, Payment.status.in_(LIVE_STATUSES))
+        )
+        return result.scalar_one_or_none()
+
+    async def find_latest_for_cart(self, cart_id: str) -> Payment | None:
+        result = await self.session.execute(
+            select(Payment).where(Payment.cart_id == cart_id).order_by(Payment.id.desc()).limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def find_by_session(self, payment_session_id: str) -> Payment | None:
+        result = await self.session.execute(
+            select(Payment).where(Payment.payment_session_id == payment_session_id)
+        )
+        return result.scalar_one_or_none()
+
+    async def find_by_transaction(self, netvalve_transaction_id: int) -> Payment | None:
+        direct = await self.session.execute(
+            select(Payment).where(Payment.netvalve_transaction_id == netvalve_transaction_id).limit(1)
+        )
+        payment = direct.scalar_one_or_none()
+        if payment is not None:
+            return payment
+        via_call = await self.session.execute(
+            select(Payment)
+            .join(GatewayTransaction, GatewayTransaction.payment_id == Payment.id)
+            .where(GatewayTransaction.netvalve_transaction_id == netvalve_transaction_id)
+            .limit(1)
+        )
+        return via_call.scalar_one_or_none()
+
+    async def find_by_client_order_id(self, client_order_id: str) -> Payment | None:
+        result = await self.session.execute(
+            select(Payment)
+            .outerjoin(GatewayTransaction, GatewayTransaction.payment_id == Payment.id)
+            .where(
+                or_(
+                    Payment.client_order_id == client_order_id,
+                    GatewayTransaction.request_reference == client_order_id,
+                )
+            )
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def get_or_create(
+        self,
+        *,
+        cart_id: str,
+        payment_session_id: str | None,
+        payment_collection_id: str | None,
+        currency: str,
+        amount_minor: int,
+        capture_mode: str,
+    ) -> Payment:
+        """The cart's open payment row, locked; a new one when the cart has none (or only failed ones)."""
+        if payment_session_id is not None:
+            existing = await self.find_by_session(payment_session_id)
+        else:
+            existing = await self.find_latest_for_cart(cart_id)
+        if existing is None or existing.status == PaymentStatus.CANCELED:
+            payment = Payment(
+                cart_id=cart_id,
+                payment_session_id=payment_session_id,
+                payment_collection_id=payment_collection_id,
+                currency=currency,
+                amount_minor=amount_minor,
+                capture_mode=capture_mode,
+                status=PaymentStatus.REQUIRES_MORE,
+                attempt=0,
+                authorized_minor=0,
+                captured_minor=0,
+                refunded_minor=0,
+                final_capture_done=False,
+            )
+            self.session.add(payment)
+            await self.session.flush()
+            return await self.lock(payment.id)
+        return await self.lock(existing.id)
+
+    async def add_call(
+        self,
+        payment: Payment,
+        operation: Operation,
+        *,
+        reference: str,
+        amount_minor: int | None,
+        parent_transaction_id: int | None = None,
+    ) -> GatewayTransaction:
+        call = GatewayTransaction(
+            payment_id=payment.id,
+            operation=operation,
+            request_reference=reference,
+            amount_minor=amount_minor,
+            currency=payment.currency,
+            parent_transaction_id=parent_transaction_id,
+            outcome=CallOutcome.IN_FLIGHT,
+        )
+        self.session.add(call)
+        await self.session.flush()
+        return call
+
+    async def get_call(self, call_id: int) -> GatewayTransaction:
+        result = await self.session.execute(
+            select(GatewayTransaction).where(GatewayTransaction.id == call_id)
+        )
+        return result.scalar_one()
+
+    async def open_call(self, payment_id: int) -> GatewayTransaction | None:
+        """The newest call whose outcome we do not know yet."""
+        result = await self.session.execute(
+            select(GatewayTransaction)
+            .where(
+                GatewayTransaction.payment_id == payment_id,
+                GatewayTransaction.outcome.in_((CallOutcome.IN_FLIGHT, CallOutcome.UNKNOWN)),
+            )
+            .order_by(GatewayTransaction.id.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
+    async def known_transaction_ids(self, payment_id: int) -> set[int]:
+        result = await self.session.execute(
+            select(GatewayTransaction.netvalve_transaction_id).where(
+                GatewayTransaction.payment_id == payment_id,
+                GatewayTransaction.netvalve_transaction_id.is_not(None),
+            )
+        )
+        return {row for row in result.scalars() if row is not None}
+
+    async def claim_for_reconcile(self, limit: int, min_age: timedelta) -> Sequence[Payment]:
+        """Payments whose outcome is open, locked so that several replicas never settle the same one."""
+        cutoff = datetime.now(UTC) - min_age
+        result = await self.session.execute(
+            select(Payment)
+            .where(
+                or_(
+                    Payment.status.in_((PaymentStatus.PENDING, PaymentStatus.UNKNOWN)),
+                    Payment.operation_in_flight.is_not(None),
+                ),
+                Payment.updated_at <= cutoff,
+            )
+            .order_by(Payment.updated_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return result.scalars().all()
+
+    async def record_token(
+        self, token_sha256: str, cart_id: str, payment_session_id: str | None, expires_at: datetime | None
+    ) -> None:
+        await self.session.execute(
+            insert(HpfToken)
+            .values(
+                token_sha256=token_sha256,
+                cart_id=cart_id,
+                payment_session_id=payment_session_id,
+                expires_at=expires_at,
+            )
+            .on_conflict_do_nothing()
+        )
+
+    async def token_cart(self, token_sha256: str) -> str | None:
+        result = await self.session.execute(
+            select(HpfToken.cart_id).where(HpfToken.token_sha256 == token_sha256)
+        )
+        return result.scalar_one_or_none()

@@ -1,0 +1,228 @@
+"""Request and response models of the NetValve routes (``Base``, then ``Request`` / ``Response`` /
+``Update`` / ``Deleted`` as each operation needs)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv6Address
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from app.core.money import parse_amount
+from app.models import PaymentStatus
+
+MedusaId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+PositiveAmount = Annotated[
+    Decimal,
+    BeforeValidator(parse_amount),
+    Field(gt=0, max_digits=18, description="A number, a decimal string, or Medusa's {value, precision}"),
+]
+# Fields a storefront must never send: the amount comes from Medusa and the card never reaches us.
+_FORBIDDEN_PAYMENT_FIELDS = (
+    "amount",
+    "currency",
+    "currency_code",
+    "card_number",
+    "cardNumber",
+    "cvv",
+    "card_security_code",
+    "cardSecurityCode",
+    "expiry",
+    "card",
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Flow(StrEnum):
+    HPF = "hpf"
+    HPP = "hpp"
+
+
+# --- HPF session -----------------------------------------------------------------------------------
+
+
+class HpfSessionBase(Strict):
+    cart_id: MedusaId
+    payment_session_id: MedusaId | None = None
+
+
+class HpfSessionRequest(HpfSessionBase):
+    """Ask for a Hosted Payment Fields (or HPP) session for a cart."""
+
+
+class HpfDetails(BaseModel):
+    script_src: str
+    integrity: str | None = None
+    version: str | None = None
+    payment_token: str | None = None
+    jwt_token: str | None = None
+    jwt_expires_at: int | None = None
+    trace_id: str | None = None
+
+
+class HppDetails(BaseModel):
+    redirect_url: str
+    order_id: int | None = None
+    transaction_id: int | None = None
+
+
+class DiagnosticStep(BaseModel):
+    step: str
+    outcome: str
+    detail: str | None = None
+
+
+class HpfSessionResponse(HpfSessionBase):
+    provider: Literal["netvalve"] = "netvalve"
+    environment: str
+    flow: Flow
+    currency_code: str
+    amount: Decimal
+    hpf: HpfDetails | None = None
+    hpp: HppDetails | None = None
+    payment_session_patch: dict[str, Any]
+    diagnostic: list[DiagnosticStep]
+
+
+# --- Payment (sale / authorize) ---------------------------------------------------------------------
+
+
+class PayBase(Strict):
+    cart_id: MedusaId
+    payment_session_id: MedusaId | None = None
+
+
+class PayRequest(PayBase):
+    """Pay for a cart with the token NetValve's hosted fields produced. No amount: Medusa decides."""
+
+    payment_token: str | None = Field(default=None, min_length=1, max_length=256)
+    customer_ip: IPv4Address | IPv6Address | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_client_amounts_and_cards(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            present = [name for name in _FORBIDDEN_PAYMENT_FIELDS if name in data]
+            if present:
+                raise ValueError(
+                    f"{', '.join(present)} must not be sent: the amount and currency come from Medusa "
+                    "and card data is entered only in NetValve's hosted fields"
+                )
+        return data
+
+
+class PayResponse(PayBase):
+    status: PaymentStatus
+    currency_code: str
+    amount: Decimal
+    netvalve_transaction_id: int | None = None
+    client_order_id: str | None = None
+    response_code: str | None = None
+    response_message: str | None = None
+    card_masked: str | None = None
+    card_brand: str | None = None
+
+
+# --- Capture / refund / cancel ----------------------------------------------------------------------
+
+
+class MoneyOperationBase(Strict):
+    transaction_id: int | None = Field(default=None, gt=0)
+    payment_session_id: MedusaId | None = None
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> MoneyOperationBase:
+        if self.transaction_id is None and self.payment_session_id is None:
+            raise ValueError("give transaction_id or payment_session_id")
+        return self
+
+
+class CaptureRequest(MoneyOperationBase):
+    amount: PositiveAmount | None = None
+
+
+class RefundRequest(MoneyOperationBase):
+    amount: PositiveAmount | None = None
+
+
+class CancelRequest(MoneyOperationBase):
+    """Void an authorization that was not captured."""
+
+
+class MoneyOperationResponse(BaseModel):
+    status: PaymentStatus
+    payment_session_id: str | None
+    cart_id: str
+    currency_code: str
+    amount: Decimal
+    authorized_amount: Decimal
+    captured_amount: Decimal
+    refunded_amount: Decimal
+    netvalve_transaction_id: int | None
+    operation_transaction_id: int | None = None
+    response_code: str | None = None
+    already_done: bool = False
+
+
+class CaptureResponse(MoneyOperationResponse):
+    pass
+
+
+class RefundResponse(MoneyOperationResponse):
+    pass
+
+
+class CancelDeleted(MoneyOperationResponse):
+    """The authorization is void (the seed's ``Deleted`` shape for a cancel)."""
+
+
+# --- Status -----------------------------------------------------------------------------------------
+
+
+class StatusRequest(Strict):
+    transaction_id: int | None = Field(default=None, gt=0)
+    payment_session_id: MedusaId | None = None
+    cart_id: MedusaId | None = None
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> StatusRequest:
+        if self.transaction_id is None and self.payment_session_id is None and self.cart_id is None:
+            raise ValueError("give transaction_id, payment_session_id or cart_id")
+        return self
+
+
+class StatusResponse(BaseModel):
+    status: PaymentStatus
+    source: Literal["netvalve", "ledger"]
+    cart_id: str | None = None
+    payment_session_id: str | None = None
+    currency_code: str | None = None
+    amount: Decimal | None = None
+    authorized_amount: Decimal | None = None
+    captured_amount: Decimal | None = None
+    refunded_amount: Decimal | None = None
+    netvalve_transaction_id: int | None = None
+    response_code: str | None = None
+
+
+class StorefrontStatusResponse(BaseModel):
+    status: PaymentStatus
+    source: Literal["netvalve", "ledger"]
+
+
+# --- Reconcile --------------------------------------------------------------------------------------
+
+
+class ReconcileRequest(Strict):
+    limit: int = Field(default=100, ge=1, le=1000)
+
+
+class ReconcileResponse(BaseModel):
+    examined: int
+    settled: int
+    still_open: int

@@ -1,0 +1,50 @@
+"""Background work inside each replica: periodic reconciliation (claimed with SKIP LOCKED, so any
+number of replicas share it safely)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI
+
+from app.repositories.medusa import MedusaReader
+from app.services.netvalve_service import NetValveService
+
+logger = logging.getLogger(__name__)
+
+
+async def _every(seconds: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
+    while True:
+        try:
+            await job()
+        except Exception:
+            logger.exception("background job failed", extra={"job": name})
+        await asyncio.sleep(seconds)
+
+
+@contextlib.asynccontextmanager
+async def run_background_workers(app: FastAPI) -> AsyncIterator[None]:
+    state = app.state
+    settings = state.settings
+    tasks: list[asyncio.Task[None]] = []
+
+    async def reconcile() -> None:
+        service = NetValveService(
+            settings, state.sessionmaker, MedusaReader(state.medusa_pool), state.gateway
+        )
+        await service.reconcile(limit=100)
+
+    if settings.reconcile_interval_seconds > 0:
+        tasks.append(asyncio.create_task(_every(settings.reconcile_interval_seconds, "reconcile", reconcile)))
+
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,126 @@
+"""Domain errors of the payment routes, each with its HTTP status and stable machine code."""
+
+from __future__ import annotations
+
+from app.core.errors import AppError, Forbidden, Unauthenticated, UnprocessableRequest
+
+
+class CartNotFound(AppError):
+    status_code = 404
+    code = "cart_not_found"
+    message = "No such cart in Medusa."
+
+
+class PaymentSessionNotFound(AppError):
+    status_code = 404
+    code = "payment_session_not_found"
+    message = "No such NetValve payment session for this cart."
+
+
+class PaymentNotFound(AppError):
+    status_code = 404
+    code = "payment_not_found"
+    message = "No NetValve payment matches these identifiers."
+
+
+class CartCompleted(AppError):
+    status_code = 409
+    code = "cart_completed"
+    message = "The cart is already completed."
+
+
+class PaymentCollectionMissing(AppError):
+    status_code = 409
+    code = "payment_collection_missing"
+    message = "The cart has no payment collection, so there is no amount to charge."
+
+
+class CurrencyNotConfigured(AppError):
+    status_code = 422
+    code = "currency_not_configured"
+    message = "No NetValve merchant account (MID or site id) is configured for this currency."
+
+
+class InvalidTransition(AppError):
+    status_code = 409
+    code = "invalid_transition"
+    message = "The payment's status does not allow this operation."
+
+
+class OperationInProgress(AppError):
+    status_code = 409
+    code = "operation_in_progress"
+    message = "Another operation on this payment is still running."
+
+
+class PaymentCapturedUseRefund(AppError):
+    status_code = 409
+    code = "payment_captured_use_refund"
+    message = "The payment is captured and cannot be cancelled: refund it instead."
+
+
+class PaymentTokenCartMismatch(AppError):
+    status_code = 409
+    code = "payment_token_cart_mismatch"
+    message = "This payment token was issued for another cart."
+
+
+class CaptureExceedsAuthorized(AppError):
+    status_code = 422
+    code = "capture_exceeds_authorized"
+    message = "The capture amount is more than the authorized amount not yet captured."
+
+
+class RefundExceedsCaptured(AppError):
+    status_code = 422
+    code = "refund_exceeds_captured"
+    message = "The refund amount is more than the captured amount not yet refunded."
+
+
+class InvalidAmount(AppError):
+    status_code = 422
+    code = "invalid_amount"
+    message = "The amount is not valid for this currency."
+
+
+class CardDeclined(AppError):
+    status_code = 402
+    code = "card_declined"
+    message = "The card was declined."
+
+
+class OperationDeclined(AppError):
+    status_code = 402
+    code = "operation_declined"
+    message = "NetValve declined the operation."
+
+
+class GatewayRejected(AppError):
+    status_code = 502
+    code = "gateway_rejected"
+    message = "NetValve rejected the request."
+
+
+class HpfSessionUnavailable(AppError):
+    status_code = 502
+    code = "hpf_session_unavailable"
+    message = "No way to collect the card could be set up; see the diagnostic."
+
+
+class GatewayUnavailable(AppError):
+    status_code = 503
+    code = "gateway_unavailable"
+    message = "NetValve cannot be reached right now; nothing was charged. Retry later."
+
+
+MONEY_OPERATION_ERRORS: tuple[type[AppError], ...] = (
+    Unauthenticated,
+    Forbidden,
+    UnprocessableRequest,
+    PaymentNotFound,
+    InvalidTransition,
+    OperationInProgress,
+    OperationDeclined,
+    GatewayRejected,
+    GatewayUnavailable,
+)

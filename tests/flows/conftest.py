@@ -1,0 +1,130 @@
+"""The service wired to the NetValve sandbox in-process, with Medusa fixture rows in a real database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.core.config import Settings
+from app.main import create_app
+from netvalve_sandbox.main import create_app as create_sandbox
+from netvalve_sandbox.settings import SandboxSettings
+from tests.conftest import SERVICE_KEY, make_settings, start_app
+from tests.factories import CartRows, create_cart, create_publishable_key
+
+APPROVED_CARD = "4012000098765439"
+DECLINED_CARD = "4532802195368940"
+
+
+@pytest.fixture
+def sandbox() -> FastAPI:
+    # https: the waterfall only accepts backoffice scripts served over https.
+    return create_sandbox(
+        SandboxSettings(webhooks_enabled=False, pending_settle_seconds=0, public_url="https://sandbox.test")
+    )
+
+
+@pytest.fixture
+async def nv_http(sandbox: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sandbox), base_url="http://netvalve.test"
+    ) as http:
+        yield http
+
+
+@dataclass
+class Stack:
+    client: httpx.AsyncClient
+    nv: httpx.AsyncClient
+    conn: asyncpg.Connection
+    app: FastAPI
+    publishable_key: str
+
+    @property
+    def storefront(self) -> dict[str, str]:
+        return {"x-publishable-api-key": self.publishable_key}
+
+    @property
+    def service(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {SERVICE_KEY}"}
+
+    async def cart(self, **kwargs: Any) -> CartRows:
+        return await create_cart(self.conn, **kwargs)
+
+    async def hpf_session(self, cart: CartRows) -> dict[str, Any]:
+        response = await self.client.post(
+            "/api/v1/netvalve/hpf/session", json={"cart_id": cart.cart_id}, headers=self.storefront
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def token_for(self, cart: CartRows, card: str = APPROVED_CARD) -> str:
+        session = await self.hpf_session(cart)
+        token: str = session["hpf"]["payment_token"]
+        tokenized = await self.nv.post(
+            "/_sandbox/tokenize",
+            json={
+                "paymentToken": token,
+                "cardNumber": card,
+                "expiryMonth": "12",
+                "expiryYear": "2030",
+                "cvv": "999",
+            },
+        )
+        assert tokenized.status_code == 200, tokenized.text
+        return token
+
+    async def pay(self, cart: CartRows, token: str, **headers: str) -> httpx.Response:
+        return await self.client.post(
+            "/api/v1/netvalve/payment",
+            json={"cart_id": cart.cart_id, "payment_token": token, "customer_ip": "203.0.113.7"},
+            headers={**self.storefront, **headers},
+        )
+
+    async def sandbox_transactions(self) -> list[dict[str, Any]]:
+        response = await self.nv.get("/_sandbox/transactions")
+        data = response.json()
+        return list(data["transactions"] if isinstance(data, dict) else data)
+
+    async def knobs(self, **knobs: Any) -> None:
+        response = await self.nv.put("/_sandbox/knobs", json=knobs)
+        assert response.status_code == 200, response.text
+
+
+def flow_settings(db: str, **overrides: Any) -> Settings:
+    return make_settings(db, **overrides)
+
+
+async def open_stack(
+    db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection, **overrides: Any
+) -> AsyncIterator[Stack]:
+    app = create_app(flow_settings(db, **overrides), http_client=nv_http)
+    key = await create_publishable_key(medusa_conn)
+    async for client in start_app(app):
+        yield Stack(client=client, nv=nv_http, conn=medusa_conn, app=app, publishable_key=key)
+
+
+@pytest.fixture
+async def stack(db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection) -> AsyncIterator[Stack]:
+    async for s in open_stack(db, nv_http, medusa_conn):
+        yield s
+
+
+@pytest.fixture
+async def authorize_stack(
+    db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection
+) -> AsyncIterator[Stack]:
+    async for s in open_stack(db, nv_http, medusa_conn, netvalve_capture_mode="authorize"):
+        yield s
+
+
+def dec(value: Any) -> Decimal:
+    return Decimal(str(value))

@@ -1,0 +1,361 @@
+"""Checkout flows end to end: the service, a real database with Medusa rows, and the NetValve sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import pytest
+
+from tests.flows.conftest import DECLINED_CARD, Stack, dec
+
+
+async def test_sale_charges_exactly_medusas_amount_and_answers_captured(stack: Stack) -> None:
+    cart = await stack.cart(currency="eur", amount=Decimal("19.99"))
+    token = await stack.token_for(cart)
+
+    response = await stack.pay(cart, token)
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "captured"
+    assert dec(body["amount"]) == Decimal("19.99")
+    assert body["currency_code"] == "EUR"
+    assert body["card_masked"].endswith("5439")
+    assert "*" in body["card_masked"]
+    sales = [t for t in await stack.sandbox_transactions() if t["type"] == "SALE"]
+    assert len(sales) == 1
+    assert dec(sales[0]["amount"]) == Decimal("19.99")
+    assert sales[0]["clientOrderId"] == f"{cart.payment_session_id}-1"
+
+
+@pytest.mark.parametrize(
+    ("amount", "numeric"),
+    [
+        (Decimal("0.01"), None),
+        (Decimal("1234567.89"), None),
+        (Decimal("19.99"), Decimal("19.98")),
+    ],
+)
+async def test_amount_sent_is_the_raw_medusa_amount_to_the_cent(
+    stack: Stack, amount: Decimal, numeric: Decimal | None
+) -> None:
+    cart = await stack.cart(amount=amount, numeric_amount=numeric)
+    response = await stack.pay(cart, await stack.token_for(cart))
+    assert response.status_code == 200, response.text
+    sale = next(t for t in await stack.sandbox_transactions() if t["type"] == "SALE")
+    assert dec(sale["amount"]) == amount
+
+
+async def test_paying_a_paid_cart_returns_the_existing_result_without_a_second_charge(stack: Stack) -> None:
+    cart = await stack.cart()
+    first = await stack.pay(cart, await stack.token_for(cart))
+    second = await stack.pay(cart, "another-token")
+    assert first.status_code == second.status_code == 200
+    assert second.json()["netvalve_transaction_id"] == first.json()["netvalve_transaction_id"]
+    assert len([t for t in await stack.sandbox_transactions() if t["type"] == "SALE"]) == 1
+
+
+async def test_declined_card_is_402_with_netvalves_code_and_can_be_retried(stack: Stack) -> None:
+    cart = await stack.cart()
+    declined = await stack.pay(cart, await stack.token_for(cart, DECLINED_CARD))
+    assert declined.status_code == 402, declined.text
+    error = declined.json()["error"]
+    assert error["code"] == "card_declined"
+    assert error["details"]["response_code"] == "BNK_2005"
+
+    retry = await stack.pay(cart, await stack.token_for(cart))
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["client_order_id"] == f"{cart.payment_session_id}-2"
+
+
+async def test_no_token_yet_answers_requires_more_without_a_gateway_call(stack: Stack) -> None:
+    cart = await stack.cart()
+    response = await stack.client.post(
+        "/api/v1/netvalve/payment", json={"cart_id": cart.cart_id}, headers=stack.storefront
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "requires_more"
+    assert await stack.sandbox_transactions() == []
+
+
+@pytest.mark.parametrize("field", ["amount", "currency_code", "card_number", "cvv"])
+async def test_payment_refuses_client_amounts_and_card_data(stack: Stack, field: str) -> None:
+    cart = await stack.cart()
+    response = await stack.client.post(
+        "/api/v1/netvalve/payment",
+        json={"cart_id": cart.cart_id, "payment_token": "t", field: "1.00"},
+        headers=stack.storefront,
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "validation_error"
+    assert await stack.sandbox_transactions() == []
+
+
+async def test_token_issued_for_another_cart_is_refused(stack: Stack) -> None:
+    cart_a = await stack.cart()
+    cart_b = await stack.cart()
+    token_a = await stack.token_for(cart_a)
+    response = await stack.pay(cart_b, token_a)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "payment_token_cart_mismatch"
+    assert await stack.sandbox_transactions() == []
+
+
+async def test_authorize_partial_capture_then_two_refunds_add_up_exactly(authorize_stack: Stack) -> None:
+    stack = authorize_stack
+    cart = await stack.cart(amount=Decimal("100.00"))
+    paid = await stack.pay(cart, await stack.token_for(cart))
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "authorized"
+    txn = paid.json()["netvalve_transaction_id"]
+
+    capture = await stack.client.post(
+        "/api/v1/netvalve/capture", json={"transaction_id": txn, "amount": "60.00"}, headers=stack.service
+    )
+    assert capture.status_code == 200, capture.text
+    assert dec(capture.json()["captured_amount"]) == Decimal("60.00")
+
+    over_capture = await stack.client.post(
+        "/api/v1/netvalve/capture", json={"transaction_id": txn, "amount": 1}, headers=stack.service
+    )
+    assert over_capture.status_code == 200
+    assert over_capture.json()["already_done"] is True
+
+    first = await stack.client.post(
+        "/api/v1/netvalve/refund",
+        json={"payment_session_id": cart.payment_session_id, "amount": {"value": "25.5", "precision": 20}},
+        headers=stack.service,
+    )
+    assert first.status_code == 200, first.text
+    second = await stack.client.post(
+        "/api/v1/netvalve/refund", json={"transaction_id": txn, "amount": 34.5}, headers=stack.service
+    )
+    assert second.status_code == 200, second.text
+    assert dec(second.json()["refunded_amount"]) == Decimal("60.00")
+
+    too_much = await stack.client.post(
+        "/api/v1/netvalve/refund", json={"transaction_id": txn, "amount": "0.01"}, headers=stack.service
+    )
+    assert too_much.status_code == 422
+    assert too_much.json()["error"]["code"] == "refund_exceeds_captured"
+    kinds = [t["type"] for t in await stack.sandbox_transactions()]
+    assert kinds.count("CAPTURE") == 1
+    assert kinds.count("REFUND") == 2
+
+
+async def test_capture_more_than_authorized_is_422_without_a_gateway_call(authorize_stack: Stack) -> None:
+    stack = authorize_stack
+    cart = await stack.cart(amount=Decimal("10.00"))
+    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    response = await stack.client.post(
+        "/api/v1/netvalve/capture", json={"transaction_id": txn, "amount": "10.01"}, headers=stack.service
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "capture_exceeds_authorized"
+    assert "CAPTURE" not in [t["type"] for t in await stack.sandbox_transactions()]
+
+
+async def test_cancel_voids_an_authorization_and_is_idempotent(authorize_stack: Stack) -> None:
+    stack = authorize_stack
+    cart = await stack.cart()
+    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    first = await stack.client.post(
+        "/api/v1/netvalve/cancel", json={"transaction_id": txn}, headers=stack.service
+    )
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "canceled"
+    again = await stack.client.post(
+        "/api/v1/netvalve/cancel", json={"transaction_id": txn}, headers=stack.service
+    )
+    assert again.status_code == 200
+    assert again.json()["already_done"] is True
+    capture = await stack.client.post(
+        "/api/v1/netvalve/capture", json={"transaction_id": txn}, headers=stack.service
+    )
+    assert capture.status_code == 409
+    assert capture.json()["error"]["code"] == "invalid_transition"
+    assert [t["type"] for t in await stack.sandbox_transactions()].count("CANCEL") == 1
+
+
+async def test_cancelling_a_captured_payment_points_to_refund(stack: Stack) -> None:
+    cart = await stack.cart()
+    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    response = await stack.client.post(
+        "/api/v1/netvalve/cancel", json={"transaction_id": txn}, headers=stack.service
+    )
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "payment_captured_use_refund"
+
+
+async def test_refund_of_an_uncaptured_authorization_is_a_forbidden_transition(
+    authorize_stack: Stack,
+) -> None:
+    stack = authorize_stack
+    cart = await stack.cart()
+    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    response = await stack.client.post(
+        "/api/v1/netvalve/refund", json={"transaction_id": txn}, headers=stack.service
+    )
+    assert response.status_code == 409
+    assert "REFUND" not in [t["type"] for t in await stack.sandbox_transactions()]
+
+
+async def test_pending_payment_is_settled_by_reconciliation(stack: Stack) -> None:
+    cart = await stack.cart(amount=Decimal("1002.00"))
+    response = await stack.pay(cart, await stack.token_for(cart))
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "pending"
+
+    status = await stack.client.get(
+        "/api/v1/netvalve/status", params={"cart_id": cart.cart_id}, headers=stack.service
+    )
+    assert status.status_code == 200, status.text
+    assert status.json()["status"] == "captured"
+    assert status.json()["source"] == "netvalve"
+
+
+async def test_timeout_leaves_unknown_and_reconciliation_settles_without_a_second_charge(
+    stack: Stack,
+) -> None:
+    cart = await stack.cart()
+    token = await stack.token_for(cart)
+    await stack.knobs(fault="timeout", fault_paths=["/sale"], fault_after_commit=True)
+    stack.app.state.settings.netvalve_read_timeout_seconds = 0.2
+    response = await stack.client.post(
+        "/api/v1/netvalve/payment",
+        json={"cart_id": cart.cart_id, "payment_token": token},
+        headers={**stack.storefront, "Idempotency-Key": "pay-1"},
+        timeout=10,
+    )
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "unknown"
+    await stack.knobs(fault=None, fault_paths=[])
+
+    retry = await stack.client.post(
+        "/api/v1/netvalve/payment",
+        json={"cart_id": cart.cart_id, "payment_token": token},
+        headers={**stack.storefront, "Idempotency-Key": "pay-1"},
+    )
+    assert retry.content == response.content
+
+    stack.app.state.settings.reconcile_min_age_seconds = 0
+    reconciled = await stack.client.post("/api/v1/netvalve/reconcile", json={}, headers=stack.service)
+    assert reconciled.status_code == 200, reconciled.text
+    assert reconciled.json()["settled"] == 1
+    status = await stack.client.get(
+        "/api/v1/netvalve/status", params={"cart_id": cart.cart_id}, headers=stack.service
+    )
+    assert status.json()["status"] == "captured"
+    assert len([t for t in await stack.sandbox_transactions() if t["type"] == "SALE"]) == 1
+
+
+async def test_idempotent_replay_is_byte_identical_and_a_changed_body_is_422(authorize_stack: Stack) -> None:
+    stack = authorize_stack
+    cart = await stack.cart(amount=Decimal("50.00"))
+    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    headers = {**stack.service, "Idempotency-Key": "cap-1"}
+    first = await stack.client.post(
+        "/api/v1/netvalve/capture", json={"transaction_id": txn, "amount": "20.00"}, headers=headers
+    )
+    replay = await stack.client.post(
+        "/api/v1/netvalve/capture", json={"transaction_id": txn, "amount": "20.00"}, headers=headers
+    )
+    assert first.status_code == replay.status_code == 200
+    assert replay.content == first.content
+    assert replay.headers["idempotent-replayed"] == "true"
+    changed = await stack.client.post(
+        "/api/v1/netvalve/capture", json={"transaction_id": txn, "amount": "30.00"}, headers=headers
+    )
+    assert changed.status_code == 422
+    assert changed.json()["error"]["code"] == "idempotency_key_reused"
+    assert [t["type"] for t in await stack.sandbox_transactions()].count("CAPTURE") == 1
+
+
+async def test_concurrent_captures_give_exactly_one_success(authorize_stack: Stack) -> None:
+    stack = authorize_stack
+    cart = await stack.cart()
+    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    await stack.knobs(latency_ms=100)
+    responses = await asyncio.gather(
+        *(
+            stack.client.post("/api/v1/netvalve/capture", json={"transaction_id": txn}, headers=stack.service)
+            for _ in range(5)
+        )
+    )
+    codes = sorted(r.status_code for r in responses)
+    fresh = [r for r in responses if r.status_code == 200 and not r.json()["already_done"]]
+    assert len(fresh) == 1, [r.text for r in responses]
+    assert set(codes) <= {200, 409}
+    assert [t["type"] for t in await stack.sandbox_transactions()].count("CAPTURE") == 1
+
+
+async def test_concurrent_refunds_never_exceed_the_captured_amount(stack: Stack) -> None:
+    cart = await stack.cart(amount=Decimal("30.00"))
+    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    await stack.knobs(latency_ms=50)
+    responses = await asyncio.gather(
+        *(
+            stack.client.post(
+                "/api/v1/netvalve/refund",
+                json={"transaction_id": txn, "amount": "20.00"},
+                headers=stack.service,
+            )
+            for _ in range(4)
+        )
+    )
+    assert [r.status_code for r in responses].count(200) == 1
+    refunds = [t for t in await stack.sandbox_transactions() if t["type"] == "REFUND"]
+    assert len(refunds) == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status", "code"),
+    [
+        ("/api/v1/netvalve/capture", {}, 401, "unauthenticated"),
+        ("/api/v1/netvalve/capture", {"Authorization": "Bearer wrong-key"}, 403, "forbidden"),
+        ("/api/v1/netvalve/refund", {}, 401, "unauthenticated"),
+        ("/api/v1/netvalve/cancel", {"Authorization": "Bearer wrong-key"}, 403, "forbidden"),
+    ],
+)
+async def test_money_routes_need_a_service_key(
+    stack: Stack, path: str, headers: dict[str, str], status: int, code: str
+) -> None:
+    response = await stack.client.post(path, json={"transaction_id": 1}, headers=headers)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+async def test_storefront_routes_need_a_valid_publishable_key(stack: Stack) -> None:
+    cart = await stack.cart()
+    missing = await stack.client.post("/api/v1/netvalve/hpf/session", json={"cart_id": cart.cart_id})
+    wrong = await stack.client.post(
+        "/api/v1/netvalve/hpf/session",
+        json={"cart_id": cart.cart_id},
+        headers={"x-publishable-api-key": "pk_nope"},
+    )
+    assert missing.status_code == 401
+    assert wrong.status_code == 403
+    assert wrong.json()["error"]["code"] == "forbidden"
+
+
+async def test_storefront_status_shows_only_the_status(stack: Stack) -> None:
+    cart = await stack.cart()
+    await stack.pay(cart, await stack.token_for(cart))
+    response = await stack.client.get(
+        "/api/v1/netvalve/status", params={"cart_id": cart.cart_id}, headers=stack.storefront
+    )
+    assert response.status_code == 200
+    assert response.json() == {"status": "captured", "source": "netvalve"}
+
+
+async def test_status_answers_from_the_ledger_when_netvalve_is_down(stack: Stack) -> None:
+    cart = await stack.cart()
+    await stack.pay(cart, await stack.token_for(cart))
+    await stack.knobs(fault="html502", fault_paths=["/inquiry"])
+    response = await stack.client.get(
+        "/api/v1/netvalve/status", params={"cart_id": cart.cart_id}, headers=stack.service
+    )
+    assert response.status_code == 200
+    assert response.json()["source"] == "ledger"
+    assert response.json()["status"] == "captured"
