@@ -1,0 +1,367 @@
+"""The simulated gateway: sale, authorize, capture, refund, cancel, pending settlement, HPP orders.
+
+Callers hold `ledger.lock`. Rules that refuse an operation raise `Refused` (one status object, nothing
+recorded, no webhook); bad fields raise `ValidationFailed` (HTTP 400 array). Every recorded transaction,
+approved, pending or declined, fires its webhook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+
+from netvalve_sandbox.cards import APPROVED_OUTCOME, Card, Outcome, decide_outcome, forced_outcome
+from netvalve_sandbox.dto import webhook_body
+from netvalve_sandbox.errors import FieldError, Refused, ValidationFailed
+from netvalve_sandbox.settings import SandboxSettings
+from netvalve_sandbox.state import Channel, HpfSession, HppPage, Ledger, Order, Routing, Transaction, TxType
+from netvalve_sandbox.validation import CaptureRequest, ChargeRequest, HppOrderRequest, RefundRequest
+from netvalve_sandbox.webhooks import WebhookDispatcher
+from netvalve_sandbox.wire import new_trace_id, now
+
+
+def _token_error(detail: str) -> ValidationFailed:
+    return ValidationFailed([FieldError("GTW_2034", "paymentToken", detail)])
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: SandboxSettings,
+        ledger: Ledger,
+        webhooks: WebhookDispatcher,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.webhooks = webhooks
+        self.clock = clock
+        self._timers: set[asyncio.Task[None]] = set()
+
+    async def aclose(self) -> None:
+        timers, self._timers = list(self._timers), set()
+        for timer in timers:
+            timer.cancel()
+        for timer in timers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+
+    def find(self, transaction_id: int) -> Transaction:
+        txn = self.ledger.transactions.get(transaction_id)
+        if txn is None:
+            raise Refused("GTW_2103", status_code=404)
+        return txn
+
+    def find_order(
+        self,
+        *,
+        order_id: int | None = None,
+        client_order_id: str | None = None,
+        transaction_id: int | None = None,
+    ) -> Order:
+        ledger = self.ledger
+        if order_id is None and client_order_id is not None:
+            order_id = ledger.orders_by_client_order_id.get(client_order_id)
+        if order_id is None and transaction_id is not None and transaction_id in ledger.transactions:
+            order_id = ledger.transactions[transaction_id].order_id
+        order = ledger.orders.get(order_id) if order_id is not None else None
+        if order is None:
+            raise Refused("GTW_2103", status_code=404)
+        return order
+
+    def issue_hpf_session(self, jwt: str) -> HpfSession:
+        session = HpfSession(token=str(uuid.uuid4()), jwt=jwt, issued_at=self.clock())
+        self.ledger.hpf_sessions[session.token] = session
+        return session
+
+    def hpf_session_expired(self, session: HpfSession) -> bool:
+        return self.clock() - session.issued_at > self.settings.hpf_token_ttl_seconds
+
+    def charge(
+        self,
+        request: ChargeRequest,
+        tx_type: TxType,
+        *,
+        decline: str | None,
+        channel: Channel = Channel.API,
+        order: Order | None = None,
+    ) -> Transaction:
+        """A sale or authorization; the outcome comes from the forced decline, magic amount or test card."""
+        self.settle_due()
+        session: HpfSession | None = None
+        token_type: str | None = None
+        card = request.card
+        if request.payment_token is not None:
+            session, card, token_type = self._resolve_token(request.payment_token)
+            if session is not None and channel is Channel.API:
+                channel = Channel.HPF
+        assert card is not None
+        if order is None:
+            self._reject_duplicate(request.client_order_id)
+            order = self._new_order(
+                request.client_order_id, request.amount, request.currency, request.routing
+            )
+            order.description = request.description
+        moment = now()
+        outcome = forced_outcome(decline) if decline else decide_outcome(card, request.amount, moment)
+        txn = self._record(
+            order,
+            tx_type,
+            request.amount,
+            outcome,
+            card=card,
+            channel=channel,
+            payment_type=request.payment_type,
+            payment_token=request.payment_token,
+            payment_token_type=token_type,
+        )
+        if session is not None:
+            session.used = True
+        if request.payment_token is None and not outcome.code_type.endswith("DECLINE"):
+            token = str(uuid.uuid4())
+            self.ledger.gateway_tokens[token] = card
+            txn.payment_token, txn.payment_token_type = token, "GATEWAY_TOKEN"
+        if outcome.pending:
+            txn.settles_at = self.clock() + self.settings.pending_settle_seconds
+            self._schedule_settle(self.settings.pending_settle_seconds)
+        self._notify(txn)
+        return txn
+
+    def capture(self, request: CaptureRequest, *, decline: str | None) -> Transaction:
+        self.settle_due()
+        auth = self.find(request.transaction_id)
+        self._require_settled_approved(auth)
+        if auth.type is TxType.SALE:
+            raise Refused("GTW_2046")
+        if auth.type is not TxType.AUTHORIZATION:
+            raise Refused("GTW_2013")
+        if self.ledger.capture_of(auth) is not None:
+            raise Refused("GTW_2046")
+        if self.ledger.is_cancelled(auth):
+            raise Refused("GTW_2047")
+        if request.amount > auth.amount:
+            raise Refused("GTW_2124")
+        partial = request.amount < auth.amount
+        if partial and not request.final_capture:
+            detail = "Partial capture requires captureOptions.finalCapture = true."
+            raise ValidationFailed([FieldError("GTW_2038", "amount", detail)])
+        capture = self._record_child(auth, TxType.CAPTURE, request.amount, self._outcome(decline))
+        if partial and capture.outcome.approved:
+            # NetValve records the released remainder as a CANCEL; no webhook is documented for it.
+            self._record_child(auth, TxType.CANCEL, auth.amount - request.amount, APPROVED_OUTCOME)
+        self._notify(capture)
+        return capture
+
+    def refund(self, request: RefundRequest, *, decline: str | None) -> Transaction:
+        self.settle_due()
+        txn = self.find(request.transaction_id)
+        self._require_settled_approved(txn)
+        if txn.type in {TxType.REFUND, TxType.CANCEL}:
+            raise Refused("GTW_2013")
+        target = self.ledger.refund_target(txn)
+        if target is None:
+            raise Refused("GTW_2047" if self.ledger.is_cancelled(txn) else "GTW_2013")
+        remaining = self.ledger.refundable(target)
+        if remaining <= 0:
+            raise Refused("GTW_2045")
+        amount = remaining if request.amount is None else request.amount
+        if amount > remaining:
+            raise Refused("GTW_2108")
+        refund = self._record_child(target, TxType.REFUND, amount, self._outcome(decline))
+        self._notify(refund)
+        return refund
+
+    def cancel(self, transaction_id: int, *, decline: str | None) -> Transaction:
+        self.settle_due()
+        auth = self.find(transaction_id)
+        self._require_settled_approved(auth)
+        if auth.type in {TxType.SALE, TxType.CAPTURE}:
+            raise Refused("GTW_2046")
+        if auth.type is not TxType.AUTHORIZATION:
+            raise Refused("GTW_2013")
+        if self.ledger.capture_of(auth) is not None:
+            raise Refused("GTW_2046")
+        if self.ledger.is_cancelled(auth):
+            raise Refused("GTW_2047")
+        cancel = self._record_child(auth, TxType.CANCEL, auth.amount, self._outcome(decline))
+        self._notify(cancel)
+        return cancel
+
+    def create_hpp_order(self, request: HppOrderRequest) -> Order:
+        self._reject_duplicate(request.client_order_id)
+        order = self._new_order(request.client_order_id, request.amount, request.currency, request.routing)
+        order.description = request.description
+        token = secrets.token_urlsafe(32)
+        order.hpp = HppPage(
+            mode=request.mode,
+            token=token,
+            success_url=request.success_url,
+            cancel_url=request.cancel_url,
+            failed_url=request.failed_url,
+            pending_url=request.pending_url,
+            customer=request.customer,
+        )
+        self.ledger.orders_by_hpp_token[token] = order.id
+        return order
+
+    def hpp_order(self, token: str) -> Order | None:
+        order_id = self.ledger.orders_by_hpp_token.get(token)
+        return None if order_id is None else self.ledger.orders[order_id]
+
+    def pay_hpp_order(self, order: Order, card: Card) -> Transaction:
+        assert order.hpp is not None
+        if self.ledger.order_state(order) in {"PAID", "PENDING"}:
+            raise Refused("GTW_2070")
+        request = ChargeRequest(
+            amount=order.amount,
+            currency=order.currency,
+            payment_type="CARD",
+            client_order_id=order.client_order_id,
+            routing=order.routing,
+            card=card,
+            payment_token=None,
+            description=order.description,
+            customer=order.hpp.customer,
+        )
+        return self.charge(request, order.hpp.mode, decline=None, channel=Channel.HPP, order=order)
+
+    def settle_due(self) -> None:
+        """Turn pending transactions whose time has come into approvals and announce them."""
+        moment = self.clock()
+        for txn in self.ledger.transactions.values():
+            if txn.settles_at is not None and txn.settles_at <= moment:
+                txn.settles_at = None
+                txn.outcome = APPROVED_OUTCOME
+                txn.auth_code = self._auth_code(txn.id)
+                txn.bank_transaction_id = self._bank_transaction_id(txn.id)
+                txn.updated_at = now()
+                self._notify(txn)
+
+    def _schedule_settle(self, delay: float) -> None:
+        timer = asyncio.get_running_loop().create_task(self._settle_later(delay))
+        self._timers.add(timer)
+        timer.add_done_callback(self._timers.discard)
+
+    async def _settle_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with self.ledger.lock:
+            self.settle_due()
+
+    def _resolve_token(self, token: str) -> tuple[HpfSession | None, Card, str]:
+        session = self.ledger.hpf_sessions.get(token)
+        if session is not None:
+            if self.hpf_session_expired(session):
+                raise _token_error("Payment Token Expired.")
+            if session.card is None:
+                raise _token_error("Payment Token Not Tokenized, card fields were never submitted.")
+            if session.used:
+                raise _token_error("Payment Token Already Used.")
+            return session, session.card, "HPF"
+        card = self.ledger.gateway_tokens.get(token)
+        if card is None:
+            raise _token_error("Payment Token Invalid.")
+        return None, card, "GATEWAY_TOKEN"
+
+    def _reject_duplicate(self, client_order_id: str | None) -> None:
+        if client_order_id is not None and client_order_id in self.ledger.orders_by_client_order_id:
+            raise ValidationFailed([FieldError("GTW_2065", "clientOrderId")])
+
+    def _require_settled_approved(self, txn: Transaction) -> None:
+        if txn.outcome.pending:
+            raise Refused("GTW_2049")
+        if not txn.outcome.approved:
+            raise Refused("GTW_2013")
+
+    @staticmethod
+    def _outcome(decline: str | None) -> Outcome:
+        return forced_outcome(decline) if decline else APPROVED_OUTCOME
+
+    @staticmethod
+    def _auth_code(transaction_id: int) -> str:
+        return f"SB{transaction_id % 10000:04d}"
+
+    @staticmethod
+    def _bank_transaction_id(transaction_id: int) -> str:
+        return str(432604500000 + transaction_id)
+
+    def _new_order(
+        self, client_order_id: str | None, amount: Decimal, currency: str, routing: Routing
+    ) -> Order:
+        order = Order(
+            id=self.ledger.next_order_id(),
+            client_order_id=client_order_id,
+            amount=amount,
+            currency=currency,
+            routing=routing,
+            created_at=now(),
+        )
+        self.ledger.orders[order.id] = order
+        if client_order_id is not None:
+            self.ledger.orders_by_client_order_id[client_order_id] = order.id
+        return order
+
+    def _record(
+        self,
+        order: Order,
+        tx_type: TxType,
+        amount: Decimal,
+        outcome: Outcome,
+        *,
+        card: Card | None,
+        channel: Channel,
+        payment_type: str,
+        payment_token: str | None = None,
+        payment_token_type: str | None = None,
+        parent: Transaction | None = None,
+    ) -> Transaction:
+        transaction_id = self.ledger.next_transaction_id()
+        reached_bank = outcome.approved or outcome.code.startswith("BNK_")
+        txn = Transaction(
+            id=transaction_id,
+            order_id=order.id,
+            type=tx_type,
+            amount=amount,
+            currency=order.currency,
+            client_order_id=order.client_order_id,
+            outcome=outcome,
+            card=card,
+            routing=order.routing,
+            channel=channel,
+            payment_type=payment_type,
+            trace_id=new_trace_id(),
+            created_at=now(),
+            parent_id=parent.id if parent else None,
+            payment_token=payment_token,
+            payment_token_type=payment_token_type,
+            auth_code=self._auth_code(transaction_id) if outcome.approved else None,
+            bank_transaction_id=self._bank_transaction_id(transaction_id) if reached_bank else None,
+        )
+        self.ledger.transactions[txn.id] = txn
+        order.transaction_ids.append(txn.id)
+        order.updated_at = txn.created_at
+        if parent is not None:
+            parent.children.append(txn.id)
+        return txn
+
+    def _record_child(
+        self, parent: Transaction, tx_type: TxType, amount: Decimal, outcome: Outcome
+    ) -> Transaction:
+        return self._record(
+            self.ledger.orders[parent.order_id],
+            tx_type,
+            amount,
+            outcome,
+            card=parent.card,
+            channel=parent.channel,
+            payment_type=parent.payment_type,
+            payment_token_type=parent.payment_token_type,
+            parent=parent,
+        )
+
+    def _notify(self, txn: Transaction) -> None:
+        self.webhooks.emit(webhook_body(txn, self.settings, now()))

@@ -1,0 +1,75 @@
+"""Sandbox-only control surface under `/_sandbox`: knobs, webhook log and drain, ledger, reset."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from netvalve_sandbox.dto import ledger_entry
+from netvalve_sandbox.faults import Knobs
+from netvalve_sandbox.runtime import Sandbox
+from netvalve_sandbox.wire import NetvalveJSONResponse
+
+
+def control_router(sandbox: Sandbox) -> APIRouter:
+    router = APIRouter(prefix="/_sandbox", tags=["sandbox"])
+
+    @router.get("/health")
+    async def health() -> Response:
+        return NetvalveJSONResponse({"status": "ok"})
+
+    @router.get("/knobs")
+    async def get_knobs() -> Response:
+        return NetvalveJSONResponse(sandbox.faults.knobs.model_dump())
+
+    @router.put("/knobs")
+    async def put_knobs(request: Request) -> Response:
+        """Replace the run-level knobs; fields left out take their settings defaults."""
+        try:
+            body = json.loads(await request.body() or b"{}")
+            if not isinstance(body, dict):
+                raise TypeError("a JSON object is required")
+            knobs = Knobs.model_validate(sandbox.settings.default_knobs().model_dump() | body)
+        except ValidationError as exc:
+            return NetvalveJSONResponse({"detail": json.loads(exc.json())}, status_code=422)
+        except (ValueError, TypeError) as exc:
+            return NetvalveJSONResponse({"detail": str(exc)}, status_code=422)
+        sandbox.set_knobs(knobs)
+        return NetvalveJSONResponse(knobs.model_dump())
+
+    @router.get("/webhooks")
+    async def webhooks() -> Response:
+        """Every emitted event and every delivery attempt, oldest first."""
+        dispatcher = sandbox.webhooks
+        return NetvalveJSONResponse(
+            {
+                "events": dispatcher.events,
+                "deliveries": [attempt.as_json() for attempt in dispatcher.deliveries],
+                "pending": dispatcher.pending,
+            }
+        )
+
+    @router.post("/webhooks/drain")
+    async def drain(wait_seconds: Annotated[float, Query(alias="timeout", ge=0, le=600)] = 5.0) -> Response:
+        """Wait until the queue is empty (held out-of-order webhooks are released first)."""
+        drained = await sandbox.webhooks.drain(wait_seconds)
+        return NetvalveJSONResponse({"drained": drained, "pending": sandbox.webhooks.pending})
+
+    @router.get("/transactions")
+    async def transactions() -> Response:
+        async with sandbox.ledger.lock:
+            sandbox.gateway.settle_due()
+            rows = [ledger_entry(txn, sandbox.ledger) for txn in sandbox.ledger.transactions.values()]
+        return NetvalveJSONResponse(rows)
+
+    @router.post("/reset")
+    async def reset() -> Response:
+        """Forget every transaction, order, token and webhook; knobs return to their defaults."""
+        await sandbox.reset()
+        return NetvalveJSONResponse({"reset": True})
+
+    return router
