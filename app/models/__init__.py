@@ -1,5 +1,6 @@
 """ORM models of the tables this service owns. Importing this package registers them all on ``Base``."""
 
+from app.models.outbox import OutboxStatus, WebhookOutbox, WebhookOutboxAttempt
 from app.models.payment import (
     CallOutcome,
     GatewayTransaction,
@@ -17,8 +18,11 @@ __all__ = [
     "HpfToken",
     "IdempotencyKey",
     "Operation",
+    "OutboxStatus",
     "Payment",
     "PaymentStatus",
     "WebhookEvent",
     "WebhookEventStatus",
+    "WebhookOutbox",
+    "WebhookOutboxAttempt",
 ]

@@ -12,6 +12,8 @@ from fastapi import FastAPI
 
 from app.repositories.medusa import MedusaReader
 from app.services.netvalve_service import NetValveService
+from app.services.outbox import deliver_due_outbox
+from app.services.webhook_service import process_due_webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,19 @@ async def run_background_workers(app: FastAPI) -> AsyncIterator[None]:
     if settings.reconcile_interval_seconds > 0:
         tasks.append(asyncio.create_task(_every(settings.reconcile_interval_seconds, "reconcile", reconcile)))
 
+    async def webhooks() -> None:
+        while await process_due_webhooks(state, limit=20):
+            pass
+
+    async def outbox() -> None:
+        while await deliver_due_outbox(state, limit=20):
+            pass
+
+    if settings.webhook_worker_enabled:
+        poll = settings.webhook_worker_poll_seconds
+        tasks.append(asyncio.create_task(_every(poll, "webhooks", webhooks)))
+        if settings.medusa_webhook_url:
+            tasks.append(asyncio.create_task(_every(poll, "webhook_outbox", outbox)))
     try:
         yield
     finally:

@@ -12,8 +12,9 @@ from app.api.v1.endpoints.netvalve import (
     reconcile,
     refund,
     status,
+    webhook,
 )
 
 router = APIRouter(prefix="/api/v1/netvalve", tags=["netvalve"])
-for module in (hpf, payment, capture, refund, cancel, status, reconcile):
+for module in (hpf, payment, capture, refund, cancel, status, reconcile, webhook):
     router.include_router(module.router)

@@ -1,0 +1,254 @@
+"""NetValve's webhook: authenticate, store once, answer fast. Processing happens later, in the worker.
+
+Plus the operations routes: list events by status and replay one."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.config import Settings
+from app.core.errors import AppError, Forbidden, NotFound, Unauthenticated, responses_for
+from app.core.security import ServiceAuth, matches_any
+from app.models import WebhookEvent, WebhookEventStatus
+from app.repositories.webhooks import WebhookRepository
+from app.services.webhook_service import WEBHOOKS, event_row, safe_headers
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter()
+
+
+class WebhookNotConfigured(AppError):
+    status_code = 503
+    code = "webhook_not_configured"
+    message = "Webhook authentication is not configured; every delivery is refused."
+
+
+class WebhookUnauthenticated(AppError):
+    status_code = 401
+    code = "webhook_unauthenticated"
+    message = "The webhook authentication header is missing or wrong."
+
+
+class WebhookIpForbidden(AppError):
+    status_code = 403
+    code = "webhook_ip_forbidden"
+    message = "Webhooks are not accepted from this address."
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    code = "payload_too_large"
+    message = "The webhook body is too large."
+
+
+class InvalidWebhookBody(AppError):
+    status_code = 400
+    code = "invalid_webhook_body"
+    message = "The webhook body must be a JSON object with an 'eventName'."
+
+
+class DatabaseUnavailable(AppError):
+    status_code = 503
+    code = "database_unavailable"
+    message = "The event could not be stored; retry later."
+
+
+class WebhookAccepted(BaseModel):
+    status: Literal["accepted", "duplicate"]
+
+
+class WebhookEventOut(BaseModel):
+    id: int
+    event_name: str
+    status: str
+    netvalve_transaction_id: int | None
+    client_order_id: str | None
+    trace_id: str | None
+    payment_session_id: str | None
+    medusa_action: str | None
+    attempts: int
+    last_error: str | None
+    source_ip: str | None
+    received_at: datetime
+    next_attempt_at: datetime
+    processed_at: datetime | None
+
+    @classmethod
+    def of(cls, event: WebhookEvent) -> WebhookEventOut:
+        return cls.model_validate(event, from_attributes=True)
+
+
+class WebhookEventList(BaseModel):
+    events: list[WebhookEventOut]
+
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _parse_ip(value: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if not value:
+        return None
+    try:
+        return ipaddress.ip_address(value.strip())
+    except ValueError:
+        return None
+
+
+def _in(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None, networks: list[IpNetwork]) -> bool:
+    return address is not None and any(address in network for network in networks)
+
+
+def source_ip(request: Request, settings: Settings) -> str | None:
+    """The direct peer, or the client named by ``X-Forwarded-For`` when the peer is a trusted proxy."""
+    peer = request.client.host if request.client else None
+    address = _parse_ip(peer)
+    if not _in(address, settings.trusted_proxies):
+        return str(address) if address is not None else peer
+    forwarded = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    # Walk from the nearest hop outwards, skipping our own proxies: the first other hop is the client.
+    for hop in reversed(forwarded):
+        hop_address = _parse_ip(hop)
+        if hop_address is None:
+            return None
+        if not _in(hop_address, settings.trusted_proxies):
+            return str(hop_address)
+    return str(address)
+
+
+def _authenticate(request: Request, settings: Settings) -> str | None:
+    if not settings.webhook_auth_configured:
+        raise WebhookNotConfigured()
+    client_ip = source_ip(request, settings)
+    if settings.netvalve_webhook_allowed_ips and not _in(
+        _parse_ip(client_ip), settings.netvalve_webhook_allowed_ips
+    ):
+        raise WebhookIpForbidden()
+    header = settings.netvalve_webhook_auth_header
+    assert header is not None
+    given = request.headers.get(header)
+    if given is None or not matches_any(given, settings.netvalve_webhook_auth_values):
+        raise WebhookUnauthenticated()
+    return client_ip
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise PayloadTooLarge()
+        except ValueError:
+            raise InvalidWebhookBody("Content-Length is not a number.") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(body: bytes) -> tuple[dict[str, Any], str]:
+    try:
+        text = body.decode("utf-8")
+        payload = json.loads(text)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidWebhookBody("The webhook body is not JSON.") from None
+    if not isinstance(payload, dict):
+        raise InvalidWebhookBody("The webhook body is not a JSON object.")
+    name = payload.get("eventName")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidWebhookBody("The webhook body has no 'eventName'.")
+    if "\x00" in text:
+        raise InvalidWebhookBody("The webhook body contains a NUL character.")
+    return payload, text
+
+
+@router.post(
+    "/webhook",
+    response_model=WebhookAccepted,
+    responses=responses_for(
+        InvalidWebhookBody,
+        WebhookUnauthenticated,
+        WebhookIpForbidden,
+        PayloadTooLarge,
+        WebhookNotConfigured,
+        DatabaseUnavailable,
+    ),
+)
+async def receive_webhook(request: Request) -> WebhookAccepted:
+    """Store one NetValve delivery (de-duplicated) and acknowledge it once it is committed."""
+    settings: Settings = request.app.state.settings
+    try:
+        client_ip = _authenticate(request, settings)
+        payload, text = _parse(await _read_body(request, settings.webhook_max_body_bytes))
+    except AppError:
+        WEBHOOKS.labels("rejected").inc()
+        raise
+    row = event_row(
+        payload,
+        text,
+        safe_headers(request.headers, settings.netvalve_webhook_auth_header),
+        client_ip,
+    )
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    try:
+        async with sessionmaker.begin() as db:
+            inserted = await WebhookRepository(db).insert_event(row)
+    except (OperationalError, InterfaceError, DBAPIError, OSError, TimeoutError) as exc:
+        logger.error("webhook not stored: database unavailable", exc_info=exc)
+        WEBHOOKS.labels("failed").inc()
+        raise DatabaseUnavailable() from None
+    if inserted is None:
+        WEBHOOKS.labels("duplicate").inc()
+        return WebhookAccepted(status="duplicate")
+    WEBHOOKS.labels("received").inc()
+    return WebhookAccepted(status="accepted")
+
+
+@router.get(
+    "/webhook/events",
+    response_model=WebhookEventList,
+    responses=responses_for(Unauthenticated, Forbidden),
+)
+async def list_webhook_events(
+    request: Request,
+    _: ServiceAuth,
+    status: Annotated[list[WebhookEventStatus] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> WebhookEventList:
+    """Stored webhook events, newest first, optionally filtered by status (e.g. pending, attention)."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker() as db:
+        events = await WebhookRepository(db).list_events([s.value for s in status or []], limit)
+    return WebhookEventList(events=[WebhookEventOut.of(event) for event in events])
+
+
+@router.post(
+    "/webhook/events/{event_id}/replay",
+    response_model=WebhookEventOut,
+    responses=responses_for(Unauthenticated, Forbidden, NotFound),
+)
+async def replay_webhook_event(event_id: int, request: Request, _: ServiceAuth) -> WebhookEventOut:
+    """Queue an event for processing again now (the worker picks it up on its next pass)."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    async with sessionmaker.begin() as db:
+        event = await WebhookRepository(db).lock_event(event_id)
+        if event is None:
+            raise NotFound("No webhook event with this id.")
+        if event.status != WebhookEventStatus.NOT_SUPPORTED:
+            event.status = WebhookEventStatus.PENDING
+        event.next_attempt_at = datetime.now(UTC)
+        event.last_error = None
+    return WebhookEventOut.of(event)

@@ -1,0 +1,253 @@
+"""NetValve webhooks after they are stored: resolve the payment, confirm with NetValve, record the
+Medusa action and queue its forward. Runs in a worker, never inside the webhook request."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import State
+
+from app.core.config import Settings
+from app.core.money import from_minor
+from app.gateway.outcomes import EventKind, event_kind
+from app.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
+from app.repositories.medusa import MedusaReader
+from app.repositories.payments import PaymentRepository
+from app.repositories.webhooks import WebhookRepository
+from app.services.netvalve_service import NetValveService
+
+logger = logging.getLogger(__name__)
+
+WEBHOOKS = Counter(
+    "netvalve_webhooks_total",
+    "NetValve webhook deliveries and their processing, by result.",
+    ["result"],
+)
+# received | duplicate | rejected | processed | pending | attention | failed | forwarded | forward_failed
+
+CLAIM_LEASE = timedelta(seconds=120)
+
+MEDUSA_ACTIONS: Mapping[EventKind, str] = {
+    EventKind.AUTHORIZED: "authorized",
+    EventKind.CAPTURED: "captured",
+    EventKind.FAILED: "failed",
+    EventKind.PENDING: "pending",
+    EventKind.CANCELED: "canceled",
+    EventKind.REFUNDED: "not_supported",
+    EventKind.CHARGEBACK: "not_supported",
+    EventKind.UNKNOWN: "not_supported",
+}
+
+# The Medusa action the ledger's (NetValve-confirmed) state stands for.
+LEDGER_ACTIONS: Mapping[PaymentStatus, str] = {
+    PaymentStatus.AUTHORIZED: "authorized",
+    PaymentStatus.CAPTURED: "captured",
+    PaymentStatus.ERROR: "failed",
+    PaymentStatus.PENDING: "pending",
+    PaymentStatus.UNKNOWN: "pending",
+    PaymentStatus.CANCELED: "canceled",
+}
+
+# Headers never stored with an event.
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+
+
+def medusa_action(event_name: str | None) -> str:
+    return MEDUSA_ACTIONS[event_kind(event_name)]
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def dedup_key(payload: Mapping[str, Any]) -> str:
+    """``eventName|transactionId|traceId`` when both ids exist, else the canonical body's hash."""
+    data = payload.get("data")
+    data = data if isinstance(data, Mapping) else {}
+    txn, trace = data.get("transactionId"), data.get("traceId")
+    if txn not in (None, "") and trace not in (None, ""):
+        return _sha256(f"{payload.get('eventName')}|{txn}|{trace}")
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return _sha256("body|" + canonical)
+
+
+def safe_headers(headers: Mapping[str, str], auth_header: str | None) -> dict[str, str]:
+    hidden = SECRET_HEADERS | ({auth_header.lower()} if auth_header else set())
+    return {name.lower(): value for name, value in headers.items() if name.lower() not in hidden}
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _str_or_none(value: Any, limit: int = 128) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)[:limit]
+
+
+def event_row(
+    payload: Mapping[str, Any], raw_body: str, headers: dict[str, str], source_ip: str | None
+) -> dict[str, Any]:
+    """Column values of a new ``webhook_events`` row for a parsed delivery."""
+    data = payload.get("data")
+    data = data if isinstance(data, Mapping) else {}
+    name = str(payload.get("eventName"))[:64]
+    kind = event_kind(name)
+    return {
+        "dedup_key": dedup_key(payload),
+        "event_name": name,
+        "netvalve_transaction_id": _int_or_none(data.get("transactionId")),
+        "client_order_id": _str_or_none(data.get("clientOrderId")),
+        "trace_id": _str_or_none(data.get("traceId")),
+        "medusa_action": MEDUSA_ACTIONS[kind],
+        "status": (
+            WebhookEventStatus.NOT_SUPPORTED if kind is EventKind.UNKNOWN else WebhookEventStatus.RECEIVED
+        ),
+        "raw_body": raw_body,
+        "payload": dict(payload),
+        "headers": headers,
+        "source_ip": source_ip,
+    }
+
+
+def backoff_seconds(settings: Settings, attempts: int) -> float:
+    """Capped exponential backoff after ``attempts`` failed attempts (1, 2, ...)."""
+    exponent = min(max(attempts - 1, 0), 32)
+    return float(min(settings.webhook_retry_base_seconds * (2**exponent), settings.webhook_retry_max_seconds))
+
+
+class WebhookProcessor:
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        netvalve: NetValveService,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.netvalve = netvalve
+
+    async def process_due(self, limit: int) -> int:
+        """Process up to ``limit`` due events; returns how many were claimed."""
+        async with self.sessionmaker.begin() as db:
+            events = await WebhookRepository(db).claim_due_events(limit, CLAIM_LEASE)
+        for event in events:
+            try:
+                await self._process(event)
+            except Exception as exc:
+                logger.exception("webhook processing failed", extra={"webhook_event_id": event.id})
+                WEBHOOKS.labels("failed").inc()
+                await self._retry_later(event.id, f"{type(exc).__name__}: {exc}"[:1000])
+        return len(events)
+
+    async def _resolve(self, event: WebhookEvent) -> Payment | None:
+        async with self.sessionmaker() as db:
+            repo = PaymentRepository(db)
+            payment = None
+            if event.netvalve_transaction_id is not None:
+                payment = await repo.find_by_transaction(event.netvalve_transaction_id)
+            if payment is None and event.client_order_id:
+                payment = await repo.find_by_client_order_id(event.client_order_id)
+            return payment
+
+    async def _process(self, event: WebhookEvent) -> None:
+        payment = await self._resolve(event)
+        if payment is None:
+            await self._retry_later(event.id, "no payment for this transaction yet")
+            return
+        # NetValve is the truth: only its answer moves the ledger, never the webhook body.
+        answered = await self.netvalve.settle(payment.id, refresh=True)
+        if not answered:
+            await self._retry_later(event.id, "NetValve did not confirm the payment's state")
+            return
+        async with self.sessionmaker.begin() as db:
+            repo = WebhookRepository(db)
+            locked = await repo.lock_event(event.id)
+            if locked is None or locked.status not in (
+                WebhookEventStatus.RECEIVED,
+                WebhookEventStatus.PENDING,
+            ):
+                return
+            current = await PaymentRepository(db).lock(payment.id)
+            action = medusa_action(locked.event_name)
+            locked.status = WebhookEventStatus.PROCESSED
+            locked.payment_session_id = current.payment_session_id
+            locked.medusa_action = action
+            locked.processed_at = datetime.now(UTC)
+            locked.attempts += 1
+            locked.last_error = None
+            forward = self._forward_payload(locked, current, action)
+            if forward is not None:
+                await repo.insert_outbox(forward)
+        WEBHOOKS.labels("processed").inc()
+
+    def _forward_payload(self, event: WebhookEvent, payment: Payment, action: str) -> dict[str, Any] | None:
+        """The outbox row for an applied action, or None: only what the ledger confirms is forwarded."""
+        if not self.settings.medusa_webhook_url or action == "not_supported":
+            return None
+        if payment.payment_session_id is None:
+            return None
+        if LEDGER_ACTIONS.get(PaymentStatus(payment.status)) != action:
+            return None
+        txn = event.netvalve_transaction_id or payment.netvalve_transaction_id
+        key = f"{action}|{payment.payment_session_id}|{txn}"
+        amount = from_minor(payment.amount_minor, payment.currency)
+        body = {
+            "action": action,
+            "data": {"session_id": payment.payment_session_id, "amount": str(amount)},
+            "event_id": "nvwh_" + _sha256(key)[:32],
+            "occurred_at": datetime.now(UTC).isoformat(),
+        }
+        return {
+            "dedup_key": key[:255],
+            "webhook_event_id": event.id,
+            "action": action,
+            "payment_session_id": payment.payment_session_id,
+            "netvalve_transaction_id": txn,
+            "payload": body,
+        }
+
+    async def _retry_later(self, event_id: int, reason: str) -> None:
+        async with self.sessionmaker.begin() as db:
+            event = await WebhookRepository(db).lock_event(event_id)
+            if event is None or event.status not in (
+                WebhookEventStatus.RECEIVED,
+                WebhookEventStatus.PENDING,
+            ):
+                return
+            now = datetime.now(UTC)
+            event.attempts += 1
+            event.last_error = reason
+            if now - event.received_at >= timedelta(seconds=self.settings.webhook_give_up_after_seconds):
+                event.status = WebhookEventStatus.ATTENTION
+                WEBHOOKS.labels("attention").inc()
+            else:
+                event.status = WebhookEventStatus.PENDING
+                event.next_attempt_at = now + timedelta(
+                    seconds=backoff_seconds(self.settings, event.attempts)
+                )
+                WEBHOOKS.labels("pending").inc()
+
+
+def processor_for(state: State) -> WebhookProcessor:
+    settings: Settings = state.settings
+    netvalve = NetValveService(settings, state.sessionmaker, MedusaReader(state.medusa_pool), state.gateway)
+    return WebhookProcessor(settings, state.sessionmaker, netvalve)
+
+
+async def process_due_webhooks(app_state: State, limit: int = 20) -> int:
+    """One worker pass over due events (the background job and the tests call this)."""
+    return await processor_for(app_state).process_due(limit)

@@ -1,0 +1,269 @@
+"""The worker: resolve, confirm with NetValve (the sandbox), apply forward only, forward to Medusa."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+
+from app.models import PaymentStatus, WebhookEvent, WebhookOutboxAttempt
+from app.services.outbox import deliver_due_outbox
+from app.services.webhook_service import process_due_webhooks
+from tests.webhooks.conftest import MakeStack, Stack
+from tests.webhooks.support import card_body, event_body, post_event
+
+
+async def test_unknown_transaction_stays_pending_then_is_processed(stack: Stack) -> None:
+    sale = await stack.sandbox_sale("order-late")
+    txn = int(sale["transactionID"])
+    await post_event(stack.client, event_body("PURCHASED", transaction_id=txn, client_order_id="order-late"))
+
+    assert await process_due_webhooks(stack.state, 10) == 1
+    [event] = await stack.events()
+    assert event.status == "pending"
+    assert event.attempts == 1
+    assert event.next_attempt_at > datetime.now(UTC) + timedelta(seconds=3)
+    assert event.last_error
+    # Not due yet: nothing to do.
+    assert await process_due_webhooks(stack.state, 10) == 0
+
+    payment_id = await stack.add_payment(netvalve_transaction_id=txn, client_order_id="order-late")
+    await stack.make_due()
+    assert await process_due_webhooks(stack.state, 10) == 1
+
+    [event] = await stack.events()
+    assert event.status == "processed"
+    assert event.payment_session_id == "payses_01TEST"
+    assert event.medusa_action == "captured"
+    assert event.processed_at is not None
+    payment = await stack.payment(payment_id)
+    assert payment.status == PaymentStatus.CAPTURED
+    assert payment.captured_minor == 1250
+
+    assert await deliver_due_outbox(stack.state, 10) == 1
+    assert stack.receiver.bad_signatures == 0
+    [forward] = stack.receiver.received
+    assert forward["action"] == "captured"
+    assert forward["data"] == {"session_id": "payses_01TEST", "amount": "12.50"}
+    assert forward["event_id"]
+    assert forward["occurred_at"]
+
+
+async def test_gives_up_after_the_configured_time(make_stack: MakeStack) -> None:
+    stack = await make_stack(webhook_give_up_after_seconds=0.01)
+    await post_event(stack.client, event_body("AUTHORISED", transaction_id=5550001))
+    await asyncio.sleep(0.05)
+
+    await process_due_webhooks(stack.state, 10)
+
+    [event] = await stack.events()
+    assert event.status == "attention"
+    await stack.make_due()
+    assert await process_due_webhooks(stack.state, 10) == 0
+
+
+async def test_forged_captured_event_changes_nothing(stack: Stack) -> None:
+    auth = await stack.sandbox_authorize("order-forged")
+    txn = int(auth["transactionID"])
+    payment_id = await stack.add_payment(
+        netvalve_transaction_id=txn,
+        client_order_id="order-forged",
+        capture_mode="authorize",
+        status=PaymentStatus.AUTHORIZED,
+        authorized_minor=1250,
+    )
+    forged = event_body("CAPTURED", transaction_id=txn, client_order_id="order-forged", amount=12.5)
+    await post_event(stack.client, forged)
+
+    await process_due_webhooks(stack.state, 10)
+
+    payment = await stack.payment(payment_id)
+    assert payment.status == PaymentStatus.AUTHORIZED
+    assert payment.captured_minor == 0
+    [event] = await stack.events()
+    assert event.status == "processed"
+    assert await stack.outbox() == []
+    assert await deliver_due_outbox(stack.state, 10) == 0
+    assert stack.receiver.received == []
+
+
+async def test_out_of_order_pairs_apply_only_forward(stack: Stack) -> None:
+    sale = await stack.sandbox_sale("order-ooo")
+    txn = int(sale["transactionID"])
+    payment_id = await stack.add_payment(netvalve_transaction_id=txn, client_order_id="order-ooo")
+    # Captured first, then the (older) authorisation.
+    await post_event(stack.client, event_body("CAPTURED", transaction_id=txn, client_order_id="order-ooo"))
+    await process_due_webhooks(stack.state, 10)
+    await post_event(stack.client, event_body("AUTHORISED", transaction_id=txn, client_order_id="order-ooo"))
+    await process_due_webhooks(stack.state, 10)
+
+    payment = await stack.payment(payment_id)
+    assert payment.status == PaymentStatus.CAPTURED
+    assert [e.status for e in await stack.events()] == ["processed", "processed"]
+    assert [row.action for row in await stack.outbox()] == ["captured"]
+
+    # AUTHORISED after REFUNDED: the refunded payment stays refunded, nothing is forwarded.
+    async with stack.state.sessionmaker.begin() as db:
+        from app.models import Payment
+
+        await db.execute(
+            update(Payment)
+            .where(Payment.id == payment_id)
+            .values(status=PaymentStatus.REFUNDED, refunded_minor=1250)
+        )
+    await post_event(stack.client, event_body("REFUNDED", transaction_id=txn, trace_id="r"))
+    await post_event(stack.client, event_body("AUTHORISED", transaction_id=txn, trace_id="late"))
+    await process_due_webhooks(stack.state, 10)
+    assert (await stack.payment(payment_id)).status == PaymentStatus.REFUNDED
+    assert [row.action for row in await stack.outbox()] == ["captured"]
+    statuses = {e.trace_id: (e.status, e.medusa_action) for e in await stack.events()}
+    assert statuses["r"] == ("processed", "not_supported")
+    assert statuses["late"] == ("processed", "authorized")
+
+
+async def test_forward_is_retried_after_a_failing_receiver_and_sent_once(make_stack: MakeStack) -> None:
+    stack = await make_stack(webhook_retry_base_seconds=1)
+    stack.receiver.fail_first = 1
+    sale = await stack.sandbox_sale("order-retry")
+    txn = int(sale["transactionID"])
+    await stack.add_payment(netvalve_transaction_id=txn, client_order_id="order-retry")
+    body = event_body("PURCHASED", transaction_id=txn, client_order_id="order-retry")
+    await post_event(stack.client, body)
+    # The same applied action announced twice (PURCHASED and CAPTURED): one forward.
+    await post_event(stack.client, body | {"eventName": "CAPTURED"})
+    await process_due_webhooks(stack.state, 10)
+
+    assert await deliver_due_outbox(stack.state, 10) == 1
+    [row] = await stack.outbox()
+    assert (row.status, row.attempts, row.last_http_status) == ("pending", 1, 503)
+    assert await deliver_due_outbox(stack.state, 10) == 0  # backing off
+
+    await stack.make_due()
+    assert await deliver_due_outbox(stack.state, 10) == 1
+    [row] = await stack.outbox()
+    assert (row.status, row.attempts, row.last_http_status) == ("delivered", 2, 200)
+    assert len(stack.receiver.received) == 1
+    async with stack.state.sessionmaker() as db:
+        attempts = (
+            (await db.execute(select(WebhookOutboxAttempt).order_by(WebhookOutboxAttempt.id))).scalars().all()
+        )
+    assert [a.http_status for a in attempts] == [503, 200]
+    assert attempts[0].response_body == "temporarily broken"
+
+    # Replaying the event does not forward the action again.
+    await stack.make_due()
+    async with stack.state.sessionmaker.begin() as db:
+        await db.execute(update(WebhookEvent).values(status="pending"))
+    await process_due_webhooks(stack.state, 10)
+    await stack.make_due()
+    assert await deliver_due_outbox(stack.state, 10) == 0
+    assert len(stack.receiver.received) == 1
+
+
+async def test_forward_gives_up_after_max_attempts(make_stack: MakeStack) -> None:
+    stack = await make_stack(medusa_webhook_max_attempts=2)
+    stack.receiver.fail_first = 100
+    sale = await stack.sandbox_sale("order-dead")
+    txn = int(sale["transactionID"])
+    await stack.add_payment(netvalve_transaction_id=txn, client_order_id="order-dead")
+    await post_event(stack.client, event_body("PURCHASED", transaction_id=txn))
+    await process_due_webhooks(stack.state, 10)
+    for _ in range(3):
+        await deliver_due_outbox(stack.state, 10)
+        await stack.make_due()
+    [row] = await stack.outbox()
+    assert (row.status, row.attempts) == ("failed", 2)
+
+
+async def test_without_medusa_url_nothing_is_queued(make_stack: MakeStack) -> None:
+    stack = await make_stack(medusa_webhook_url=None)
+    sale = await stack.sandbox_sale("order-nourl")
+    txn = int(sale["transactionID"])
+    await stack.add_payment(netvalve_transaction_id=txn, client_order_id="order-nourl")
+    await post_event(stack.client, event_body("PURCHASED", transaction_id=txn))
+    await process_due_webhooks(stack.state, 10)
+    assert [e.status for e in await stack.events()] == ["processed"]
+    assert await stack.outbox() == []
+
+
+async def test_concurrent_duplicates_forward_each_applied_action_once(stack: Stack) -> None:
+    payments = []
+    for i in range(5):
+        sale = await stack.sandbox_sale(f"order-c{i}")
+        txn = int(sale["transactionID"])
+        await stack.add_payment(
+            netvalve_transaction_id=txn,
+            client_order_id=f"order-c{i}",
+            cart_id=f"cart_c{i}",
+            payment_session_id=f"payses_c{i}",
+        )
+        payments.append(txn)
+    bodies = [event_body("PURCHASED", transaction_id=txn, trace_id=f"tr{txn}") for txn in payments]
+    deliveries = [bodies[i % 5] for i in range(500)]
+    await asyncio.gather(*(post_event(stack.client, body) for body in deliveries))
+
+    # Several workers at once (replicas): SKIP LOCKED keeps them apart.
+    await asyncio.gather(*(process_due_webhooks(stack.state, 2) for _ in range(4)))
+    while await process_due_webhooks(stack.state, 10):
+        pass
+    await asyncio.gather(*(deliver_due_outbox(stack.state, 2) for _ in range(4)))
+    while await deliver_due_outbox(stack.state, 10):
+        pass
+
+    assert len(await stack.events()) == 5
+    assert {e.status for e in await stack.events()} == {"processed"}
+    sessions = sorted(item["data"]["session_id"] for item in stack.receiver.received)
+    assert sessions == [f"payses_c{i}" for i in range(5)]
+
+
+async def test_sandbox_webhooks_end_to_end(make_stack: MakeStack) -> None:
+    stack = await make_stack(sandbox_webhooks=True)
+    sale_payment = await stack.add_payment(client_order_id="order-e2e-sale")
+    declined_payment = await stack.add_payment(
+        client_order_id="order-e2e-decline", cart_id="cart_decl", payment_session_id="payses_decl"
+    )
+
+    await stack.sandbox_sale("order-e2e-sale")
+    declined = await stack.sandbox_client.post(
+        "/sale",
+        content=json.dumps(card_body("order-e2e-decline") | {"cardNumber": "4000000000009995"}),
+        headers={
+            "netvalve-client-id": "sandbox-client",
+            "netvalve-api-key": "sandbox-api-key",
+            "content-type": "application/json",
+        },
+    )
+    assert declined.json()["responseCode"] == "BNK_2011"
+    await stack.drain_sandbox()
+
+    events = await stack.events()
+    assert sorted(e.event_name for e in events) == ["PURCHASED", "PURCHASE_FAILED"]
+    assert {e.status for e in events} == {"received"}
+    assert all("x-netvalve-webhook" not in e.headers for e in events)
+
+    await process_due_webhooks(stack.state, 10)
+    await deliver_due_outbox(stack.state, 10)
+
+    assert {e.status for e in await stack.events()} == {"processed"}
+    assert (await stack.payment(sale_payment)).status == PaymentStatus.CAPTURED
+    assert (await stack.payment(declined_payment)).status == PaymentStatus.ERROR
+    forwarded = {item["data"]["session_id"]: item["action"] for item in stack.receiver.received}
+    assert forwarded == {"payses_01TEST": "captured", "payses_decl": "failed"}
+
+
+async def test_background_worker_processes_and_forwards(make_stack: MakeStack) -> None:
+    stack = await make_stack(
+        sandbox_webhooks=True, webhook_worker_enabled=True, webhook_worker_poll_seconds=0.05
+    )
+    await stack.add_payment(client_order_id="order-bg")
+    await stack.sandbox_sale("order-bg")
+    await stack.drain_sandbox()
+
+    for _ in range(100):
+        if stack.receiver.received:
+            break
+        await asyncio.sleep(0.05)
+    assert [item["action"] for item in stack.receiver.received] == ["captured"]
+    assert [e.status for e in await stack.events()] == ["processed"]
