@@ -359,3 +359,33 @@ async def test_status_answers_from_the_ledger_when_netvalve_is_down(stack: Stack
     assert response.status_code == 200
     assert response.json()["source"] == "ledger"
     assert response.json()["status"] == "captured"
+
+
+async def test_capture_racing_a_cancel_gives_exactly_one_success(authorize_stack: Stack) -> None:
+    stack = authorize_stack
+    cart = await stack.cart()
+    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    await stack.knobs(latency_ms=100)
+    capture, cancel = await asyncio.gather(
+        stack.client.post("/api/v1/netvalve/capture", json={"transaction_id": txn}, headers=stack.service),
+        stack.client.post("/api/v1/netvalve/cancel", json={"transaction_id": txn}, headers=stack.service),
+    )
+    assert sorted([capture.status_code, cancel.status_code]) == [200, 409]
+    kinds = [t["type"] for t in await stack.sandbox_transactions()]
+    assert kinds.count("CAPTURE") + kinds.count("CANCEL") == 1
+
+
+async def test_concurrent_requests_with_one_idempotency_key_run_once(authorize_stack: Stack) -> None:
+    stack = authorize_stack
+    cart = await stack.cart()
+    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    await stack.knobs(latency_ms=150)
+    headers = {**stack.service, "Idempotency-Key": "same-key"}
+    first, second = await asyncio.gather(
+        stack.client.post("/api/v1/netvalve/capture", json={"transaction_id": txn}, headers=headers),
+        stack.client.post("/api/v1/netvalve/capture", json={"transaction_id": txn}, headers=headers),
+    )
+    assert sorted([first.status_code, second.status_code]) == [200, 409]
+    loser = first if first.status_code == 409 else second
+    assert loser.json()["error"]["code"] == "idempotency_request_in_progress"
+    assert [t["type"] for t in await stack.sandbox_transactions()].count("CAPTURE") == 1
