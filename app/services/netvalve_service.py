@@ -55,6 +55,8 @@ DECLINES = frozenset({Outcome.SOFT_DECLINE, Outcome.HARD_DECLINE})
 NOTHING_HAPPENED = frozenset(
     {Outcome.VALIDATION_ERROR, Outcome.AUTH_ERROR, Outcome.RATE_LIMITED, Outcome.NOT_FOUND}
 )
+# Look-up results that say nothing about the payment: keep what the ledger has.
+NO_ANSWER = frozenset({Outcome.UNAVAILABLE, Outcome.UNKNOWN, Outcome.RATE_LIMITED, Outcome.AUTH_ERROR})
 HPF_TOKEN_LIFETIME = timedelta(minutes=5)
 ORDER_DESC_MAX = 100
 
@@ -711,24 +713,12 @@ class NetValveService:
     async def _apply_order_lookup(
         self, payment_id: int, call_id: int | None, order: GatewayResult[Any]
     ) -> bool:
-        if not order.request_sent or order.outcome in (
-            Outcome.UNAVAILABLE,
-            Outcome.UNKNOWN,
-            Outcome.RATE_LIMITED,
-            Outcome.AUTH_ERROR,
-        ):
+        if not _answered(order):
             return False
         async with self.sessionmaker.begin() as db:
             repo = PaymentRepository(db)
             payment = await repo.lock(payment_id)
             call = await repo.get_call(call_id) if call_id is not None else None
-            operation = (
-                Operation(call.operation)
-                if call is not None
-                else Operation(
-                    Operation.AUTHORIZE if payment.capture_mode == CaptureMode.AUTHORIZE else Operation.SALE
-                )
-            )
             details = order.details if order.ok else None
             approved = details.approved_payment() if details is not None else None
             if approved is not None:
@@ -766,7 +756,6 @@ class NetValveService:
                     call.outcome = CallOutcome.DECLINED
                     call.completed_at = datetime.now(UTC)
             payment.operation_in_flight = None
-            del operation
         return True
 
     async def _apply_child_lookup(
@@ -811,12 +800,7 @@ class NetValveService:
         return True
 
     async def _apply_inquiry(self, payment_id: int, inquiry: GatewayResult[Any]) -> bool:
-        if not inquiry.request_sent or inquiry.outcome in (
-            Outcome.UNAVAILABLE,
-            Outcome.UNKNOWN,
-            Outcome.RATE_LIMITED,
-            Outcome.AUTH_ERROR,
-        ):
+        if not _answered(inquiry):
             return False
         async with self.sessionmaker.begin() as db:
             payment = await PaymentRepository(db).lock(payment_id)
@@ -859,6 +843,11 @@ def _record(call: GatewayTransaction, result: GatewayResult[Any]) -> None:
     call.response_message = result.message
     if call.outcome != CallOutcome.UNKNOWN:
         call.completed_at = datetime.now(UTC)
+
+
+def _answered(lookup: GatewayResult[Any]) -> bool:
+    """Whether a read-only look-up got an answer from NetValve that can settle anything."""
+    return lookup.request_sent and lookup.outcome not in NO_ANSWER
 
 
 def _raise_if_nothing_happened(result: GatewayResult[Any]) -> None:
