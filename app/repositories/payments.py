@@ -156,6 +156,21 @@ class PaymentRepository:
         )
         return result.scalar_one_or_none()
 
+    async def capture_transaction_id(self, payment_id: int) -> int | None:
+        """NetValve's id of the payment's approved capture: what a refund of an authorization targets."""
+        result = await self.session.execute(
+            select(GatewayTransaction.netvalve_transaction_id)
+            .where(
+                GatewayTransaction.payment_id == payment_id,
+                GatewayTransaction.operation == Operation.CAPTURE,
+                GatewayTransaction.outcome == CallOutcome.APPROVED,
+                GatewayTransaction.netvalve_transaction_id.is_not(None),
+            )
+            .order_by(GatewayTransaction.id.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
     async def known_transaction_ids(self, payment_id: int) -> set[int]:
         result = await self.session.execute(
             select(GatewayTransaction.netvalve_transaction_id).where(

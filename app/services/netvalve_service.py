@@ -29,6 +29,7 @@ from app.gateway import (
     Outcome,
     RefundRequest,
     SaleRequest,
+    TransactionSummary,
     mid_fields,
     pick_active_script,
 )
@@ -57,6 +58,9 @@ NOTHING_HAPPENED = frozenset(
 )
 # Look-up results that say nothing about the payment: keep what the ledger has.
 NO_ANSWER = frozenset({Outcome.UNAVAILABLE, Outcome.UNKNOWN, Outcome.RATE_LIMITED, Outcome.AUTH_ERROR})
+# Settled payments whose follow-ups (captures, refunds, cancels) a refresh looks up in NetValve.
+FOLLOW_UP_STATUSES = frozenset({PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED, PaymentStatus.REFUNDED})
+FOLLOW_UP_OPERATIONS = {"CAPTURE": Operation.CAPTURE, "REFUND": Operation.REFUND, "CANCEL": Operation.CANCEL}
 HPF_TOKEN_LIFETIME = timedelta(minutes=5)
 ORDER_DESC_MAX = 100
 
@@ -478,7 +482,7 @@ class NetValveService:
     ) -> ServiceResult:
         """Full capture by default; a smaller amount is a partial, final capture (the rest is released)."""
 
-        def plan(payment: Payment) -> tuple[int, Any]:
+        def plan(payment: Payment, target: int | None) -> tuple[int, Any]:
             remaining = payment.authorized_minor - payment.captured_minor
             minor = self._minor(payment, amount, remaining)
             if minor <= 0 or minor > remaining:
@@ -490,7 +494,7 @@ class NetValveService:
                 )
             options = CaptureOptions(final_capture=True) if minor < remaining else None
             request = CaptureRequest(
-                transaction_id=payment.netvalve_transaction_id,
+                transaction_id=target,
                 amount=_money(payment, minor),
                 capture_options=options,
             )
@@ -516,7 +520,7 @@ class NetValveService:
     ) -> ServiceResult:
         """Full refund of what remains by default; never more than captured minus refunded."""
 
-        def plan(payment: Payment) -> tuple[int, Any]:
+        def plan(payment: Payment, target: int | None) -> tuple[int, Any]:
             remaining = payment.captured_minor - payment.refunded_minor
             minor = self._minor(payment, amount, remaining)
             if minor <= 0 or minor > remaining:
@@ -526,9 +530,7 @@ class NetValveService:
                         "refundable": str(_money(payment, remaining)),
                     }
                 )
-            return minor, RefundRequest(
-                transaction_id=payment.netvalve_transaction_id, amount=_money(payment, minor)
-            )
+            return minor, RefundRequest(transaction_id=target, amount=_money(payment, minor))
 
         def apply(payment: Payment, minor: int, result: GatewayResult[Any]) -> None:
             if result.outcome is Outcome.ALREADY_REFUNDED:
@@ -550,8 +552,8 @@ class NetValveService:
     async def cancel(self, transaction_id: int | None, session_id: str | None) -> ServiceResult:
         """Void an uncaptured authorization."""
 
-        def plan(payment: Payment) -> tuple[int, Any]:
-            return 0, CancelRequest(transaction_id=payment.netvalve_transaction_id)
+        def plan(payment: Payment, target: int | None) -> tuple[int, Any]:
+            return 0, CancelRequest(transaction_id=target)
 
         def apply(payment: Payment, minor: int, result: GatewayResult[Any]) -> None:
             payment.status = PaymentStatus.CANCELED
@@ -571,7 +573,7 @@ class NetValveService:
         operation: Operation,
         transaction_id: int | None,
         session_id: str | None,
-        plan: Callable[[Payment], tuple[int, Any]],
+        plan: Callable[[Payment, int | None], tuple[int, Any]],
         send: Callable[[Any], Awaitable[GatewayResult[Any]]],
         apply: Callable[[Payment, int, GatewayResult[Any]], None],
         *,
@@ -596,14 +598,18 @@ class NetValveService:
                     f"A payment in status '{status.value}' cannot be {operation.value}d.",
                     details={"status": status.value, "operation": operation.value},
                 )
-            minor, request = plan(payment)
             repo = PaymentRepository(db)
+            target = payment.netvalve_transaction_id
+            if operation is Operation.REFUND:
+                # NetValve refunds the sale or, after authorize-capture, the capture.
+                target = await repo.capture_transaction_id(payment.id) or target
+            minor, request = plan(payment, target)
             call = await repo.add_call(
                 payment,
                 operation,
                 reference=f"{payment.client_order_id}-{operation.value}",
                 amount_minor=minor or None,
-                parent_transaction_id=payment.netvalve_transaction_id,
+                parent_transaction_id=target,
             )
             payment.operation_in_flight = operation
             payment_id, call_id = payment.id, call.id
@@ -702,6 +708,11 @@ class NetValveService:
         if open_call is not None and open_call.parent_transaction_id is not None:
             details = await self.gateway.get_transaction(open_call.parent_transaction_id)
             return await self._apply_child_lookup(payment_id, open_call.id, details, known)
+        if txn_id is not None and refresh and status in FOLLOW_UP_STATUSES:
+            follow_ups = await self._follow_ups(txn_id)
+            if follow_ups is None:
+                return False
+            return await self._apply_follow_ups(payment_id, follow_ups, known)
         if txn_id is not None and (refresh or status == PaymentStatus.PENDING):
             inquiry = await self.gateway.inquiry(txn_id)
             return await self._apply_inquiry(payment_id, inquiry)
@@ -798,6 +809,94 @@ class NetValveService:
             else:
                 payment.status = PaymentStatus.CANCELED
         return True
+
+    async def _follow_ups(self, txn_id: int) -> list[TransactionSummary] | None:
+        """The transactions made on a payment: its own children, then the refunds of its captures
+        (NetValve refunds the capture, not the authorization). None when NetValve did not answer."""
+        root = await self.gateway.get_transaction(txn_id)
+        if not root.ok or root.details is None:
+            return None
+        follow_ups = list(root.details.transactions)
+        for child in root.details.transactions:
+            child_id = _int_or_none(child.transaction_id)
+            if (child.transaction_type or "").upper() != "CAPTURE" or child_id is None:
+                continue
+            if child.outcome is not Outcome.APPROVED:
+                continue
+            capture = await self.gateway.get_transaction(child_id)
+            if not capture.ok or capture.details is None:
+                return None
+            follow_ups.extend(capture.details.transactions)
+        return follow_ups
+
+    async def _apply_follow_ups(
+        self, payment_id: int, follow_ups: list[TransactionSummary], known: set[int]
+    ) -> bool:
+        """Record approved captures, refunds and cancels NetValve holds that the ledger has not seen,
+        e.g. made in NetValve's back office; forward moves only, amounts from NetValve."""
+        async with self.sessionmaker.begin() as db:
+            repo = PaymentRepository(db)
+            payment = await repo.lock(payment_id)
+            for child in follow_ups:
+                child_id = _int_or_none(child.transaction_id)
+                operation = FOLLOW_UP_OPERATIONS.get((child.transaction_type or "").upper())
+                if (
+                    operation is None
+                    or child_id is None
+                    or child_id in known
+                    or child.outcome is not Outcome.APPROVED
+                ):
+                    continue
+                minor = self._follow_up_minor(payment, operation, child.amount)
+                if minor is None:
+                    continue
+                call = await repo.add_call(
+                    payment,
+                    operation,
+                    reference=f"netvalve-{child_id}",
+                    amount_minor=minor or None,
+                    parent_transaction_id=payment.netvalve_transaction_id,
+                )
+                call.outcome = CallOutcome.APPROVED
+                call.netvalve_transaction_id = child_id
+                call.response_code = child.response_code
+                call.completed_at = datetime.now(UTC)
+                known.add(child_id)
+                if operation is Operation.CAPTURE:
+                    payment.captured_minor += minor
+                    payment.final_capture_done = True
+                elif operation is Operation.REFUND:
+                    payment.refunded_minor += minor
+                payment.status = ON_APPROVED[operation]
+                logger.info(
+                    "recorded a %s made outside this service",
+                    operation.value,
+                    extra={"payment_id": payment_id, "netvalve_transaction_id": child_id},
+                )
+        return True
+
+    @staticmethod
+    def _follow_up_minor(payment: Payment, operation: Operation, amount: Decimal | None) -> int | None:
+        """The minor amount of a follow-up NetValve reports, or None when it cannot apply to the ledger."""
+        status = PaymentStatus(payment.status)
+        if operation is Operation.CAPTURE:
+            room = payment.authorized_minor - payment.captured_minor
+            allowed = status is PaymentStatus.AUTHORIZED
+        elif operation is Operation.REFUND:
+            room = payment.captured_minor - payment.refunded_minor
+            allowed = status in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED)
+        else:
+            return 0 if status is PaymentStatus.AUTHORIZED else None
+        minor = room if amount is None else to_minor(amount, payment.currency)
+        if not allowed or not 0 < minor <= room:
+            if allowed:
+                logger.error(
+                    "NetValve reports a %s the ledger cannot hold",
+                    operation.value,
+                    extra={"payment_id": payment.id, "amount_minor": minor, "room_minor": room},
+                )
+            return None
+        return minor
 
     async def _apply_inquiry(self, payment_id: int, inquiry: GatewayResult[Any]) -> bool:
         if not _answered(inquiry):

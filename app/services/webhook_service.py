@@ -123,6 +123,15 @@ def event_row(
     }
 
 
+def _action_minor(payment: Payment, action: str) -> int:
+    """The amount Medusa records for an action: what was captured or authorized, else the payment's."""
+    if action == "captured" and payment.captured_minor:
+        return payment.captured_minor
+    if action == "authorized" and payment.authorized_minor:
+        return payment.authorized_minor
+    return payment.amount_minor
+
+
 def backoff_seconds(settings: Settings, attempts: int) -> float:
     """Capped exponential backoff after ``attempts`` failed attempts (1, 2, ...)."""
     exponent = min(max(attempts - 1, 0), 32)
@@ -204,7 +213,7 @@ class WebhookProcessor:
             return None
         txn = event.netvalve_transaction_id or payment.netvalve_transaction_id
         key = f"{action}|{payment.payment_session_id}|{txn}"
-        amount = from_minor(payment.amount_minor, payment.currency)
+        amount = from_minor(_action_minor(payment, action), payment.currency)
         body = {
             "action": action,
             "data": {"session_id": payment.payment_session_id, "amount": str(amount)},

@@ -352,7 +352,7 @@ async def test_storefront_status_shows_only_the_status(stack: Stack) -> None:
 async def test_status_answers_from_the_ledger_when_netvalve_is_down(stack: Stack) -> None:
     cart = await stack.cart()
     await stack.pay(cart, await stack.token_for(cart))
-    await stack.knobs(fault="html502", fault_paths=["/inquiry"])
+    await stack.knobs(fault="html502", fault_paths=["/inquiry", "/transaction"])
     response = await stack.client.get(
         "/api/v1/netvalve/status", params={"cart_id": cart.cart_id}, headers=stack.service
     )
@@ -389,3 +389,38 @@ async def test_concurrent_requests_with_one_idempotency_key_run_once(authorize_s
     loser = first if first.status_code == 409 else second
     assert loser.json()["error"]["code"] == "idempotency_request_in_progress"
     assert [t["type"] for t in await stack.sandbox_transactions()].count("CAPTURE") == 1
+
+
+async def test_lost_refund_answer_after_a_capture_is_settled_once(authorize_stack: Stack) -> None:
+    """After authorize-capture NetValve refunds the capture; reconciliation must look there, or a lost
+    answer would read as 'never sent' and invite a second refund."""
+    stack = authorize_stack
+    cart = await stack.cart(amount=Decimal("40.00"))
+    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    capture = await stack.client.post(
+        "/api/v1/netvalve/capture", json={"transaction_id": txn}, headers=stack.service
+    )
+    assert capture.status_code == 200, capture.text
+    capture_id = capture.json()["operation_transaction_id"]
+
+    await stack.knobs(fault="timeout", fault_paths=["/refund"], fault_after_commit=True)
+    stack.app.state.settings.netvalve_read_timeout_seconds = 0.2
+    lost = await stack.client.post(
+        "/api/v1/netvalve/refund", json={"transaction_id": txn, "amount": "15.00"}, headers=stack.service
+    )
+    assert lost.status_code == 202, lost.text
+    assert lost.json()["status"] == "unknown"
+    await stack.knobs(fault=None, fault_paths=[])
+
+    stack.app.state.settings.reconcile_min_age_seconds = 0
+    reconciled = await stack.client.post("/api/v1/netvalve/reconcile", json={}, headers=stack.service)
+    assert reconciled.json()["settled"] == 1, reconciled.text
+    status = await stack.client.get(
+        "/api/v1/netvalve/status", params={"cart_id": cart.cart_id}, headers=stack.service
+    )
+    assert status.json()["status"] == "refunded"
+    assert dec(status.json()["refunded_amount"]) == Decimal("15.00")
+
+    refunds = [t for t in await stack.sandbox_transactions() if t["type"] == "REFUND"]
+    assert len(refunds) == 1
+    assert refunds[0]["parentID"] == capture_id

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 
-from app.models import PaymentStatus, WebhookEvent, WebhookOutboxAttempt
+from app.models import GatewayTransaction, PaymentStatus, WebhookEvent, WebhookOutboxAttempt
 from app.services.outbox import deliver_due_outbox
 from app.services.webhook_service import process_due_webhooks
 from tests.webhooks.conftest import MakeStack, Stack
@@ -267,3 +267,57 @@ async def test_background_worker_processes_and_forwards(make_stack: MakeStack) -
         await asyncio.sleep(0.05)
     assert [item["action"] for item in stack.receiver.received] == ["captured"]
     assert [e.status for e in await stack.events()] == ["processed"]
+
+
+async def test_authorize_capture_refund_made_in_netvalve_end_to_end(make_stack: MakeStack) -> None:
+    """Capture and refund done outside the service (NetValve's back office) reach the ledger through the
+    sandbox's own webhooks, with NetValve's amounts; Medusa hears `authorized`, then `captured` for what
+    was captured."""
+    stack = await make_stack(sandbox_webhooks=True)
+    payment_id = await stack.add_payment(client_order_id="order-e2e-acr", capture_mode="authorize")
+
+    auth = await stack.sandbox_authorize("order-e2e-acr")
+    txn = int(auth["transactionID"])
+    await stack.drain_sandbox()
+    await process_due_webhooks(stack.state, 10)
+    payment = await stack.payment(payment_id)
+    assert (payment.status, payment.authorized_minor, payment.captured_minor) == ("authorized", 1250, 0)
+
+    await stack.sandbox_post(
+        "/capture", {"transactionID": txn, "amount": 10.00, "captureOptions": {"finalCapture": True}}
+    )
+    await stack.drain_sandbox()
+    await process_due_webhooks(stack.state, 10)
+    payment = await stack.payment(payment_id)
+    assert (payment.status, payment.captured_minor, payment.final_capture_done) == ("captured", 1000, True)
+
+    await stack.sandbox_post("/refund", {"transactionID": txn, "amount": 4.00})
+    await stack.drain_sandbox()
+    await process_due_webhooks(stack.state, 10)
+    payment = await stack.payment(payment_id)
+    assert (payment.status, payment.refunded_minor) == ("refunded", 400)
+
+    events = await stack.events()
+    assert [(e.event_name, e.status) for e in events] == [
+        ("AUTHORISED", "processed"),
+        ("CAPTURED", "processed"),
+        ("REFUNDED", "processed"),
+    ]
+    await deliver_due_outbox(stack.state, 10)
+    assert [(f["action"], f["data"]) for f in stack.receiver.received] == [
+        ("authorized", {"session_id": "payses_01TEST", "amount": "12.50"}),
+        ("captured", {"session_id": "payses_01TEST", "amount": "10.00"}),
+    ]
+
+    # A second look changes nothing: the follow-ups are in the ledger once.
+    await stack.make_due()
+    async with stack.state.sessionmaker.begin() as db:
+        await db.execute(update(WebhookEvent).values(status="pending"))
+    await process_due_webhooks(stack.state, 10)
+    payment = await stack.payment(payment_id)
+    assert (payment.captured_minor, payment.refunded_minor) == (1000, 400)
+    async with stack.state.sessionmaker() as db:
+        calls = (await db.execute(select(GatewayTransaction.operation))).scalars().all()
+    assert sorted(calls) == ["capture", "refund"]
+    await deliver_due_outbox(stack.state, 10)
+    assert len(stack.receiver.received) == 2
