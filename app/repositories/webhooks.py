@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -65,6 +65,18 @@ class WebhookRepository:
             query = query.where(WebhookEvent.status.in_(statuses))
         result = await self.session.execute(query)
         return result.scalars().all()
+
+    async def queue_replay(self, event_id: int) -> WebhookEvent | None:
+        """Make an event due now (the worker picks it up on its next pass); None when there is no such
+        event. Unsupported events stay unsupported: there is nothing to apply."""
+        event = await self.lock_event(event_id)
+        if event is None:
+            return None
+        if event.status != WebhookEventStatus.NOT_SUPPORTED:
+            event.status = WebhookEventStatus.PENDING
+        event.next_attempt_at = datetime.now(UTC)
+        event.last_error = None
+        return event
 
     # --- outbox -----------------------------------------------------------------------------------
 
