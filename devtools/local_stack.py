@@ -141,15 +141,18 @@ def walkthrough(
     """What the stack prints: valid bash, every step's output feeding the next through shell variables."""
     carts = demo["carts"]
     cart = carts[WALKTHROUGH_CURRENCY]
-    listing = ", ".join(f"{cur.upper()} {rows['cart_id']} ({rows['amount']})" for cur, rows in carts.items())
+    listing = "".join(
+        f"\n#                       {cur.upper()} {rows['cart_id']} ({rows['amount']})"
+        for cur, rows in carts.items()
+    )
     return f"""\
-# NetValve payment service: the local stack is up. Paste the lines below into bash (they need curl and jq);
-# each step keeps what the next one needs in a shell variable.
+# NetValve payment service: the local stack is up. Paste the lines below into bash in another terminal
+# (they need curl and jq); each step keeps what the next one needs in a shell variable.
 #   service           {service_url}   (API docs: {service_url}/docs)
 #   NetValve sandbox  {sandbox_url}
 #   PostgreSQL        {dsn}   (data: {pg_dir})
 #   demo Medusa data  a publishable key, and per currency a region and a cart with a payment collection and a
-#                     netvalve payment session: {listing}
+#                     netvalve payment session:{listing}
 SERVICE={service_url}
 SANDBOX={sandbox_url}
 PK={demo["publishable_key"]}

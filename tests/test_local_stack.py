@@ -4,6 +4,7 @@ when pasted into bash as printed, and Ctrl-C (or ``--stop``) stops everything it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -87,6 +88,8 @@ def _start(*extra: str) -> Stack:
             cwd=ROOT,
             stdout=out,
             stderr=err,
+            # Its own process group, like a command in a terminal: Ctrl-C signals the whole group.
+            start_new_session=True,
         )
     return Stack(process, data, ports)
 
@@ -102,8 +105,8 @@ def _wait_for_walkthrough(stack: Stack) -> str:
     raise AssertionError(f"no walk-through within {START_TIMEOUT}s:\n{stack.stderr_tail}")
 
 
-def _cleanup(stack: Stack, state: dict[str, Any] | None) -> None:
-    """Whatever the test did, leave nothing running (``state`` names the children, once it was written)."""
+def _cleanup(stack: Stack) -> None:
+    """Whatever the test did, leave nothing running."""
     if stack.process.poll() is None:
         stack.process.send_signal(signal.SIGTERM)
         try:
@@ -111,11 +114,9 @@ def _cleanup(stack: Stack, state: dict[str, Any] | None) -> None:
         except subprocess.TimeoutExpired:
             stack.process.kill()
             stack.process.wait(timeout=10)
-    if state is not None:
-        for name in ("service", "sandbox"):
-            pid = int(state[name]["pid"])
-            if not _gone(pid):
-                os.kill(pid, signal.SIGKILL)
+    # The service and the sandbox stay in the stack's process group even if it died without stopping them.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(stack.process.pid, signal.SIGKILL)
     Cluster(stack.data / "pg", stack.ports["postgres"]).stop(mode="immediate")
     shutil.rmtree(stack.data, ignore_errors=True)
 
@@ -124,13 +125,11 @@ def _cleanup(stack: Stack, state: dict[str, Any] | None) -> None:
 def running_stack() -> Iterator[tuple[Stack, str, dict[str, Any]]]:
     """A stack started as the README says, ready: its printed walk-through and its state file."""
     stack = _start()
-    state: dict[str, Any] | None = None
     try:
         text = _wait_for_walkthrough(stack)
-        state = json.loads((stack.data / STATE_FILE).read_text())
-        yield stack, text, state
+        yield stack, text, json.loads((stack.data / STATE_FILE).read_text())
     finally:
-        _cleanup(stack, state)
+        _cleanup(stack)
 
 
 def _assert_all_stopped(stack: Stack, state: dict[str, Any]) -> None:
@@ -223,6 +222,8 @@ def test_walkthrough_runs_as_printed_and_ctrl_c_stops_everything(
         f"SERVICE_KEY={SERVICE_KEY}",
         f"CART={eur['cart_id']}",
         "they need curl and jq",
+        f"EUR {eur['cart_id']} ({eur['amount']})",
+        f"USD {demo['carts']['usd']['cart_id']} ({demo['carts']['usd']['amount']})",
     ):
         assert needle in text
     result = subprocess.run(
@@ -270,8 +271,9 @@ def test_walkthrough_runs_as_printed_and_ctrl_c_stops_everything(
         (refund_id, "REFUND"),
     ]
 
-    # Ctrl-C: the stack stops the service, the sandbox and PostgreSQL, then exits cleanly.
-    stack.process.send_signal(signal.SIGINT)
+    # Ctrl-C (SIGINT to the terminal's foreground process group): the stack stops the service, the sandbox
+    # and PostgreSQL (which pg_ctl detached from the group), then exits cleanly.
+    os.killpg(stack.process.pid, signal.SIGINT)
     assert stack.process.wait(timeout=STOP_TIMEOUT) == 0
     _assert_all_stopped(stack, state)
 
@@ -300,4 +302,4 @@ def test_check_starts_answers_ready_and_stops() -> None:
         assert not any(_port_open(port) for port in stack.ports.values())
         assert not (stack.data / STATE_FILE).exists()
     finally:
-        _cleanup(stack, None)
+        _cleanup(stack)
