@@ -105,15 +105,16 @@ async def test_out_of_order_pairs_apply_only_forward(stack: Stack) -> None:
     assert [row.action for row in await stack.outbox()] == ["captured"]
 
     # AUTHORISED after REFUNDED: the refunded payment stays refunded, nothing is forwarded.
-    async with stack.state.sessionmaker.begin() as db:
-        from app.models import Payment
-
-        await db.execute(
-            update(Payment)
-            .where(Payment.id == payment_id)
-            .values(status=PaymentStatus.REFUNDED, refunded_minor=1250)
-        )
-    await post_event(stack.client, event_body("REFUNDED", transaction_id=txn, trace_id="r"))
+    refund = await stack.sandbox_post("/refund", {"transactionID": txn})
+    await post_event(
+        stack.client,
+        event_body(
+            "REFUNDED", transaction_id=int(refund["transactionID"]), client_order_id="order-ooo", trace_id="r"
+        ),
+    )
+    await process_due_webhooks(stack.state, 10)
+    payment = await stack.payment(payment_id)
+    assert (payment.status, payment.refunded_minor) == (PaymentStatus.REFUNDED, 1250)
     await post_event(stack.client, event_body("AUTHORISED", transaction_id=txn, trace_id="late"))
     await process_due_webhooks(stack.state, 10)
     assert (await stack.payment(payment_id)).status == PaymentStatus.REFUNDED
