@@ -15,7 +15,8 @@ NOTES = Path(__file__).resolve().parent / "notes.md"
 
 # Where a sampled frame's time belongs, checked in order against the frame's file path.
 AREAS = [
-    ("app (our code)", ("/app/",)),
+    ("app (our code)", ("app/",)),
+    ("netvalve_sandbox", ("netvalve_sandbox/",)),
     ("sqlalchemy", ("sqlalchemy/",)),
     ("asyncpg", ("asyncpg/",)),
     ("pydantic", ("pydantic",)),
@@ -26,6 +27,8 @@ AREAS = [
     ("prometheus_client", ("prometheus_client/",)),
     ("asyncio", ("asyncio/",)),
 ]
+LOOP_AREA = "event loop itself (uvloop C code: I/O polling, callbacks; or idle)"
+IN_LOOP = re.compile(r"^Runner\.run \(|^run_until_complete \(|^asyncio_run \(")
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
 
@@ -112,8 +115,8 @@ def profile_summary(profiles: list[dict[str, Any]], top: int = 15) -> dict[str, 
     out: dict[str, Any] = {}
     grouped: dict[str, list[str]] = {}
     for profile in profiles:
-        scenario = profile["scenario"].split("-")[1]
-        grouped.setdefault(scenario, []).append(profile["stacks"])
+        _, scenario, process = profile["scenario"].split("-")[:3]
+        grouped.setdefault(f"{scenario}, {process}", []).append(profile["stacks"])
     for scenario, texts in grouped.items():
         total = 0
         areas: Counter[str] = Counter()
@@ -122,7 +125,8 @@ def profile_summary(profiles: list[dict[str, Any]], top: int = 15) -> dict[str, 
         for text in texts:
             for line in text.splitlines():
                 stack, _, count_text = line.rpartition(" ")
-                if not stack or not count_text.isdigit():
+                # Only the event loop's thread: the others are idle pool threads and uvicorn's pinger.
+                if not stack.startswith("<module>") or not count_text.isdigit():
                     continue
                 count = int(count_text)
                 total += count
@@ -136,11 +140,13 @@ def profile_summary(profiles: list[dict[str, Any]], top: int = 15) -> dict[str, 
                         if any(n in file for n in needles):
                             seen_areas.add(area)
                             break
-                    if "/app/" in file and frame not in seen_funcs:
+                    if file.startswith(("app/", "netvalve_sandbox/")) and frame not in seen_funcs:
                         seen_funcs.add(frame)
                         inclusive[_short(frame)] += count
                 if frames:
                     leaf[_short(frames[-1])] += count
+                if frames and IN_LOOP.match(frames[-1]):
+                    seen_areas.add(LOOP_AREA)
                 for area in seen_areas:
                     areas[area] += count
         if not total:
@@ -213,11 +219,13 @@ def markdown(results: dict[str, Any], summary: dict[str, Any], profile: dict[str
         "",
         "Latency is per request, client side, in ms. For checkout the service's requests are"
         " `hpf_session` and `pay` (each makes one sandbox call); `cart` is the whole cart including the"
-        " browser's tokenize call at the sandbox. req/s counts service requests only.",
+        " browser's tokenize call at the sandbox. req/s counts service requests only. DB xacts/req: commits"
+        " plus rollbacks in the service's database during the run (background work included) per request;"
+        " the baseline's plain INSERT is one.",
         "",
         "| Scenario | Target | Round | Requests | req/s | Label | p50 | p95 | p99 | Errors"
-        " | Rows afterwards |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        " | DB xacts/req | Rows afterwards |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for run in results["runs"]:
         labels = [label for label in run["latency"] if label != "sandbox_tokenize"] or ["-"]
@@ -239,6 +247,7 @@ def markdown(results: dict[str, Any], summary: dict[str, Any], profile: dict[str
                         _fmt(lat.get("p95_ms", math.nan)),
                         _fmt(lat.get("p99_ms", math.nan)),
                         str(run["errors"]) if first else "",
+                        _fmt(run.get("db_transactions_per_request", math.nan)) if first else "",
                         ", ".join(f"{k} {v}" for k, v in rows.items()) if first else "",
                     ]
                 )
@@ -274,7 +283,10 @@ def markdown(results: dict[str, Any], summary: dict[str, Any], profile: dict[str
             )
     if profile:
         lines += ["", "## Profile (py-spy, service workers, first round)", ""]
-        lines.append("Share of non-idle samples whose stack passes through each area (areas overlap).")
+        lines.append(
+            "Samples of each process's event-loop thread (py-spy, 200 Hz, idle threads left out); the share"
+            " of them whose stack passes through each area (areas overlap)."
+        )
         for scenario, data in profile.items():
             lines += ["", f"### {scenario} ({data['samples']} samples)", "", "| Area | % |", "|---|---|"]
             lines += [f"| {a} | {p} |" for a, p in data["areas_inclusive_pct"].items()]

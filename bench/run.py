@@ -48,6 +48,9 @@ EUR_MID = "3f0c9a57-6d0e-4b43-9a53-0b1f1c2b7e01"
 USD_MID = "8b1d2f43-2a6c-4f1e-b7a2-5c9e0d3f4a12"
 API = "/api/v1/netvalve"
 SCENARIOS = ("webhook", "checkout", "status")
+STATUS_READS = 5_000
+# The profiling round runs this share of each scenario's requests.
+PROFILE_SHARE = 0.25
 
 # Issue targets (ratios only mean something within one run).
 TARGET_WEBHOOK_RPS_RATIO = 0.6
@@ -259,11 +262,28 @@ class Bench:
     demo: dict[str, Any] = field(default_factory=dict)
     runs: list[dict[str, Any]] = field(default_factory=list)
     profiles: list[dict[str, Any]] = field(default_factory=list)
+    profiled_runs: list[dict[str, Any]] = field(default_factory=list)
+    # The profiling round runs after the measured ones: py-spy costs CPU, so it measures nothing.
+    profiling: bool = False
 
     def count(self, base: int) -> int:
-        return max(1, round(base * self.args.scale))
+        share = PROFILE_SHARE if self.profiling else 1.0
+        return max(1, round(base * self.args.scale * share))
+
+    def transactions(self) -> int:
+        """Transactions the service's database has finished (commits and rollbacks), all sessions."""
+        rows = asyncio.run(
+            fetch(
+                self.dsn,
+                "SELECT pg_stat_clear_snapshot(), xact_commit + xact_rollback AS n"
+                " FROM pg_stat_database WHERE datname = current_database()",
+            )
+        )
+        return int(rows[0]["n"])
 
     def load(self, spec: dict[str, Any], profile_as: str | None = None) -> dict[str, Any]:
+        service = spec.get("port") == self.service_port
+        before = self.transactions() if service else 0
         spec = {"host": "127.0.0.1", "max_seconds": self.args.max_seconds, **spec}
         spec_path = self.stack.work / "spec.json"
         spec_path.write_text(json.dumps(spec))
@@ -279,14 +299,21 @@ class Bench:
         finally:
             self.stop_profilers(profilers)
         result: dict[str, Any] = json.loads(done.stdout)
+        if service:
+            # Includes the background workers' and the stats query's own transactions: an upper bound.
+            finished = self.transactions() - before
+            result["db_transactions"] = finished
+            result["db_transactions_per_request"] = finished / max(result["service_requests"], 1)
         return result
 
     # py-spy samples the service's workers while one scenario runs.
     def start_profilers(self, name: str) -> list[tuple[subprocess.Popen[bytes], Path]]:
         py_spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
         started = []
-        for pid in uvicorn_workers(self.stack.processes["service"].pid):
-            out = self.stack.work / f"profile-{name}-{pid}.txt"
+        targets = [("service", pid) for pid in uvicorn_workers(self.stack.processes["service"].pid)]
+        targets.append(("sandbox", self.stack.processes["sandbox"].pid))
+        for process_name, pid in targets:
+            out = self.stack.work / f"profile-{name}-{process_name}-{pid}.txt"
             process = subprocess.Popen(  # noqa: S603  (fixed arguments)
                 [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "-o", str(out)],
                 stdout=subprocess.DEVNULL,
@@ -312,14 +339,20 @@ class Bench:
         self, scenario: str, target: str, rep: int, result: dict[str, Any], rows: dict[str, Any]
     ) -> None:
         result = {"scenario": scenario, "target": target, "rep": rep, **result, "rows": rows}
-        self.runs.append(result)
+        (self.profiled_runs if self.profiling else self.runs).append(result)
+        shown = target + (" (profiled)" if self.profiling else "")
         main = result["latency"].get("request") or result["latency"].get("status") or {}
         if scenario == "checkout" and target == "service":
             main = result["latency"].get("pay", {})
         log(
-            f"{scenario:<8} {target:<15} rep {rep}: {result['requests_per_s']:8.1f} req/s"
+            f"{scenario:<8} {shown:<15} rep {rep}: {result['requests_per_s']:8.1f} req/s"
             f"  p50 {main.get('p50_ms', math.nan):7.1f} ms  p99 {main.get('p99_ms', math.nan):7.1f} ms"
             f"  errors {result['errors']}  rows {rows}"
+            + (
+                f"  db xacts/req {result['db_transactions_per_request']:.1f}"
+                if "db_transactions_per_request" in result
+                else ""
+            )
         )
 
     def knobs(self, latency_ms: float) -> None:
@@ -356,7 +389,7 @@ class Bench:
                 "path": f"{API}/webhook",
                 "headers": {WEBHOOK_HEADER: WEBHOOK_SECRET},
             },
-            profile_as=None if warmup or rep or not self.args.profile else "webhook",
+            profile_as="webhook" if self.profiling else None,
         )
         found = asyncio.run(
             fetch(
@@ -368,6 +401,9 @@ class Bench:
         )
         rows = {"expected": distinct, "rows": found[0]["n"], "distinct_keys": found[0]["keys"]}
         rows["ok"] = rows["rows"] == distinct == rows["distinct_keys"]
+        if self.profiling:
+            self.record("webhook", "service", rep, result, rows)
+            return
         plain, plain_rows = self.baseline(spec, "plain")
         plain_rows |= {"expected": count, "ok": plain_rows["rows"] == count}
         dedup, dedup_rows = self.baseline(spec, "dedup")
@@ -392,11 +428,14 @@ class Bench:
                     "session_path": f"{API}/hpf/session",
                     "pay_path": f"{API}/payment",
                 },
-                profile_as="checkout" if self.args.profile and rep == 0 else None,
+                profile_as="checkout" if self.profiling else None,
             )
         finally:
             self.knobs(0)
         rows = self.checkout_rows(carts)
+        if self.profiling:
+            self.record("checkout", "service", rep, result, rows)
+            return
         base_spec = self.webhook_spec(f"c{rep}", result["service_requests"] or 2 * len(carts))
         base_spec["concurrency"] = 32
         plain, plain_rows = self.baseline(base_spec, "plain")
@@ -452,7 +491,7 @@ class Bench:
         return rows
 
     def status(self, rep: int, carts: list[dict[str, str]]) -> None:
-        count = self.count(10_000)
+        count = self.count(STATUS_READS)
         self.knobs(self.args.status_latency_ms)
         before = asyncio.run(fetch(self.dsn, "SELECT count(*) AS n FROM payment_transactions"))[0]["n"]
         try:
@@ -466,12 +505,15 @@ class Bench:
                     "cart_ids": [c["cart_id"] for c in carts],
                     "headers": {"authorization": f"Bearer {SERVICE_KEY}"},
                 },
-                profile_as="status" if self.args.profile and rep == 0 else None,
+                profile_as="status" if self.profiling else None,
             )
         finally:
             self.knobs(0)
         after = asyncio.run(fetch(self.dsn, "SELECT count(*) AS n FROM payment_transactions"))[0]["n"]
         rows = {"payment_transactions_before": before, "after": after, "ok": before == after}
+        if self.profiling:
+            self.record("status", "service", rep, result, rows)
+            return
         base_spec = self.webhook_spec(f"s{rep}", count)
         plain, plain_rows = self.baseline(base_spec, "plain")
         plain_rows |= {"expected": count, "ok": plain_rows["rows"] == count}
@@ -484,7 +526,8 @@ class Bench:
         args = self.args
         scenarios = args.scenarios
         carts_per_rep = self.count(2_000)
-        needed = carts_per_rep * args.repeat if "checkout" in scenarios else 0
+        profile_carts = max(1, round(carts_per_rep * PROFILE_SHARE)) if args.profile else 0
+        needed = carts_per_rep * args.repeat + profile_carts if "checkout" in scenarios else 0
         if "status" in scenarios and not needed:
             needed = min(carts_per_rep, 200)
         os.chmod(self.stack.work, 0o755)  # noqa: S103  (the postgres user must traverse it)
@@ -562,17 +605,24 @@ class Bench:
         self.webhook(0, warmup=True)
         carts = self.demo["carts"]
         per_rep = self.count(2_000)
-        for rep in range(args.repeat):
-            log(f"round {rep + 1} of {args.repeat}")
+        profile_carts = max(1, round(per_rep * PROFILE_SHARE))
+        if "status" in args.scenarios and "checkout" not in args.scenarios:
+            log("paying carts for the status reads")
+            self.checkout(-1, carts)
+            self.runs = [r for r in self.runs if r["rep"] != -1]
+        rounds = args.repeat + (1 if args.profile else 0)
+        for rep in range(rounds):
+            self.profiling = rep == args.repeat
+            log("profiling round (not measured)" if self.profiling else f"round {rep + 1} of {args.repeat}")
             if "webhook" in args.scenarios:
                 self.webhook(rep)
             if "checkout" in args.scenarios:
-                self.checkout(rep, carts[rep * per_rep : (rep + 1) * per_rep])
+                first = rep * per_rep
+                self.checkout(rep, carts[first : first + (profile_carts if self.profiling else per_rep)])
             if "status" in args.scenarios:
-                paid = carts[: per_rep * (rep + 1)] if "checkout" in args.scenarios else carts
-                if "checkout" not in args.scenarios and rep == 0:
-                    self.checkout(-1, carts)
-                    self.runs = [r for r in self.runs if r["rep"] != -1]
+                paid = (
+                    carts[: min(len(carts), per_rep * (rep + 1))] if "checkout" in args.scenarios else carts
+                )
                 self.status(rep, paid)
         memory = {
             name: {str(pid): peak_rss_mb(pid) for pid in uvicorn_workers(self.stack.processes[name].pid)}
@@ -599,6 +649,7 @@ class Bench:
             },
             "peak_rss_mb": memory,
             "runs": self.runs,
+            "profiled_runs": self.profiled_runs,
             "wall_time_s": round(time.perf_counter() - started, 1),
         }
 
@@ -622,7 +673,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--status-latency-ms", type=float, default=0.0)
     parser.add_argument("--max-seconds", type=float, default=600.0, help="hard cap per load run")
     parser.add_argument("--no-webhook-worker", action="store_true", help="store webhooks without processing")
-    parser.add_argument("--profile", action="store_true", help="py-spy the service in the first round")
+    parser.add_argument("--profile", action="store_true", help="an extra, unmeasured round under py-spy")
     parser.add_argument("--keep-data", action="store_true", help="keep the data folder and logs")
     args = parser.parse_args(argv)
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
