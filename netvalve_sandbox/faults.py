@@ -217,6 +217,27 @@ async def _discard(_: Message) -> None:
     return None
 
 
+async def _read_request(receive: Receive) -> Receive:
+    """Take the whole request off the wire now and hand back a `receive` that replays it.
+
+    Latency must not depend on the caller's patience: NetValve goes on with a charge whose caller has
+    already given up (a read timeout), and that is exactly the lost answer reconciliation has to find.
+    Without this, the route would read the body after the hang-up and only see `http.disconnect`."""
+    messages: list[Message] = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            break
+
+    async def replay() -> Message:
+        if messages:
+            return messages.pop(0)
+        return await receive()
+
+    return replay
+
+
 class FaultMiddleware:
     """Pure ASGI so that an applied-then-lost answer can run the route and throw its response away."""
 
@@ -235,6 +256,7 @@ class FaultMiddleware:
             await JSONResponse({"sandboxError": str(exc)}, status_code=400)(scope, receive, send)
             return
         if spec.latency:
+            receive = await _read_request(receive)
             await asyncio.sleep(spec.latency)
         if spec.kind not in REPLACING_KINDS:
             await self.app(scope, receive, send)

@@ -1,0 +1,272 @@
+"""Fault-injection helpers: the NetValve sandbox behind a real socket, so that read timeouts, refused
+connections and lost answers happen on the wire exactly as they would against NetValve."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from app.core.config import Settings
+from app.main import create_app
+from app.models import GatewayTransaction, Payment
+from devtools.pgcluster import Cluster, free_port
+from tests.conftest import (
+    MEDUSA_FIXTURE_SCHEMA,
+    SERVICE_KEY,
+    make_settings,
+    recreate_database,
+    run_alembic,
+    start_app,
+)
+from tests.factories import CartRows, create_cart, create_publishable_key
+
+APPROVED_CARD = "4012000098765439"
+SANDBOX_AUTH = {"netvalve-client-id": "sandbox-client", "netvalve-api-key": "sandbox-api-key"}
+STARTUP_TIMEOUT_SECONDS = 10.0
+# Small enough to keep the matrix fast, large enough that an idle sandbox always answers in time.
+READ_TIMEOUT_SECONDS = 0.4
+
+
+class SandboxServer:
+    """One sandbox app served by uvicorn on 127.0.0.1 inside the test's event loop; stoppable and
+    restartable on the same port with its state (transactions, orders, tokens) intact."""
+
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+        self.app = app
+        self.port = port or free_port()
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        config = uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, lifespan="off", log_level="warning", access_log=False
+        )
+        self._server = uvicorn.Server(config)
+        self._task = asyncio.create_task(self._server.serve())
+        async with asyncio.timeout(STARTUP_TIMEOUT_SECONDS):
+            while not self._server.started:
+                if self._task.done():
+                    self._task.result()
+                    raise RuntimeError("sandbox server stopped during startup")
+                await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        try:
+            async with asyncio.timeout(STARTUP_TIMEOUT_SECONDS):
+                await self._task
+        except TimeoutError:
+            self._server.force_exit = True
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._server = self._task = None
+
+
+def fault_settings(db: str, sandbox_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "netvalve_payment_api_url": sandbox_url,
+        "netvalve_hpp_base_url": sandbox_url,
+        "netvalve_backoffice_api_url": sandbox_url,
+        "netvalve_read_timeout_seconds": READ_TIMEOUT_SECONDS,
+        "netvalve_connect_timeout_seconds": 1.0,
+        "netvalve_max_retries": 1,
+        "netvalve_retry_backoff_seconds": 0.01,
+        "netvalve_retry_backoff_max_seconds": 2.0,
+        # The matrix injects many failures on purpose; the breaker is the gateway tests' subject.
+        "netvalve_circuit_failure_threshold": 1000,
+        "reconcile_min_age_seconds": 0,
+    }
+    values.update(overrides)
+    return make_settings(db, **values)
+
+
+@dataclass
+class FaultStack:
+    """The service (in-process, with its own real HTTP client) talking to a sandbox on a socket."""
+
+    client: httpx.AsyncClient
+    nv: httpx.AsyncClient
+    server: SandboxServer
+    conn: asyncpg.Connection
+    app: FastAPI
+    publishable_key: str
+
+    @property
+    def storefront(self) -> dict[str, str]:
+        return {"x-publishable-api-key": self.publishable_key}
+
+    @property
+    def service(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {SERVICE_KEY}"}
+
+    async def cart(self, **kwargs: Any) -> CartRows:
+        return await create_cart(self.conn, **kwargs)
+
+    async def token_for(self, cart: CartRows, card: str = APPROVED_CARD) -> str:
+        session = await self.client.post(
+            "/api/v1/netvalve/hpf/session", json={"cart_id": cart.cart_id}, headers=self.storefront
+        )
+        assert session.status_code == 200, session.text
+        token: str = session.json()["hpf"]["payment_token"]
+        tokenized = await self.nv.post(
+            "/_sandbox/tokenize",
+            json={
+                "paymentToken": token,
+                "cardNumber": card,
+                "expiryMonth": "12",
+                "expiryYear": "2030",
+                "cvv": "999",
+            },
+        )
+        assert tokenized.status_code == 200, tokenized.text
+        return token
+
+    async def pay(self, cart: CartRows, token: str, key: str | None = None) -> httpx.Response:
+        headers = {**self.storefront, **({"Idempotency-Key": key} if key else {})}
+        return await self.client.post(
+            "/api/v1/netvalve/payment",
+            json={"cart_id": cart.cart_id, "payment_token": token, "customer_ip": "203.0.113.7"},
+            headers=headers,
+            timeout=30,
+        )
+
+    async def money(self, operation: str, body: dict[str, Any], key: str | None = None) -> httpx.Response:
+        headers = {**self.service, **({"Idempotency-Key": key} if key else {})}
+        return await self.client.post(f"/api/v1/netvalve/{operation}", json=body, headers=headers, timeout=30)
+
+    async def reconcile(self) -> dict[str, Any]:
+        response = await self.client.post("/api/v1/netvalve/reconcile", json={}, headers=self.service)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def sandbox_transactions(self, kind: str | None = None) -> list[dict[str, Any]]:
+        response = await self.nv.get("/_sandbox/transactions")
+        assert response.status_code == 200, response.text
+        data = response.json()
+        rows = list(data["transactions"] if isinstance(data, dict) else data)
+        return [row for row in rows if kind is None or row["type"] == kind]
+
+    async def knobs(self, **knobs: Any) -> None:
+        response = await self.nv.put("/_sandbox/knobs", json=knobs)
+        assert response.status_code == 200, response.text
+
+    async def payment(self, cart_id: str) -> Payment:
+        async with self.app.state.sessionmaker() as db:
+            result = await db.execute(
+                select(Payment).where(Payment.cart_id == cart_id).order_by(Payment.id.desc()).limit(1)
+            )
+            return result.scalar_one()
+
+    async def calls(self, payment_id: int) -> list[GatewayTransaction]:
+        async with self.app.state.sessionmaker() as db:
+            result = await db.execute(
+                select(GatewayTransaction)
+                .where(GatewayTransaction.payment_id == payment_id)
+                .order_by(GatewayTransaction.id)
+            )
+            return list(result.scalars().all())
+
+
+async def open_fault_stack(
+    db: str,
+    server: SandboxServer,
+    nv: httpx.AsyncClient,
+    medusa_conn: asyncpg.Connection,
+    **overrides: Any,
+) -> AsyncIterator[FaultStack]:
+    app = create_app(fault_settings(db, server.url, **overrides))
+    key = await create_publishable_key(medusa_conn)
+    async for client in start_app(app):
+        yield FaultStack(client=client, nv=nv, server=server, conn=medusa_conn, app=app, publishable_key=key)
+
+
+async def wait_until(predicate: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+    """Poll ``predicate`` until it holds; fail the test when ``seconds`` have passed."""
+    interval = 0.05
+    for _ in range(int(seconds / interval)):
+        if await predicate():
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not reached within {seconds}s")
+
+
+@dataclass
+class OwnDatabase:
+    """A database on the faults tests' own cluster, which they may stop and start at will."""
+
+    cluster: Cluster
+    dsn: str
+
+    async def stop(self, mode: str = "fast") -> None:
+        # pg_ctl blocks: run it off the loop so the in-process service keeps answering meanwhile.
+        await asyncio.to_thread(self.cluster.stop, mode)
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.cluster.start)
+
+
+async def migrated_database(cluster: Cluster, name: str) -> str:
+    """A fresh database with the Medusa fixture schema and our migrations, like the session one."""
+    dsn = await recreate_database(cluster.admin_dsn, name)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(MEDUSA_FIXTURE_SCHEMA.read_text())
+    finally:
+        await conn.close()
+    await asyncio.to_thread(run_alembic, dsn, "upgrade", "head")
+    return dsn
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """Passes requests on and remembers each one's body, answer status and time span."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.exchanges: list[Exchange] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        started = time.monotonic()
+        body = await request.aread()
+        try:
+            response = await self.inner.handle_async_request(request)
+            await response.aread()
+        except Exception as exc:
+            self.exchanges.append(
+                Exchange(request.url.path, body, started, time.monotonic(), None, repr(exc))
+            )
+            raise
+        self.exchanges.append(
+            Exchange(request.url.path, body, started, time.monotonic(), response.status_code, response.text)
+        )
+        return response
+
+
+@dataclass(frozen=True)
+class Exchange:
+    path: str
+    body: bytes
+    started: float
+    ended: float
+    status: int | None
+    answer: str
+
+    def within(self, start: float, end: float) -> bool:
+        return start <= self.started and self.ended <= end
