@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from app.core.config import ConfigurationError, load_settings
-from app.core.logging import JsonFormatter
+from app.core.logging import ConsoleFormatter, JsonFormatter
 from tests.conftest import ROOT
 
 
@@ -81,6 +81,25 @@ def test_secrets_do_not_appear_in_repr_or_logs() -> None:
     assert "live-api-key-123456" not in line
     assert "abc.def.ghi" not in line
     assert '"accept": "json"' in line
+
+
+def test_log_lines_mask_tokens_keys_and_card_numbers_but_keep_a_masked_pan() -> None:
+    record = logging.LogRecord(
+        "t",
+        logging.INFO,
+        __file__,
+        1,
+        "script at https://nv.test/hpf.js?paymentToken=tok-777&v=2",
+        None,
+        None,
+    )
+    record.request_headers = {"Idempotency-Key": "idem-555", "x-publishable-api-key": "pk_live_444"}
+    record.body = {"payment_token": "tok-888", "cardNumber": "4012000098765439", "card": "401200******5439"}
+    for line in (JsonFormatter().format(record), ConsoleFormatter().format(record)):
+        for leaked in ("tok-777", "idem-555", "pk_live_444", "tok-888", "4012000098765439"):
+            assert leaked not in line
+        assert "401200******5439" in line
+        assert "v=2" in line
 
 
 def test_extra_currency_mids_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

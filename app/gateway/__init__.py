@@ -1,5 +1,6 @@
 """NetValve gateway: the one package that knows NetValve's URLs, headers, fields and codes."""
 
+from app.core.redaction import REDACTED, redact, redact_text
 from app.gateway.client import (
     MUTATING_OPERATIONS,
     REQUEST_SECONDS,
@@ -21,7 +22,6 @@ from app.gateway.outcomes import (
     classify_response,
     event_kind,
 )
-from app.gateway.redaction import REDACTED, redact, redact_text
 from app.gateway.wire import (
     AdditionalData,
     BackofficeScript,

@@ -33,13 +33,13 @@ import httpx
 from prometheus_client import Counter, Histogram
 
 from app.core.config import Settings
+from app.core.redaction import redact, scrub, secret_values
 from app.gateway.outcomes import (
     Outcome,
     classify_plain,
     classify_response,
     success_codes_for,
 )
-from app.gateway.redaction import redact, scrub, secret_values
 from app.gateway.wire import (
     BackofficeScript,
     BackofficeSignIn,

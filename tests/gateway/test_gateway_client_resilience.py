@@ -26,8 +26,8 @@ from gateway_fakes import (
 )
 from prometheus_client import REGISTRY
 
+from app.core.redaction import REDACTED
 from app.gateway import NetValveClient, Outcome, RefundRequest, build_http_client, redact
-from app.gateway.redaction import REDACTED
 
 SALE = f"{PAYMENT_URL}/sale"
 INQUIRY = f"{PAYMENT_URL}/inquiry"

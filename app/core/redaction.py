@@ -1,4 +1,4 @@
-"""Masking of secrets before anything NetValve-related reaches a log line."""
+"""Masking of credentials, tokens and card data before anything reaches a log line or an error body."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ SENSITIVE_KEYS: Final = frozenset(
         "cvv",
         "cvv2",
         "secret",
+        "xpublishableapikey",
+        "idempotencykey",
     }
 )
 _CARD_NUMBER_KEYS: Final = frozenset({"cardnumber"})
@@ -67,6 +69,11 @@ def _redact_value(key: str | None, value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     return value
+
+
+def redact_field(key: str, value: Any) -> Any:
+    """``value`` as it may be logged under ``key`` (a log record's extra field, a header)."""
+    return _redact_value(_normalise_key(key), value)
 
 
 def redact(mapping: Mapping[Any, Any]) -> dict[str, Any]:
