@@ -3,21 +3,60 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from app.core.money import parse_amount
 from app.models import PaymentStatus
 
 MedusaId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+# Positive decimals only, so "0" and "0.00" are refused by the documented pattern as well as by the model.
+_DECIMAL_STRING = r"^(?:[1-9][0-9]{0,11}(?:\.[0-9]{1,18})?|0?\.0{0,17}[1-9][0-9]{0,17})$"
+_MAX_AMOUNT = Decimal("999999999999")
+_AMOUNT_VALUE_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0, "maximum": int(_MAX_AMOUNT)},
+        {"type": "string", "pattern": _DECIMAL_STRING},
+    ]
+}
+_AMOUNT_SCHEMA: dict[str, Any] = {
+    "description": "A number, a decimal string, or Medusa's {value, precision}",
+    "anyOf": [
+        *_AMOUNT_VALUE_SCHEMA["anyOf"],
+        {
+            "type": "object",
+            "required": ["value"],
+            "properties": {"value": _AMOUNT_VALUE_SCHEMA, "precision": {"type": "integer"}},
+        },
+    ],
+}
+
+
+def _documented_amount(value: Any) -> Decimal:
+    """Accept exactly the forms ``_AMOUNT_SCHEMA`` documents, then parse them as Medusa sends them."""
+    inner = value.get("value") if isinstance(value, dict) else value
+    precision = value.get("precision", 0) if isinstance(value, dict) else 0
+    if isinstance(precision, bool) or not (
+        isinstance(precision, int) or (isinstance(precision, float) and precision.is_integer())
+    ):
+        raise ValueError("amount precision must be an integer")
+    if isinstance(inner, str) and not re.fullmatch(_DECIMAL_STRING, inner):
+        raise ValueError("amount string must be a positive decimal like '12.50'")
+    if not isinstance(inner, str | int | float) or isinstance(inner, bool):
+        raise ValueError("amount must be a number, a decimal string or {value, precision}")
+    return parse_amount(value)
+
+
 PositiveAmount = Annotated[
     Decimal,
-    BeforeValidator(parse_amount),
-    Field(gt=0, max_digits=18, description="A number, a decimal string, or Medusa's {value, precision}"),
+    BeforeValidator(_documented_amount),
+    Field(gt=0, le=_MAX_AMOUNT),
+    WithJsonSchema(_AMOUNT_SCHEMA),
 ]
 # Fields a storefront must never send: the amount comes from Medusa and the card never reaches us.
 _FORBIDDEN_PAYMENT_FIELDS = (
@@ -131,7 +170,20 @@ class PayResponse(PayBase):
 # --- Capture / refund / cancel ----------------------------------------------------------------------
 
 
+def _one_of_required(*names: str, types: dict[str, str]) -> dict[str, Any]:
+    """JSON Schema for "at least one of these, not null": the model validator's rule, stated in the schema."""
+    return {"anyOf": [{"required": [name], "properties": {name: {"type": types[name]}}} for name in names]}
+
+
 class MoneyOperationBase(Strict):
+    model_config = ConfigDict(
+        json_schema_extra=_one_of_required(
+            "transaction_id",
+            "payment_session_id",
+            types={"transaction_id": "integer", "payment_session_id": "string"},
+        )
+    )
+
     transaction_id: int | None = Field(default=None, gt=0)
     payment_session_id: MedusaId | None = None
 

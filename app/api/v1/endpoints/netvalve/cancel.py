@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
-from app.core.errors import responses_for
+from app.core.errors import MalformedBody, responses_for
 from app.core.security import ServiceAuth
 from app.schemas.netvalve import CancelDeleted, CancelRequest, MoneyOperationResponse
 from app.services import errors
@@ -19,7 +19,12 @@ router = APIRouter()
     response_model=CancelDeleted,
     responses={
         202: {"model": MoneyOperationResponse, "description": "Outcome unknown; reconciliation settles it"},
-        **responses_for(*errors.MONEY_OPERATION_ERRORS, errors.PaymentCapturedUseRefund, *IDEMPOTENCY_ERRORS),
+        **responses_for(
+            MalformedBody,
+            *errors.MONEY_OPERATION_ERRORS,
+            errors.PaymentCapturedUseRefund,
+            *IDEMPOTENCY_ERRORS,
+        ),
     },
 )
 async def cancel(body: CancelRequest, request: Request, service: ServiceDep, _: ServiceAuth) -> Response:

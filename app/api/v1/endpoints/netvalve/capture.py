@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
-from app.core.errors import responses_for
+from app.core.errors import MalformedBody, responses_for
 from app.core.security import ServiceAuth
 from app.schemas.netvalve import CaptureRequest, CaptureResponse, MoneyOperationResponse
 from app.services import errors
@@ -20,6 +20,7 @@ router = APIRouter()
     responses={
         202: {"model": MoneyOperationResponse, "description": "Outcome unknown; reconciliation settles it"},
         **responses_for(
+            MalformedBody,
             *errors.MONEY_OPERATION_ERRORS,
             errors.CaptureExceedsAuthorized,
             errors.InvalidAmount,

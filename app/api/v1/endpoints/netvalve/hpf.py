@@ -7,7 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
-from app.core.errors import Forbidden, Unauthenticated, UnprocessableRequest, responses_for
+from app.core.errors import (
+    AppError,
+    Forbidden,
+    MalformedBody,
+    Unauthenticated,
+    UnprocessableRequest,
+    responses_for,
+)
 from app.core.security import StorefrontAuthDep
 from app.schemas.netvalve import HpfSessionRequest, HpfSessionResponse
 from app.services import errors
@@ -15,7 +22,7 @@ from app.services.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
 
 router = APIRouter()
 
-ERRORS = responses_for(
+_ERROR_TYPES: tuple[type[AppError], ...] = (
     Unauthenticated,
     Forbidden,
     UnprocessableRequest,
@@ -29,7 +36,11 @@ ERRORS = responses_for(
 )
 
 
-@router.post("/hpf/session", response_model=HpfSessionResponse, responses=ERRORS)
+@router.post(
+    "/hpf/session",
+    response_model=HpfSessionResponse,
+    responses=responses_for(MalformedBody, *_ERROR_TYPES),
+)
 async def create_hpf_session(
     body: HpfSessionRequest, request: Request, service: ServiceDep, _: StorefrontAuthDep
 ) -> Response:
@@ -42,7 +53,7 @@ async def create_hpf_session(
     return await run_idempotent(request, "hpf_session", handler)
 
 
-@router.get("/hpf/session", response_model=HpfSessionResponse, responses=ERRORS)
+@router.get("/hpf/session", response_model=HpfSessionResponse, responses=responses_for(*_ERROR_TYPES))
 async def get_hpf_session(
     query: Annotated[HpfSessionRequest, Query()], service: ServiceDep, _: StorefrontAuthDep
 ) -> HpfSessionResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
-from app.core.errors import Forbidden, Unauthenticated, UnprocessableRequest, responses_for
+from app.core.errors import Forbidden, MalformedBody, Unauthenticated, UnprocessableRequest, responses_for
 from app.core.security import StorefrontAuthDep
 from app.schemas.netvalve import PayRequest, PayResponse
 from app.services import errors
@@ -20,6 +20,7 @@ router = APIRouter()
     responses={
         202: {"model": PayResponse, "description": "Outcome pending or unknown; reconciliation settles it"},
         **responses_for(
+            MalformedBody,
             Unauthenticated,
             Forbidden,
             UnprocessableRequest,

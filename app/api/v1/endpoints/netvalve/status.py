@@ -2,26 +2,60 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
 from app.core.errors import Forbidden, Unauthenticated, UnprocessableRequest, responses_for
 from app.core.security import AnyCaller, CallerKind
-from app.schemas.netvalve import StatusRequest, StatusResponse, StorefrontStatusResponse
+from app.schemas.netvalve import MedusaId, StatusRequest, StatusResponse, StorefrontStatusResponse
 from app.services import errors
 
 router = APIRouter()
+
+# The identifiers are one exploded query object, because OpenAPI can state "at least one of them" only on an
+# object; three independent optional parameters would document a request without any as valid.
+_IDENTIFIERS_PARAMETER: dict[str, Any] = {
+    "name": "identifiers",
+    "in": "query",
+    "required": True,
+    "style": "form",
+    "explode": True,
+    "description": "At least one of transaction_id, payment_session_id and cart_id, as query parameters.",
+    "schema": {
+        "type": "object",
+        "properties": {
+            "transaction_id": {"type": "integer", "minimum": 1},
+            "payment_session_id": TypeAdapter(MedusaId).json_schema(),
+            "cart_id": TypeAdapter(MedusaId).json_schema(),
+        },
+        "additionalProperties": False,
+        "minProperties": 1,
+    },
+}
+
+
+def status_query(request: Request) -> StatusRequest:
+    """The query string as a ``StatusRequest``, refused with the same 422 as any other invalid request."""
+    try:
+        return StatusRequest.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**err, "loc": ("query", *err["loc"])} for err in exc.errors(include_url=False)]
+        ) from None
 
 
 @router.get(
     "/status",
     response_model=StatusResponse | StorefrontStatusResponse,
     responses=responses_for(Unauthenticated, Forbidden, UnprocessableRequest, errors.PaymentNotFound),
+    openapi_extra={"parameters": [_IDENTIFIERS_PARAMETER]},
 )
 async def status(
-    query: Annotated[StatusRequest, Query()], service: ServiceDep, caller: AnyCaller
+    query: Annotated[StatusRequest, Depends(status_query)], service: ServiceDep, caller: AnyCaller
 ) -> StatusResponse | StorefrontStatusResponse:
     """A service key sees amounts and ids; a publishable key sees only the status."""
     result = await service.status(query.transaction_id, query.payment_session_id, query.cart_id)

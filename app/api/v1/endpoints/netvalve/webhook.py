@@ -170,14 +170,42 @@ def _parse(body: bytes) -> tuple[dict[str, Any], str]:
     name = payload.get("eventName")
     if not isinstance(name, str) or not name.strip():
         raise InvalidWebhookBody("The webhook body has no 'eventName'.")
-    if "\x00" in text:
+    if _contains_nul(payload):
         raise InvalidWebhookBody("The webhook body contains a NUL character.")
     return payload, text
+
+
+def _contains_nul(value: Any) -> bool:
+    # PostgreSQL's jsonb refuses \u0000 anywhere, so such a body can never be stored: refuse it up front.
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
+
+
+# The body is read raw (to bound its size and keep the exact text), so its shape is documented here.
+_WEBHOOK_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["eventName"],
+                "properties": {"eventName": {"type": "string", "pattern": "\\S"}},
+                "additionalProperties": True,
+            }
+        }
+    },
+}
 
 
 @router.post(
     "/webhook",
     response_model=WebhookAccepted,
+    openapi_extra={"requestBody": _WEBHOOK_BODY},
     responses=responses_for(
         InvalidWebhookBody,
         WebhookUnauthenticated,
