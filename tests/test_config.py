@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -108,3 +109,14 @@ def test_extra_currency_mids_come_from_the_environment(monkeypatch: pytest.Monke
     assert settings.mid_for("aud") == "aud-mid"
     assert settings.mid_for("EUR") == "eur-mid"
     assert settings.mid_for("gbp") is None
+
+
+def test_extra_currency_mids_come_from_the_env_file_under_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / ".env").write_text("NETVALVE_MID_ID_AUD=aud-from-file\nNETVALVE_MID_ID_CAD=cad-from-file\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NETVALVE_MID_ID_CAD", "cad-from-env")
+    settings = load_settings()
+    assert settings.mid_for("aud") == "aud-from-file"
+    assert settings.mid_for("CAD") == "cad-from-env"

@@ -9,6 +9,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from dotenv import dotenv_values
 from pydantic import (
     AfterValidator,
     BeforeValidator,
@@ -228,11 +229,15 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _collect_mids(self) -> Settings:
-        mids: dict[str, str] = {
-            key.removeprefix(MID_ENV_PREFIX).upper(): value.strip()
-            for key, value in os.environ.items()
-            if key.upper().startswith(MID_ENV_PREFIX) and value.strip()
-        }
+        # Currencies beyond the declared fields: the .env file first, the process environment over it,
+        # the same precedence as every other setting.
+        env_file = self.model_config.get("env_file")
+        from_file = dotenv_values(env_file) if isinstance(env_file, str) and os.path.isfile(env_file) else {}
+        mids: dict[str, str] = {}
+        for source in (from_file, os.environ):
+            for key, value in source.items():
+                if key.upper().startswith(MID_ENV_PREFIX) and value and value.strip():
+                    mids[key.upper().removeprefix(MID_ENV_PREFIX)] = value.strip()
         for currency in ("eur", "usd", "php", "gbp"):
             explicit = getattr(self, f"netvalve_mid_id_{currency}")
             if explicit:
