@@ -238,11 +238,13 @@ async def migrated_database(cluster: Cluster, name: str) -> str:
 class RecordingTransport(httpx.AsyncBaseTransport):
     """Passes requests on and remembers each one's body, answer status and time span."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self.inner = inner
+    def __init__(self) -> None:
+        # Set once the app it fronts exists (the sandbox and the service need each other's clients).
+        self.inner: httpx.AsyncBaseTransport | None = None
         self.exchanges: list[Exchange] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        assert self.inner is not None, "RecordingTransport used before its inner transport was set"
         started = time.monotonic()
         body = await request.aread()
         try:
