@@ -14,7 +14,6 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,6 +22,7 @@ from app.core.config import ConfigurationError, load_settings
 from app.db.session import create_engine, create_sessionmaker
 from app.models import WebhookEvent, WebhookEventStatus
 from app.repositories.webhooks import WebhookRepository
+from app.schemas.webhook import WebhookEventResponse
 
 COLUMNS = (
     "id",
@@ -40,22 +40,15 @@ COLUMNS = (
 REPLAY_ALL_LIMIT = 10_000
 
 
-def _row(event: WebhookEvent) -> dict[str, Any]:
-    row = {name: getattr(event, name) for name in COLUMNS}
-    for name in ("received_at", "next_attempt_at"):
-        row[name] = row[name].isoformat() if row[name] is not None else None
-    return row
-
-
 def _write(events: Sequence[WebhookEvent], as_json: bool) -> None:
+    rows = [WebhookEventResponse.of(event).model_dump(mode="json") for event in events]
     if as_json:
-        for event in events:
-            sys.stdout.write(json.dumps(_row(event)) + "\n")
+        for row in rows:
+            sys.stdout.write(json.dumps(row) + "\n")
         return
     sys.stdout.write("\t".join(COLUMNS) + "\n")
-    for event in events:
-        values = _row(event).values()
-        sys.stdout.write("\t".join("" if value is None else str(value) for value in values) + "\n")
+    for row in rows:
+        sys.stdout.write("\t".join("" if row[name] is None else str(row[name]) for name in COLUMNS) + "\n")
 
 
 async def _list(sessionmaker: async_sessionmaker[AsyncSession], args: argparse.Namespace) -> int:

@@ -95,6 +95,15 @@ class OperationDeclined(AppError):
     message = "NetValve declined the operation."
 
 
+class InvalidPaymentToken(AppError):
+    status_code = 422
+    code = "invalid_payment_token"
+    message = (
+        "NetValve did not accept the payment token (unknown, expired or already used); "
+        "start a new HPF session and enter the card again."
+    )
+
+
 class GatewayRejected(AppError):
     status_code = 502
     code = "gateway_rejected"

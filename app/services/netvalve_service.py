@@ -449,6 +449,9 @@ class NetValveService:
                 result.message or "The card was declined.",
                 details={"response_code": result.code, "response_message": result.message},
             )
+        if outcome is Outcome.VALIDATION_ERROR and "paymenttoken" in (result.message or "").lower():
+            # The token is the one field of the request the storefront supplies: its fault, not ours.
+            raise errors.InvalidPaymentToken(details={"response_code": result.code})
         _raise_if_nothing_happened(result)
         return ServiceResult(
             202 if final_status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN) else 200, response

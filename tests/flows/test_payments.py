@@ -424,3 +424,15 @@ async def test_lost_refund_answer_after_a_capture_is_settled_once(authorize_stac
     refunds = [t for t in await stack.sandbox_transactions() if t["type"] == "REFUND"]
     assert len(refunds) == 1
     assert refunds[0]["parentID"] == capture_id
+
+
+async def test_a_token_netvalve_does_not_know_is_422_and_a_real_one_still_pays(stack: Stack) -> None:
+    cart = await stack.cart()
+    refused = await stack.pay(cart, "hpf-token-never-issued")
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "invalid_payment_token"
+    assert await stack.sandbox_transactions() == []
+
+    paid = await stack.pay(cart, await stack.token_for(cart))
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "captured"

@@ -32,6 +32,7 @@ router = APIRouter()
             errors.InvalidAmount,
             errors.OperationInProgress,
             errors.PaymentTokenCartMismatch,
+            errors.InvalidPaymentToken,
             errors.CardDeclined,
             errors.GatewayRejected,
             errors.GatewayUnavailable,

@@ -7,19 +7,18 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
 from app.core.errors import AppError, Forbidden, NotFound, Unauthenticated, responses_for
 from app.core.security import ServiceAuth, matches_any
-from app.models import WebhookEvent, WebhookEventStatus
+from app.models import WebhookEventStatus
 from app.repositories.webhooks import WebhookRepository
+from app.schemas.webhook import WebhookAcceptedResponse, WebhookEventListResponse, WebhookEventResponse
 from app.services.webhook_service import WEBHOOKS, event_row, safe_headers
 
 logger = logging.getLogger(__name__)
@@ -61,35 +60,6 @@ class DatabaseUnavailable(AppError):
     status_code = 503
     code = "database_unavailable"
     message = "The event could not be stored; retry later."
-
-
-class WebhookAccepted(BaseModel):
-    status: Literal["accepted", "duplicate"]
-
-
-class WebhookEventOut(BaseModel):
-    id: int
-    event_name: str
-    status: str
-    netvalve_transaction_id: int | None
-    client_order_id: str | None
-    trace_id: str | None
-    payment_session_id: str | None
-    medusa_action: str | None
-    attempts: int
-    last_error: str | None
-    source_ip: str | None
-    received_at: datetime
-    next_attempt_at: datetime
-    processed_at: datetime | None
-
-    @classmethod
-    def of(cls, event: WebhookEvent) -> WebhookEventOut:
-        return cls.model_validate(event, from_attributes=True)
-
-
-class WebhookEventList(BaseModel):
-    events: list[WebhookEventOut]
 
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -204,7 +174,7 @@ _WEBHOOK_BODY = {
 
 @router.post(
     "/webhook",
-    response_model=WebhookAccepted,
+    response_model=WebhookAcceptedResponse,
     openapi_extra={"requestBody": _WEBHOOK_BODY},
     responses=responses_for(
         InvalidWebhookBody,
@@ -215,7 +185,7 @@ _WEBHOOK_BODY = {
         DatabaseUnavailable,
     ),
 )
-async def receive_webhook(request: Request) -> WebhookAccepted:
+async def receive_webhook(request: Request) -> WebhookAcceptedResponse:
     """Store one NetValve delivery (de-duplicated) and acknowledge it once it is committed."""
     settings: Settings = request.app.state.settings
     try:
@@ -240,14 +210,14 @@ async def receive_webhook(request: Request) -> WebhookAccepted:
         raise DatabaseUnavailable() from None
     if inserted is None:
         WEBHOOKS.labels("duplicate").inc()
-        return WebhookAccepted(status="duplicate")
+        return WebhookAcceptedResponse(status="duplicate")
     WEBHOOKS.labels("received").inc()
-    return WebhookAccepted(status="accepted")
+    return WebhookAcceptedResponse(status="accepted")
 
 
 @router.get(
     "/webhook/events",
-    response_model=WebhookEventList,
+    response_model=WebhookEventListResponse,
     responses=responses_for(Unauthenticated, Forbidden),
 )
 async def list_webhook_events(
@@ -255,28 +225,24 @@ async def list_webhook_events(
     _: ServiceAuth,
     status: Annotated[list[WebhookEventStatus] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> WebhookEventList:
+) -> WebhookEventListResponse:
     """Stored webhook events, newest first, optionally filtered by status (e.g. pending, attention)."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as db:
         events = await WebhookRepository(db).list_events([s.value for s in status or []], limit)
-    return WebhookEventList(events=[WebhookEventOut.of(event) for event in events])
+    return WebhookEventListResponse(events=[WebhookEventResponse.of(event) for event in events])
 
 
 @router.post(
     "/webhook/events/{event_id}/replay",
-    response_model=WebhookEventOut,
+    response_model=WebhookEventResponse,
     responses=responses_for(Unauthenticated, Forbidden, NotFound),
 )
-async def replay_webhook_event(event_id: int, request: Request, _: ServiceAuth) -> WebhookEventOut:
+async def replay_webhook_event(event_id: int, request: Request, _: ServiceAuth) -> WebhookEventResponse:
     """Queue an event for processing again now (the worker picks it up on its next pass)."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker.begin() as db:
-        event = await WebhookRepository(db).lock_event(event_id)
+        event = await WebhookRepository(db).queue_replay(event_id)
         if event is None:
             raise NotFound("No webhook event with this id.")
-        if event.status != WebhookEventStatus.NOT_SUPPORTED:
-            event.status = WebhookEventStatus.PENDING
-        event.next_attempt_at = datetime.now(UTC)
-        event.last_error = None
-    return WebhookEventOut.of(event)
+    return WebhookEventResponse.of(event)
