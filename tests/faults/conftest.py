@@ -15,7 +15,16 @@ import pytest
 from devtools.pgcluster import Cluster, free_port
 from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.settings import SandboxSettings
-from tests.faults.support import READ_TIMEOUT_SECONDS, OwnDatabase, SandboxServer, migrated_database
+from tests.conftest import WEBHOOK_HEADER, WEBHOOK_SECRET
+from tests.faults.support import (
+    READ_TIMEOUT_SECONDS,
+    WEBHOOK_PATH,
+    OwnDatabase,
+    SandboxServer,
+    ServiceProcess,
+    migrated_database,
+    service_env,
+)
 
 
 @pytest.fixture
@@ -66,3 +75,40 @@ async def own_db(own_cluster: Cluster) -> AsyncIterator[OwnDatabase]:
     finally:
         # Whatever the test left it in, the next test needs the cluster up.
         await database.start()
+
+
+@pytest.fixture
+async def sandbox_for_service(tmp_path: Path) -> AsyncIterator[tuple[SandboxServer, int]]:
+    """A sandbox on a socket whose webhooks go to the (not yet started) service's port."""
+    service_port = free_port()
+    sandbox = create_sandbox(
+        SandboxSettings(
+            webhook_url=f"http://127.0.0.1:{service_port}{WEBHOOK_PATH}",
+            webhook_header_name=WEBHOOK_HEADER,
+            webhook_header_value=WEBHOOK_SECRET,
+            webhook_instant_retries=1,
+            # Outlasts the dead interval, so webhooks sent to the dead service are retried after the restart.
+            webhook_retry_schedule=[0.5, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 3.0],
+            webhook_timeout_seconds=3.0,
+            pending_settle_seconds=0,
+            public_url="https://sandbox.test",
+        )
+    )
+    server = SandboxServer(sandbox)
+    await server.start()
+    try:
+        yield server, service_port
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+def service_process(
+    own_db: OwnDatabase, sandbox_for_service: tuple[SandboxServer, int], tmp_path: Path
+) -> Iterator[ServiceProcess]:
+    server, port = sandbox_for_service
+    process = ServiceProcess(service_env(own_db.dsn, server.url), port, tmp_path / "service.log")
+    try:
+        yield process
+    finally:
+        process.stop()

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -21,8 +26,13 @@ from app.main import create_app
 from app.models import GatewayTransaction, Payment
 from devtools.pgcluster import Cluster, free_port
 from tests.conftest import (
+    EUR_MID,
     MEDUSA_FIXTURE_SCHEMA,
+    ROOT,
     SERVICE_KEY,
+    USD_MID,
+    WEBHOOK_HEADER,
+    WEBHOOK_SECRET,
     make_settings,
     recreate_database,
     run_alembic,
@@ -31,6 +41,7 @@ from tests.conftest import (
 from tests.factories import CartRows, create_cart, create_publishable_key
 
 APPROVED_CARD = "4012000098765439"
+WEBHOOK_PATH = "/api/v1/netvalve/webhook"
 SANDBOX_AUTH = {"netvalve-client-id": "sandbox-client", "netvalve-api-key": "sandbox-api-key"}
 STARTUP_TIMEOUT_SECONDS = 10.0
 # Small enough to keep the matrix fast, large enough that an idle sandbox always answers in time.
@@ -272,3 +283,74 @@ class Exchange:
 
     def within(self, start: float, end: float) -> bool:
         return start <= self.started and self.ended <= end
+
+
+class ServiceProcess:
+    """The service as ops runs it: uvicorn in its own process, configured through the environment."""
+
+    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
+        self.env = env
+        self.port = port
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "app.main:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def service_env(dsn: str, sandbox_url: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "APP_ENV": "test",
+        "LOG_FORMAT": "console",
+        "DATABASE_URL": dsn,
+        "NETVALVE_ENVIRONMENT": "sandbox",
+        "NETVALVE_API_KEY": "sandbox-api-key",
+        "NETVALVE_CLIENT_ID": "sandbox-client",
+        "NETVALVE_PAYMENT_API_URL": sandbox_url,
+        "NETVALVE_HPP_BASE_URL": sandbox_url,
+        "NETVALVE_BACKOFFICE_API_URL": sandbox_url,
+        "NETVALVE_MID_ID_EUR": EUR_MID,
+        "NETVALVE_MID_ID_USD": USD_MID,
+        "NETVALVE_READ_TIMEOUT_SECONDS": "15",
+        "SERVICE_API_KEYS": SERVICE_KEY,
+        "NETVALVE_WEBHOOK_AUTH_HEADER": WEBHOOK_HEADER,
+        "NETVALVE_WEBHOOK_AUTH_VALUES": WEBHOOK_SECRET,
+        "WEBHOOK_WORKER_ENABLED": "false",
+        "RECONCILE_INTERVAL_SECONDS": "0",
+        "RECONCILE_MIN_AGE_SECONDS": "0",
+    }

@@ -25,9 +25,15 @@ from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.settings import SandboxSettings
 from tests.conftest import SERVICE_KEY, WEBHOOK_HEADER, WEBHOOK_SECRET, make_settings
 from tests.factories import create_cart, create_publishable_key
-from tests.faults.support import APPROVED_CARD, SANDBOX_AUTH, OwnDatabase, RecordingTransport, wait_until
+from tests.faults.support import (
+    APPROVED_CARD,
+    SANDBOX_AUTH,
+    WEBHOOK_PATH,
+    OwnDatabase,
+    RecordingTransport,
+    wait_until,
+)
 
-WEBHOOK_PATH = "/api/v1/netvalve/webhook"
 OUTAGE_SECONDS = 3.0
 PAYING_CARTS = 12
 
