@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar
 
+from asyncpg import InterfaceError as AsyncpgInterfaceError
+from asyncpg import PostgresConnectionError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 
@@ -94,6 +98,40 @@ class ServiceUnavailable(AppError):
     message = "The service cannot answer right now; retry later."
 
 
+class DatabaseUnavailable(AppError):
+    status_code = 503
+    code = "database_unavailable"
+    message = "The database is unavailable; retry later."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+
+
+DATABASE_RETRY_AFTER_SECONDS = 2
+
+
+def is_database_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says a database cannot be reached (down, restarting, pool exhausted), as opposed
+    to a bug such as a constraint violation. Our only other network peer, NetValve, is reached through the
+    gateway client, which turns its failures into results, so a bare connection error here is a database's."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc.orig, OSError | PostgresConnectionError)
+    return isinstance(exc, _OUTAGE_TYPES)
+
+
+# Exceptions that may mean an outage; ``is_database_outage`` decides for each instance.
+_OUTAGE_TYPES = (
+    OSError,
+    TimeoutError,
+    PoolTimeout,
+    DBAPIError,
+    PostgresConnectionError,
+    AsyncpgInterfaceError,
+)
+
+
 def error_payload(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return ErrorResponse(
         error=ErrorBody(code=code, message=message, request_id=request_id_var.get(), details=details)
@@ -169,6 +207,24 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             headers = {**(headers or {}), "Allow": _allowed_methods(request)}
         return error_response(exc.status_code, code, message, headers=headers)
+
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
+        if not is_database_outage(exc):
+            return await _unexpected(_, exc)
+        logger.error("database unavailable", extra={"error": f"{type(exc).__name__}: {exc}"[:500]})
+        error = DatabaseUnavailable()
+        return error_response(error.status_code, error.code, error.detail_message, headers=error.headers)
+
+    # Registered by class (not only as the catch-all) so that an outage is an answer, not a crash trace.
+    for outage in (
+        DBAPIError,
+        PoolTimeout,
+        OSError,
+        TimeoutError,
+        PostgresConnectionError,
+        AsyncpgInterfaceError,
+    ):
+        app.add_exception_handler(outage, _database)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.core.errors import AppError, Forbidden, Unauthenticated, UnprocessableRequest
+from app.core.errors import AppError, DatabaseUnavailable, Forbidden, Unauthenticated, UnprocessableRequest
 
 
 class CartNotFound(AppError):
@@ -132,4 +132,5 @@ MONEY_OPERATION_ERRORS: tuple[type[AppError], ...] = (
     OperationDeclined,
     GatewayRejected,
     GatewayUnavailable,
+    DatabaseUnavailable,
 )

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
 from app.core.errors import (
     AppError,
+    DatabaseUnavailable,
     Forbidden,
     MalformedBody,
     Unauthenticated,
@@ -32,6 +33,7 @@ _ERROR_TYPES: tuple[type[AppError], ...] = (
     errors.PaymentCollectionMissing,
     errors.CurrencyNotConfigured,
     errors.HpfSessionUnavailable,
+    DatabaseUnavailable,
     *IDEMPOTENCY_ERRORS,
 )
 

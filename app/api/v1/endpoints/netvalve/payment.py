@@ -5,7 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
-from app.core.errors import Forbidden, MalformedBody, Unauthenticated, UnprocessableRequest, responses_for
+from app.core.errors import (
+    DatabaseUnavailable,
+    Forbidden,
+    MalformedBody,
+    Unauthenticated,
+    UnprocessableRequest,
+    responses_for,
+)
 from app.core.security import StorefrontAuthDep
 from app.schemas.netvalve import PayRequest, PayResponse
 from app.services import errors
@@ -36,6 +43,7 @@ router = APIRouter()
             errors.CardDeclined,
             errors.GatewayRejected,
             errors.GatewayUnavailable,
+            DatabaseUnavailable,
             *IDEMPOTENCY_ERRORS,
         ),
     },

@@ -5,7 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
-from app.core.errors import Forbidden, MalformedBody, Unauthenticated, UnprocessableRequest, responses_for
+from app.core.errors import (
+    DatabaseUnavailable,
+    Forbidden,
+    MalformedBody,
+    Unauthenticated,
+    UnprocessableRequest,
+    responses_for,
+)
 from app.core.security import ServiceAuth
 from app.schemas.netvalve import ReconcileRequest, ReconcileResponse
 
@@ -15,7 +22,9 @@ router = APIRouter()
 @router.post(
     "/reconcile",
     response_model=ReconcileResponse,
-    responses=responses_for(MalformedBody, Unauthenticated, Forbidden, UnprocessableRequest),
+    responses=responses_for(
+        MalformedBody, Unauthenticated, Forbidden, UnprocessableRequest, DatabaseUnavailable
+    ),
 )
 async def reconcile(body: ReconcileRequest, service: ServiceDep, _: ServiceAuth) -> ReconcileResponse:
     """Ask NetValve about every payment whose outcome is still open."""

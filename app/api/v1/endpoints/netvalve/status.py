@@ -9,7 +9,13 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
-from app.core.errors import Forbidden, Unauthenticated, UnprocessableRequest, responses_for
+from app.core.errors import (
+    DatabaseUnavailable,
+    Forbidden,
+    Unauthenticated,
+    UnprocessableRequest,
+    responses_for,
+)
 from app.core.security import AnyCaller, CallerKind
 from app.schemas.netvalve import MedusaId, StatusRequest, StatusResponse, StorefrontStatusResponse
 from app.services import errors
@@ -51,7 +57,9 @@ def status_query(request: Request) -> StatusRequest:
 @router.get(
     "/status",
     response_model=StatusResponse | StorefrontStatusResponse,
-    responses=responses_for(Unauthenticated, Forbidden, UnprocessableRequest, errors.PaymentNotFound),
+    responses=responses_for(
+        Unauthenticated, Forbidden, UnprocessableRequest, errors.PaymentNotFound, DatabaseUnavailable
+    ),
     openapi_extra={"parameters": [_IDENTIFIERS_PARAMETER]},
 )
 async def status(

@@ -10,11 +10,11 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
-from app.core.errors import AppError, Forbidden, NotFound, Unauthenticated, responses_for
+from app.core.errors import AppError, DatabaseUnavailable, Forbidden, NotFound, Unauthenticated, responses_for
 from app.core.security import ServiceAuth, matches_any
 from app.models import WebhookEventStatus
 from app.repositories.webhooks import WebhookRepository
@@ -54,12 +54,6 @@ class InvalidWebhookBody(AppError):
     status_code = 400
     code = "invalid_webhook_body"
     message = "The webhook body must be a JSON object with an 'eventName'."
-
-
-class DatabaseUnavailable(AppError):
-    status_code = 503
-    code = "database_unavailable"
-    message = "The event could not be stored; retry later."
 
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -204,10 +198,11 @@ async def receive_webhook(request: Request) -> WebhookAcceptedResponse:
     try:
         async with sessionmaker.begin() as db:
             inserted = await WebhookRepository(db).insert_event(row)
-    except (OperationalError, InterfaceError, DBAPIError, OSError, TimeoutError) as exc:
-        logger.error("webhook not stored: database unavailable", exc_info=exc)
+    except (DBAPIError, OSError, TimeoutError) as exc:
+        # Any failure to store is a 503, so NetValve delivers the event again: a 200 only for a stored row.
+        logger.error("webhook not stored", exc_info=exc)
         WEBHOOKS.labels("failed").inc()
-        raise DatabaseUnavailable() from None
+        raise DatabaseUnavailable("The event could not be stored; retry later.") from None
     if inserted is None:
         WEBHOOKS.labels("duplicate").inc()
         return WebhookAcceptedResponse(status="duplicate")
@@ -218,7 +213,7 @@ async def receive_webhook(request: Request) -> WebhookAcceptedResponse:
 @router.get(
     "/webhook/events",
     response_model=WebhookEventListResponse,
-    responses=responses_for(Unauthenticated, Forbidden),
+    responses=responses_for(Unauthenticated, Forbidden, DatabaseUnavailable),
 )
 async def list_webhook_events(
     request: Request,
@@ -236,7 +231,7 @@ async def list_webhook_events(
 @router.post(
     "/webhook/events/{event_id}/replay",
     response_model=WebhookEventResponse,
-    responses=responses_for(Unauthenticated, Forbidden, NotFound),
+    responses=responses_for(Unauthenticated, Forbidden, NotFound, DatabaseUnavailable),
 )
 async def replay_webhook_event(event_id: int, request: Request, _: ServiceAuth) -> WebhookEventResponse:
     """Queue an event for processing again now (the worker picks it up on its next pass)."""
