@@ -150,6 +150,8 @@ class Settings(BaseSettings):
     storefront_auth: StorefrontAuth = StorefrontAuth.PUBLISHABLE_KEY
     publishable_key_cache_seconds: Annotated[float, Field(ge=0)] = 60.0
     idempotency_key_ttl_hours: Annotated[int, Field(ge=24)] = 24
+    # A claimed key nobody answered within this time belongs to a request that died; a retry takes it over.
+    idempotency_lease_seconds: PositiveSeconds = 120.0
     reconcile_interval_seconds: Annotated[float, Field(ge=0)] = 60.0
     reconcile_min_age_seconds: Annotated[float, Field(ge=0)] = 30.0
 

@@ -15,8 +15,11 @@ class IdempotencyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def claim(self, scope: str, key: str, request_sha256: str, ttl: timedelta) -> bool:
-        """Insert the key if nobody holds it; True when this request now owns it."""
+    async def claim(
+        self, scope: str, key: str, request_sha256: str, ttl: timedelta, lease: timedelta
+    ) -> bool:
+        """Insert the key if nobody holds it, or take over a claim left unanswered for longer than ``lease``
+        (its holder died) for the same request; True when this request now owns it."""
         now = datetime.now(UTC)
         # An expired key is free again: drop it first so the insert below can take its place.
         await self.session.execute(
@@ -30,7 +33,22 @@ class IdempotencyRepository:
             .on_conflict_do_nothing()
             .returning(IdempotencyKey.key)
         )
-        return result.scalar_one_or_none() is not None
+        if result.scalar_one_or_none() is not None:
+            return True
+        # Under READ COMMITTED a concurrent take-over re-checks claimed_at after the first commits: one wins.
+        taken = await self.session.execute(
+            update(IdempotencyKey)
+            .where(
+                IdempotencyKey.scope == scope,
+                IdempotencyKey.key == key,
+                IdempotencyKey.request_sha256 == request_sha256,
+                IdempotencyKey.response_status.is_(None),
+                IdempotencyKey.claimed_at < now - lease,
+            )
+            .values(claimed_at=now, expires_at=now + ttl)
+            .returning(IdempotencyKey.key)
+        )
+        return taken.scalar_one_or_none() is not None
 
     async def get(self, scope: str, key: str) -> IdempotencyKey | None:
         result = await self.session.execute(

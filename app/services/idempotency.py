@@ -58,11 +58,13 @@ async def run_idempotent(
     fingerprint = hashlib.sha256(request.method.encode() + b" " + request.url.path.encode() + b"\n" + body)
     digest = fingerprint.hexdigest()
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    ttl = timedelta(hours=request.app.state.settings.idempotency_key_ttl_hours)
+    settings = request.app.state.settings
+    ttl = timedelta(hours=settings.idempotency_key_ttl_hours)
+    lease = timedelta(seconds=settings.idempotency_lease_seconds)
 
     async with sessionmaker.begin() as session:
         repo = IdempotencyRepository(session)
-        owned = await repo.claim(scope, key, digest, ttl)
+        owned = await repo.claim(scope, key, digest, ttl, lease)
         existing = None if owned else await repo.get(scope, key)
     if existing is not None:
         if existing.request_sha256 != digest:

@@ -1,0 +1,87 @@
+"""An Idempotency-Key whose request died with the process must not answer 409 "still running" for a day.
+
+After a SIGKILL nothing is running any more; once the key's lease is over, the same key runs again, and the
+ledger (not the key) keeps that from charging twice."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.factories import create_cart, create_publishable_key
+from tests.faults.support import APPROVED_CARD, OwnDatabase, SandboxServer, ServiceProcess, wait_until
+
+LEASE_SECONDS = 1
+
+
+async def test_key_of_a_killed_request_is_usable_after_its_lease(
+    own_db: OwnDatabase,
+    sandbox_for_service: tuple[SandboxServer, int],
+    service_process: ServiceProcess,
+) -> None:
+    server, _ = sandbox_for_service
+    service = service_process
+    service.env["IDEMPOTENCY_LEASE_SECONDS"] = str(LEASE_SECONDS)
+    service.start()
+    async with (
+        httpx.AsyncClient(base_url=service.url, timeout=30) as client,
+        httpx.AsyncClient(base_url=server.url, timeout=30) as nv,
+    ):
+        await wait_until(lambda: _ready(client), seconds=30)
+        conn = await asyncpg.connect(own_db.dsn)
+        try:
+            storefront = {"x-publishable-api-key": await create_publishable_key(conn)}
+            cart = await create_cart(conn, amount=Decimal("25.00"))
+            session = await client.post(
+                "/api/v1/netvalve/hpf/session", json={"cart_id": cart.cart_id}, headers=storefront
+            )
+            token = session.json()["hpf"]["payment_token"]
+            card = {"cardNumber": APPROVED_CARD, "expiryMonth": "12", "expiryYear": "2030", "cvv": "999"}
+            assert (
+                await nv.post("/_sandbox/tokenize", json={"paymentToken": token, **card})
+            ).status_code == 200
+            body = {"cart_id": cart.cart_id, "payment_token": token}
+            headers = {**storefront, "Idempotency-Key": "checkout-1"}
+
+            await nv.put("/_sandbox/knobs", json={"latency_ms": 2000, "fault_paths": ["/sale"]})
+            in_flight = asyncio.create_task(
+                client.post("/api/v1/netvalve/payment", json=body, headers=headers)
+            )
+            await wait_until(lambda: _in_flight(conn, cart.cart_id), seconds=10)
+            service.kill()
+            with pytest.raises(httpx.TransportError):
+                await in_flight
+            await nv.put("/_sandbox/knobs", json={})
+            service.start()
+            await wait_until(lambda: _ready(client), seconds=30)
+            await asyncio.sleep(LEASE_SECONDS + 0.5)
+
+            retried = await client.post("/api/v1/netvalve/payment", json=body, headers=headers)
+        finally:
+            await conn.close()
+        assert retried.status_code in (200, 202), retried.text
+        assert retried.json()["status"] in ("pending", "unknown", "captured")
+        await wait_until(lambda: _sales(nv, 1), seconds=10)
+        await asyncio.sleep(0.5)
+        assert await _sales(nv, 1)
+
+
+async def _ready(client: httpx.AsyncClient) -> bool:
+    try:
+        return (await client.get("/ready")).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+async def _in_flight(conn: asyncpg.Connection, cart_id: str) -> bool:
+    value = await conn.fetchval("SELECT operation_in_flight FROM payments WHERE cart_id = $1", cart_id)
+    return value is not None
+
+
+async def _sales(nv: httpx.AsyncClient, count: int) -> bool:
+    transactions = (await nv.get("/_sandbox/transactions")).json()
+    return len([t for t in transactions if t["type"] == "SALE"]) == count
