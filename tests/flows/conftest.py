@@ -27,7 +27,12 @@ DECLINED_CARD = "4532802195368940"
 def sandbox() -> FastAPI:
     # https: the waterfall only accepts backoffice scripts served over https.
     return create_sandbox(
-        SandboxSettings(webhooks_enabled=False, pending_settle_seconds=0, public_url="https://sandbox.test")
+        SandboxSettings(
+            webhooks_enabled=False,
+            pending_settle_seconds=0,
+            public_url="https://sandbox.test",
+            timeout_seconds=0.2,
+        )
     )
 
 

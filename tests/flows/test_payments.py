@@ -218,10 +218,10 @@ async def test_pending_payment_is_settled_by_reconciliation(stack: Stack) -> Non
 async def test_timeout_leaves_unknown_and_reconciliation_settles_without_a_second_charge(
     stack: Stack,
 ) -> None:
+    # NetValve charged, then its edge answered 504 (real read timeouts over a socket: tests/faults).
     cart = await stack.cart()
     token = await stack.token_for(cart)
     await stack.knobs(fault="timeout", fault_paths=["/sale"], fault_after_commit=True)
-    stack.app.state.settings.netvalve_read_timeout_seconds = 0.2
     response = await stack.client.post(
         "/api/v1/netvalve/payment",
         json={"cart_id": cart.cart_id, "payment_token": token},
@@ -404,7 +404,6 @@ async def test_lost_refund_answer_after_a_capture_is_settled_once(authorize_stac
     capture_id = capture.json()["operation_transaction_id"]
 
     await stack.knobs(fault="timeout", fault_paths=["/refund"], fault_after_commit=True)
-    stack.app.state.settings.netvalve_read_timeout_seconds = 0.2
     lost = await stack.client.post(
         "/api/v1/netvalve/refund", json={"transaction_id": txn, "amount": "15.00"}, headers=stack.service
     )
