@@ -38,7 +38,8 @@ from tests.conftest import (
     run_alembic,
     start_app,
 )
-from tests.factories import CartRows, create_cart, create_publishable_key
+from tests.factories import CartRows, create_publishable_key
+from tests.flows.conftest import Stack
 
 APPROVED_CARD = "4012000098765439"
 WEBHOOK_PATH = "/api/v1/netvalve/webhook"
@@ -109,45 +110,10 @@ def fault_settings(db: str, sandbox_url: str, **overrides: Any) -> Settings:
 
 
 @dataclass
-class FaultStack:
+class FaultStack(Stack):
     """The service (in-process, with its own real HTTP client) talking to a sandbox on a socket."""
 
-    client: httpx.AsyncClient
-    nv: httpx.AsyncClient
     server: SandboxServer
-    conn: asyncpg.Connection
-    app: FastAPI
-    publishable_key: str
-
-    @property
-    def storefront(self) -> dict[str, str]:
-        return {"x-publishable-api-key": self.publishable_key}
-
-    @property
-    def service(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {SERVICE_KEY}"}
-
-    async def cart(self, **kwargs: Any) -> CartRows:
-        return await create_cart(self.conn, **kwargs)
-
-    async def token_for(self, cart: CartRows, card: str = APPROVED_CARD) -> str:
-        session = await self.client.post(
-            "/api/v1/netvalve/hpf/session", json={"cart_id": cart.cart_id}, headers=self.storefront
-        )
-        assert session.status_code == 200, session.text
-        token: str = session.json()["hpf"]["payment_token"]
-        tokenized = await self.nv.post(
-            "/_sandbox/tokenize",
-            json={
-                "paymentToken": token,
-                "cardNumber": card,
-                "expiryMonth": "12",
-                "expiryYear": "2030",
-                "cvv": "999",
-            },
-        )
-        assert tokenized.status_code == 200, tokenized.text
-        return token
 
     async def pay(self, cart: CartRows, token: str, key: str | None = None) -> httpx.Response:
         headers = {**self.storefront, **({"Idempotency-Key": key} if key else {})}
@@ -174,10 +140,6 @@ class FaultStack:
         data = response.json()
         rows = list(data["transactions"] if isinstance(data, dict) else data)
         return [row for row in rows if kind is None or row["type"] == kind]
-
-    async def knobs(self, **knobs: Any) -> None:
-        response = await self.nv.put("/_sandbox/knobs", json=knobs)
-        assert response.status_code == 200, response.text
 
     async def payment(self, cart_id: str) -> Payment:
         async with self.app.state.sessionmaker() as db:
