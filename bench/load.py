@@ -32,6 +32,9 @@ from tests.webhooks.support import event_body
 WEBHOOK_EVENTS = ["PURCHASED", "AUTHORISED", "CAPTURED", "REFUNDED", "PURCHASE_FAILED"]
 TEST_CARD = "4012000098765439"
 ERROR_SAMPLES = 10
+# uvicorn closes a keep-alive connection after 5 s idle; reconnect before reusing one idle this long,
+# so a request never races the server's close (and a POST is never sent twice).
+IDLE_RECONNECT_SECONDS = 4.0
 
 
 class HttpError(Exception):
@@ -52,8 +55,11 @@ class Connection:
         self.port = port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_used = 0.0
 
     async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.writer is not None and time.monotonic() - self.last_used > IDLE_RECONNECT_SECONDS:
+            await self.close()
         if self.reader is None or self.writer is None or self.writer.is_closing():
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         return self.reader, self.writer
@@ -99,6 +105,7 @@ class Connection:
             elif name == "connection" and value.strip().lower() == "close":
                 close = True
         payload = await reader.readexactly(length) if length else b""
+        self.last_used = time.monotonic()
         if close:
             await self.close()
         return Reply(int(parts[1]), payload)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections import Counter
 from pathlib import Path
 from statistics import median
@@ -27,6 +28,7 @@ AREAS = [
     ("prometheus_client", ("prometheus_client/",)),
     ("asyncio", ("asyncio/",)),
 ]
+PROFILE_SHARE_TEXT = "a quarter"
 LOOP_AREA = "event loop itself (uvloop C code: I/O polling, callbacks; or idle)"
 IN_LOOP = re.compile(r"^Runner\.run \(|^run_until_complete \(|^asyncio_run \(")
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
@@ -127,40 +129,47 @@ def profile_summary(profiles: list[dict[str, Any]], top: int = 15) -> dict[str, 
             for line in text.splitlines():
                 stack, _, count_text = line.rpartition(" ")
                 # Only the event loop's thread: the others are idle pool threads and uvicorn's pinger.
-                if not stack.startswith("<module>") or not count_text.isdigit():
+                if stack.startswith("Thread._bootstrap") or not count_text.isdigit():
                     continue
                 count = int(count_text)
                 total += count
                 frames = [f for f in stack.split(";") if f]
-                seen_areas: set[str] = set()
+                if not frames:
+                    continue
                 seen_funcs: set[str] = set()
                 for frame in frames:
-                    match = FRAME.match(frame)
-                    file = match.group("file") if match else frame
-                    for area, needles in AREAS:
-                        if any(n in file for n in needles):
-                            seen_areas.add(area)
-                            break
-                    if file.startswith(("app/", "netvalve_sandbox/")) and frame not in seen_funcs:
+                    if _file(frame).startswith(("app/", "netvalve_sandbox/")) and frame not in seen_funcs:
                         seen_funcs.add(frame)
                         inclusive[_short(frame)] += count
-                if frames:
-                    leaf[_short(frames[-1])] += count
-                if frames and IN_LOOP.match(frames[-1]):
-                    seen_areas.add(LOOP_AREA)
-                for area in seen_areas:
-                    areas[area] += count
+                leaf[_short(frames[-1])] += count
+                areas[_area(frames[-1])] += count
         if not total:
             continue
         out[scenario] = {
             "samples": total,
-            "areas_inclusive_pct": {a: round(100 * n / total, 1) for a, n in areas.most_common()},
+            "areas_self_pct": {a: round(100 * n / total, 1) for a, n in areas.most_common()},
             "app_functions_inclusive_pct": {
                 f: round(100 * n / total, 1) for f, n in inclusive.most_common(top)
             },
             "leaf_functions_pct": {f: round(100 * n / total, 1) for f, n in leaf.most_common(top)},
         }
     return out
+
+
+def _file(frame: str) -> str:
+    match = FRAME.match(frame)
+    return match.group("file") if match else frame
+
+
+def _area(frame: str) -> str:
+    """The library a sample's innermost Python frame belongs to (C code shows as its caller)."""
+    if IN_LOOP.match(frame):
+        return LOOP_AREA
+    file = _file(frame)
+    for area, needles in AREAS:
+        if any(file.startswith(n) or f"/{n}" in file for n in needles):
+            return area
+    return "other (stdlib, importlib, ...)"
 
 
 def _short(frame: str) -> str:
@@ -283,14 +292,16 @@ def markdown(results: dict[str, Any], summary: dict[str, Any], profile: dict[str
                 f"- {scenario} {target} round {rep + 1}: " + "; ".join(f"`{s}`" for s in samples[:3])
             )
     if profile:
-        lines += ["", "## Profile (py-spy, service workers, first round)", ""]
+        lines += ["", "## Profile (py-spy, an extra unmeasured round after the measured ones)", ""]
         lines.append(
-            "Samples of each process's event-loop thread (py-spy, 200 Hz, idle threads left out); the share"
-            " of them whose stack passes through each area (areas overlap)."
+            "py-spy at 200 Hz on the event-loop thread of each service worker and of the sandbox, idle"
+            f" samples left out, during a round with {PROFILE_SHARE_TEXT} of the requests. Area: the library"
+            " of the innermost Python frame (C code such as asyncpg's protocol counts as its Python caller),"
+            " so areas add up to 100 %. Our functions: share of samples whose stack passes through them."
         )
         for scenario, data in profile.items():
             lines += ["", f"### {scenario} ({data['samples']} samples)", "", "| Area | % |", "|---|---|"]
-            lines += [f"| {a} | {p} |" for a, p in data["areas_inclusive_pct"].items()]
+            lines += [f"| {a} | {p} |" for a, p in data["areas_self_pct"].items()]
             lines += ["", "| Our function (inclusive) | % |", "|---|---|"]
             lines += [f"| `{f}` | {p} |" for f, p in data["app_functions_inclusive_pct"].items()]
             lines += ["", "| Hottest leaf function (self) | % |", "|---|---|"]
@@ -311,3 +322,18 @@ def write_reports(results: dict[str, Any], profiles: list[dict[str, Any]], out: 
     json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     md_path.write_text(markdown(results, summary, profile))
     return json_path, md_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Re-render ``results.md`` from a ``results.json`` (e.g. after editing bench/notes.md)."""
+    args = sys.argv[1:] if argv is None else argv
+    json_path = Path(args[0]) if args else Path(__file__).resolve().parent / "results.json"
+    results = json.loads(json_path.read_text())
+    md_path = json_path.with_name("results.md")
+    md_path.write_text(markdown(results, results["summary"], results["profile"]))
+    sys.stdout.write(f"wrote {md_path}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
