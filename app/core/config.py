@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: PositiveSeconds = 5.0
     db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000
     db_statement_cache: bool = True
+    # Off: a ping per checkout is a round trip on every transaction. A connection the server closed is
+    # noticed on first use instead (the pool is then refreshed); turn it on behind proxies that drop idle
+    # connections silently.
+    db_pool_pre_ping: bool = False
     medusa_pool_min_size: Annotated[int, Field(ge=0, le=100)] = 1
     medusa_pool_max_size: Annotated[int, Field(ge=1, le=100)] = 10
 

@@ -2,17 +2,73 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select, update
+from asyncpg import ConnectionDoesNotExistError
+from sqlalchemy import Dialect, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.models import OutboxStatus, WebhookEvent, WebhookEventStatus, WebhookOutbox, WebhookOutboxAttempt
 
 DUE_STATUSES = (WebhookEventStatus.RECEIVED, WebhookEventStatus.PENDING)
+
+# The inbox INSERT is the hottest statement of the service: every NetValve delivery, inside a 5-second budget.
+# SQLAlchemy builds it from the model once; it then runs on the pool's own asyncpg connection as a single
+# autocommitted round trip, without the per-statement work of a Session (bench/results.md has the numbers).
+_EVENT_COLUMNS = (
+    "dedup_key",
+    "event_name",
+    "netvalve_transaction_id",
+    "client_order_id",
+    "trace_id",
+    "medusa_action",
+    "status",
+    "raw_body",
+    "payload",
+    "headers",
+    "source_ip",
+)
+_JSON_COLUMNS = frozenset({"payload", "headers"})
+_INSERT_EVENT = (
+    insert(WebhookEvent)
+    .values({name: bindparam(name) for name in _EVENT_COLUMNS})
+    .on_conflict_do_nothing(index_elements=[WebhookEvent.dedup_key])
+    .returning(WebhookEvent.id)
+)
+
+
+@lru_cache(maxsize=4)
+def _insert_event_sql(dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+    compiled = _INSERT_EVENT.compile(dialect=dialect)
+    return str(compiled), tuple(compiled.positiontup or ())
+
+
+async def store_event(engine: AsyncEngine, values: Mapping[str, Any]) -> int | None:
+    """Store one delivery, committed when this returns; None when its de-duplication key is already stored."""
+    sql, order = _insert_event_sql(engine.dialect)
+    args = [json.dumps(values[name]) if name in _JSON_COLUMNS else values[name] for name in order]
+    for attempt in range(2):
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            assert driver is not None
+            if driver.is_closed() and attempt == 0:
+                # Closed by the server (restart, idle timeout) while it sat in the pool: take another one.
+                await conn.invalidate()
+                continue
+            try:
+                event_id: int | None = await driver.fetchval(sql, *args)
+            except BaseException:
+                # The pool never sees failures on the driver connection: do not hand it out again.
+                await conn.invalidate()
+                raise
+            return event_id
+    raise ConnectionDoesNotExistError("no open database connection")
 
 
 class WebhookRepository:
@@ -20,17 +76,6 @@ class WebhookRepository:
         self.session = session
 
     # --- inbox ------------------------------------------------------------------------------------
-
-    async def insert_event(self, values: dict[str, Any]) -> int | None:
-        """Store one delivery; None when its de-duplication key is already stored."""
-        statement = (
-            insert(WebhookEvent)
-            .values(**values)
-            .on_conflict_do_nothing(index_elements=[WebhookEvent.dedup_key])
-            .returning(WebhookEvent.id)
-        )
-        result = await self.session.execute(statement)
-        return result.scalar_one_or_none()
 
     async def claim_due_events(self, limit: int, lease: timedelta) -> Sequence[WebhookEvent]:
         """Lease up to ``limit`` due events (other replicas skip them until the lease runs out)."""

@@ -187,6 +187,8 @@ async def test_forwarded_for_is_honoured_only_from_a_trusted_proxy(make_stack: M
         (b'{"data": {}}', "no 'eventName'"),
         (b'{"eventName": 42}', "no 'eventName'"),
         (b"\xff\xfe", "not JSON"),
+        (b'{"eventName": "PURCHASED", "data": {"amount": NaN}}', "not JSON"),
+        (b'{"eventName": "PURCHASED", "data": {"orderId": "a\\u0000b"}}', "NUL"),
     ],
 )
 async def test_invalid_body_is_400(stack: Stack, content: bytes, detail: str) -> None:

@@ -9,6 +9,8 @@ import json
 import logging
 from typing import Annotated, Any
 
+from asyncpg import InterfaceError as AsyncpgInterfaceError
+from asyncpg import PostgresError
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,7 +19,7 @@ from app.core.config import Settings
 from app.core.errors import AppError, DatabaseUnavailable, Forbidden, NotFound, Unauthenticated, responses_for
 from app.core.security import ServiceAuth, matches_any
 from app.models import WebhookEventStatus
-from app.repositories.webhooks import WebhookRepository
+from app.repositories.webhooks import WebhookRepository, store_event
 from app.schemas.webhook import WebhookAcceptedResponse, WebhookEventListResponse, WebhookEventResponse
 from app.services.webhook_service import WEBHOOKS, event_row, safe_headers
 
@@ -126,7 +128,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 def _parse(body: bytes) -> tuple[dict[str, Any], str]:
     try:
         text = body.decode("utf-8")
-        payload = json.loads(text)
+        payload = json.loads(text, parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError):
         raise InvalidWebhookBody("The webhook body is not JSON.") from None
     if not isinstance(payload, dict):
@@ -137,6 +139,11 @@ def _parse(body: bytes) -> tuple[dict[str, Any], str]:
     if _contains_nul(payload):
         raise InvalidWebhookBody("The webhook body contains a NUL character.")
     return payload, text
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON, and PostgreSQL's jsonb would refuse them at every retry.
+    raise ValueError(f"{name} is not JSON")
 
 
 def _contains_nul(value: Any) -> bool:
@@ -194,11 +201,9 @@ async def receive_webhook(request: Request) -> WebhookAcceptedResponse:
         safe_headers(request.headers, settings.netvalve_webhook_auth_header),
         client_ip,
     )
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     try:
-        async with sessionmaker.begin() as db:
-            inserted = await WebhookRepository(db).insert_event(row)
-    except (DBAPIError, OSError, TimeoutError) as exc:
+        inserted = await store_event(request.app.state.engine, row)
+    except (DBAPIError, PostgresError, AsyncpgInterfaceError, OSError, TimeoutError) as exc:
         # Any failure to store is a 503, so NetValve delivers the event again: a 200 only for a stored row.
         logger.error("webhook not stored", exc_info=exc)
         WEBHOOKS.labels("failed").inc()
