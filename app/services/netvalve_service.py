@@ -58,6 +58,8 @@ NOTHING_HAPPENED = frozenset(
 )
 # Look-up results that say nothing about the payment: keep what the ledger has.
 NO_ANSWER = frozenset({Outcome.UNAVAILABLE, Outcome.UNKNOWN, Outcome.RATE_LIMITED, Outcome.AUTH_ERROR})
+# Payments whose outcome NetValve has yet to tell us: a status read looks them up.
+OPEN_STATUSES = frozenset({PaymentStatus.PENDING, PaymentStatus.UNKNOWN})
 # Settled payments whose follow-ups (captures, refunds, cancels) a refresh looks up in NetValve.
 FOLLOW_UP_STATUSES = frozenset({PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED, PaymentStatus.REFUNDED})
 FOLLOW_UP_OPERATIONS = {"CAPTURE": Operation.CAPTURE, "REFUND": Operation.REFUND, "CANCEL": Operation.CANCEL}
@@ -655,9 +657,10 @@ class NetValveService:
     # --- Status and reconciliation ----------------------------------------------------------------
 
     async def status(
-        self, transaction_id: int | None, session_id: str | None, cart_id: str | None
+        self, transaction_id: int | None, session_id: str | None, cart_id: str | None, *, refresh: bool
     ) -> StatusResponse:
-        """The payment's status, refreshed from NetValve when it answers, else from the ledger."""
+        """The payment's status: looked up in NetValve while its outcome is open (or when ``refresh``),
+        else, and whenever NetValve does not answer, from the ledger."""
         async with self.sessionmaker() as db:
             repo = PaymentRepository(db)
             payment = None
@@ -669,7 +672,8 @@ class NetValveService:
                 payment = await repo.find_live_for_cart(cart_id) or await repo.find_latest_for_cart(cart_id)
         if payment is None:
             raise errors.PaymentNotFound()
-        reached = await self.settle(payment.id, refresh=True)
+        is_open = payment.status in OPEN_STATUSES or payment.operation_in_flight is not None
+        reached = await self.settle(payment.id, refresh=True) if refresh or is_open else False
         async with self.sessionmaker() as db:
             fresh = await db.get(Payment, payment.id)
             assert fresh is not None

@@ -342,11 +342,37 @@ async def test_storefront_routes_need_a_valid_publishable_key(stack: Stack) -> N
 async def test_storefront_status_shows_only_the_status(stack: Stack) -> None:
     cart = await stack.cart()
     await stack.pay(cart, await stack.token_for(cart))
+    # A settled payment answers from the ledger; a storefront cannot make polling into gateway traffic.
     response = await stack.client.get(
-        "/api/v1/netvalve/status", params={"cart_id": cart.cart_id}, headers=stack.storefront
+        "/api/v1/netvalve/status",
+        params={"cart_id": cart.cart_id, "refresh": "true"},
+        headers=stack.storefront,
     )
     assert response.status_code == 200
-    assert response.json() == {"status": "captured", "source": "netvalve"}
+    assert response.json() == {"status": "captured", "source": "ledger"}
+
+
+async def test_backend_status_asks_netvalve_only_when_told_to(authorize_stack: Stack) -> None:
+    stack = authorize_stack
+    cart = await stack.cart(amount=Decimal("12.50"))
+    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    # Captured in NetValve's back office, behind the service's back.
+    captured = await stack.nv.post(
+        "/capture",
+        json={"transactionID": txn, "amount": 12.5},
+        headers={"netvalve-client-id": "sandbox-client", "netvalve-api-key": "sandbox-api-key"},
+    )
+    assert captured.json()["responseCode"] == "GTW_1000", captured.text
+
+    plain = await stack.client.get(
+        "/api/v1/netvalve/status", params={"cart_id": cart.cart_id}, headers=stack.service
+    )
+    assert (plain.json()["status"], plain.json()["source"]) == ("authorized", "ledger")
+    fresh = await stack.client.get(
+        "/api/v1/netvalve/status", params={"cart_id": cart.cart_id, "refresh": "true"}, headers=stack.service
+    )
+    assert (fresh.json()["status"], fresh.json()["source"]) == ("captured", "netvalve")
+    assert dec(fresh.json()["captured_amount"]) == Decimal("12.50")
 
 
 async def test_status_answers_from_the_ledger_when_netvalve_is_down(stack: Stack) -> None:
@@ -354,7 +380,7 @@ async def test_status_answers_from_the_ledger_when_netvalve_is_down(stack: Stack
     await stack.pay(cart, await stack.token_for(cart))
     await stack.knobs(fault="html502", fault_paths=["/inquiry", "/transaction"])
     response = await stack.client.get(
-        "/api/v1/netvalve/status", params={"cart_id": cart.cart_id}, headers=stack.service
+        "/api/v1/netvalve/status", params={"cart_id": cart.cart_id, "refresh": "true"}, headers=stack.service
     )
     assert response.status_code == 200
     assert response.json()["source"] == "ledger"

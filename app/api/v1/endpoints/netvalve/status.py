@@ -1,10 +1,10 @@
-"""Payment status in Medusa's vocabulary, fresh from NetValve when it answers."""
+"""Payment status in Medusa's vocabulary: from NetValve while the outcome is open, else from the ledger."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
@@ -46,8 +46,9 @@ _IDENTIFIERS_PARAMETER: dict[str, Any] = {
 
 def status_query(request: Request) -> StatusRequest:
     """The query string as a ``StatusRequest``, refused with the same 422 as any other invalid request."""
+    identifiers = {key: value for key, value in request.query_params.items() if key != "refresh"}
     try:
-        return StatusRequest.model_validate(dict(request.query_params))
+        return StatusRequest.model_validate(identifiers)
     except ValidationError as exc:
         raise RequestValidationError(
             [{**err, "loc": ("query", *err["loc"])} for err in exc.errors(include_url=False)]
@@ -63,10 +64,25 @@ def status_query(request: Request) -> StatusRequest:
     openapi_extra={"parameters": [_IDENTIFIERS_PARAMETER]},
 )
 async def status(
-    query: Annotated[StatusRequest, Depends(status_query)], service: ServiceDep, caller: AnyCaller
+    query: Annotated[StatusRequest, Depends(status_query)],
+    service: ServiceDep,
+    caller: AnyCaller,
+    refresh: Annotated[
+        bool,
+        Query(description="Ask NetValve even for a settled payment (service key only; ignored otherwise)."),
+    ] = False,
 ) -> StatusResponse | StorefrontStatusResponse:
-    """A service key sees amounts and ids; a publishable key sees only the status."""
-    result = await service.status(query.transaction_id, query.payment_session_id, query.cart_id)
+    """A service key sees amounts and ids; a publishable key sees only the status.
+
+    A payment whose outcome is open (pending, unknown, an operation in flight) is looked up in NetValve; a
+    settled one answers from the ledger, which webhooks and reconciliation keep current, so that polling
+    never turns into gateway traffic. ``refresh=true`` with the service key asks NetValve anyway."""
+    result = await service.status(
+        query.transaction_id,
+        query.payment_session_id,
+        query.cart_id,
+        refresh=refresh and caller.kind is CallerKind.SERVICE,
+    )
     if caller.kind is CallerKind.SERVICE:
         return result
     return StorefrontStatusResponse(status=result.status, source=result.source)
