@@ -296,6 +296,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     bodies = webhook_bodies(spec) if kind == "webhook" else []
     rec = Recorder(deadline=time.monotonic() + float(spec["max_seconds"]))
     started = time.perf_counter()
+    cpu_started = time.process_time()
     if kind == "webhook":
         await run_bodies(spec, bodies, rec)
     elif kind == "checkout":
@@ -305,12 +306,14 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     else:
         raise ValueError(f"unknown kind {kind!r}")
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     requests = sum(len(v) for k, v in rec.latencies.items() if k != "cart")
     service_requests = sum(len(v) for k, v in rec.latencies.items() if k not in ("cart", "sandbox_tokenize"))
     return {
         "kind": kind,
         "concurrency": spec["concurrency"],
         "elapsed_s": elapsed,
+        "cpu_s": cpu,
         "units": rec.completed_units,
         "requests": requests,
         "service_requests": service_requests,

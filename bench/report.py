@@ -279,6 +279,29 @@ def markdown(results: dict[str, Any], summary: dict[str, Any], profile: dict[str
                         f"| {scenario} | {row['rep'] + 1} | {name} | {_fmt(row[key], 2)}x"
                         f" | {_fmt(row[f'p99_ratio_{name}'], 2)}x |"
                     )
+    lines += [
+        "",
+        "## CPU per request (ms), by process group",
+        "",
+        "CPU time (user + system, from /proc) each part of the stack used during the run, divided by the"
+        " requests served (the servers' background work included; the load generator only while it drove"
+        " load). Cores busy: all of it divided by the load's wall time (the machine has"
+        f" {results['machine']['cores']}; other users' work is not counted, the servers' work just before"
+        " and after the load is).",
+        "",
+        "| Scenario | Target | Round | service | baseline | postgresql | sandbox | load generator"
+        " | cores busy |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in results["runs"]:
+        cpu = run.get("cpu_ms_per_request", {})
+        cells = [_fmt(cpu.get(k, math.nan), 2) for k in ("service", "baseline", "postgresql", "sandbox")]
+        cells.append(_fmt(cpu.get("load generator", math.nan), 2))
+        lines.append(
+            f"| {run['scenario']} | {run['target']} | {run['rep'] + 1} | "
+            + " | ".join(cells)
+            + f" | {_fmt(run.get('cpu_cores_busy', math.nan), 2)} |"
+        )
     lines += ["", "## Peak memory (VmHWM) per worker process, MB", ""]
     for name, pids in results["peak_rss_mb"].items():
         lines.append(f"- {name}: " + ", ".join(f"pid {pid} {mb} MB" for pid, mb in pids.items()))

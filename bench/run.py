@@ -178,6 +178,33 @@ def uvicorn_workers(pid: int) -> list[int]:
     return workers or [pid]
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def process_tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system) of ``root`` and all its descendants, including reaped children."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        fields = _stat_fields(int(stat.parent.name))
+        if fields is not None:
+            parents.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    ticks = 0
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        fields = _stat_fields(pid)
+        if fields is None:
+            continue
+        # utime, stime, cutime, cstime (fields 14-17 of /proc/<pid>/stat).
+        ticks += sum(int(x) for x in fields[11:15])
+        todo.extend(parents.get(pid, []))
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float | None:
     with contextlib.suppress(OSError):
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -328,6 +355,7 @@ class Bench:
         spec_path = self.stack.work / "spec.json"
         spec_path.write_text(json.dumps(spec))
         profilers = self.start_profilers(profile_as) if profile_as else []
+        cpu_before = self.cpu_seconds()
         try:
             done = subprocess.run(  # noqa: S603  (our own interpreter, fixed arguments)
                 [PYTHON, "-m", "bench.load", str(spec_path)],
@@ -339,12 +367,30 @@ class Bench:
         finally:
             self.stop_profilers(profilers)
         result: dict[str, Any] = json.loads(done.stdout)
+        cpu_after = self.cpu_seconds()
+        used = {name: cpu_after[name] - cpu_before[name] for name in cpu_before}
+        # The generator's own CPU while it drove load, not its start-up or building the bodies.
+        used["load generator"] = result["cpu_s"]
+        per_request = 1000 / max(result["service_requests"], 1)
+        result["cpu_ms_per_request"] = {name: round(value * per_request, 3) for name, value in used.items()}
+        result["cpu_cores_busy"] = round(sum(used.values()) / max(result["elapsed_s"], 1e-9), 2)
         if service:
             # Includes the background workers' and the stats query's own transactions: an upper bound.
             finished = self.transactions() - before
             result["db_transactions"] = finished
             result["db_transactions_per_request"] = finished / max(result["service_requests"], 1)
         return result
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU used so far by each server process tree (PostgreSQL: the postmaster and its backends)."""
+        assert self.stack.cluster is not None
+        postmaster = int((self.stack.cluster.data_dir / "postmaster.pid").read_text().split()[0])
+        return {
+            "service": process_tree_cpu_seconds(self.stack.processes["service"].pid),
+            "baseline": process_tree_cpu_seconds(self.stack.processes["baseline"].pid),
+            "postgresql": process_tree_cpu_seconds(postmaster),
+            "sandbox": process_tree_cpu_seconds(self.stack.processes["sandbox"].pid),
+        }
 
     # py-spy samples the service's workers while one scenario runs.
     def start_profilers(self, name: str) -> list[tuple[subprocess.Popen[bytes], Path]]:
