@@ -17,7 +17,7 @@ from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware
 from app.core.security import PublishableKeyCache
 from app.db.medusa import create_medusa_pool
-from app.db.session import create_engine, create_sessionmaker
+from app.db.session import create_autocommit_sessionmaker, create_engine, create_sessionmaker
 from app.gateway import NetValveClient, build_http_client
 from app.services.background import run_background_workers
 
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, http_client: httpx.AsyncClient 
         app.state.settings = settings
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.autocommit = create_autocommit_sessionmaker(engine)
         app.state.medusa_pool = medusa_pool
         http = http_client or build_http_client(settings)
         app.state.http = http

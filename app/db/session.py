@@ -39,6 +39,11 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+def create_autocommit_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for work that is one statement: no BEGIN and COMMIT round trips around it."""
+    return create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """Request-scoped session: commits once after the handler returns, before the response is sent."""
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker

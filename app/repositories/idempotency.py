@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,37 +18,35 @@ class IdempotencyRepository:
     async def claim(
         self, scope: str, key: str, request_sha256: str, ttl: timedelta, lease: timedelta
     ) -> bool:
-        """Insert the key if nobody holds it, or take over a claim left unanswered for longer than ``lease``
-        (its holder died) for the same request; True when this request now owns it."""
+        """Take the key if nobody holds it, if it expired, or if its holder left it unanswered for longer
+        than ``lease`` (the request died) and this is the same request; True when this request now owns it.
+
+        One atomic statement: two requests racing for a key cannot both win."""
         now = datetime.now(UTC)
-        # An expired key is free again: drop it first so the insert below can take its place.
-        await self.session.execute(
-            delete(IdempotencyKey).where(
-                IdempotencyKey.scope == scope, IdempotencyKey.key == key, IdempotencyKey.expires_at < now
-            )
+        stored = IdempotencyKey.__table__.c
+        statement = insert(IdempotencyKey).values(
+            scope=scope, key=key, request_sha256=request_sha256, claimed_at=now, expires_at=now + ttl
         )
-        result = await self.session.execute(
-            insert(IdempotencyKey)
-            .values(scope=scope, key=key, request_sha256=request_sha256, expires_at=now + ttl)
-            .on_conflict_do_nothing()
-            .returning(IdempotencyKey.key)
-        )
-        if result.scalar_one_or_none() is not None:
-            return True
-        # Under READ COMMITTED a concurrent take-over re-checks claimed_at after the first commits: one wins.
-        taken = await self.session.execute(
-            update(IdempotencyKey)
-            .where(
-                IdempotencyKey.scope == scope,
-                IdempotencyKey.key == key,
-                IdempotencyKey.request_sha256 == request_sha256,
-                IdempotencyKey.response_status.is_(None),
-                IdempotencyKey.claimed_at < now - lease,
-            )
-            .values(claimed_at=now, expires_at=now + ttl)
-            .returning(IdempotencyKey.key)
-        )
-        return taken.scalar_one_or_none() is not None
+        upsert = statement.on_conflict_do_update(
+            index_elements=[IdempotencyKey.scope, IdempotencyKey.key],
+            set_={
+                "request_sha256": statement.excluded.request_sha256,
+                "response_status": None,
+                "response_body": None,
+                "claimed_at": statement.excluded.claimed_at,
+                "expires_at": statement.excluded.expires_at,
+            },
+            where=or_(
+                stored.expires_at < now,
+                and_(
+                    stored.response_status.is_(None),
+                    stored.request_sha256 == statement.excluded.request_sha256,
+                    stored.claimed_at < now - lease,
+                ),
+            ),
+        ).returning(IdempotencyKey.key)
+        result = await self.session.execute(upsert)
+        return result.scalar_one_or_none() is not None
 
     async def get(self, scope: str, key: str) -> IdempotencyKey | None:
         result = await self.session.execute(

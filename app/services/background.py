@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
 
-from app.repositories.medusa import MedusaReader
 from app.services.netvalve_service import NetValveService
 from app.services.outbox import deliver_due_outbox
 from app.services.webhook_service import process_due_webhooks
@@ -34,10 +33,7 @@ async def run_background_workers(app: FastAPI) -> AsyncIterator[None]:
     tasks: list[asyncio.Task[None]] = []
 
     async def reconcile() -> None:
-        service = NetValveService(
-            settings, state.sessionmaker, MedusaReader(state.medusa_pool), state.gateway
-        )
-        await service.reconcile(limit=100)
+        await NetValveService.from_state(state).reconcile(limit=100)
 
     if settings.reconcile_interval_seconds > 0:
         tasks.append(asyncio.create_task(_every(settings.reconcile_interval_seconds, "reconcile", reconcile)))

@@ -57,7 +57,8 @@ async def run_idempotent(
     body = await request.body()
     fingerprint = hashlib.sha256(request.method.encode() + b" " + request.url.path.encode() + b"\n" + body)
     digest = fingerprint.hexdigest()
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    # Each step is one statement: autocommit spares the BEGIN and COMMIT round trips around it.
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.autocommit
     settings = request.app.state.settings
     ttl = timedelta(hours=settings.idempotency_key_ttl_hours)
     lease = timedelta(seconds=settings.idempotency_lease_seconds)

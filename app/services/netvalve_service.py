@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.datastructures import State
 
 from app.core.config import CaptureMode, Settings
 from app.core.money import InvalidAmount as AmountError
@@ -148,13 +149,22 @@ class NetValveService:
         self,
         settings: Settings,
         sessionmaker: async_sessionmaker[AsyncSession],
+        reads: async_sessionmaker[AsyncSession],
         medusa: MedusaReader,
         gateway: NetValveClient,
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
+        # Look-ups that change nothing run without a transaction around them (autocommit).
+        self.reads = reads
         self.medusa = medusa
         self.gateway = gateway
+
+    @classmethod
+    def from_state(cls, state: State) -> NetValveService:
+        """The service wired to what the application's lifespan opened."""
+        medusa = MedusaReader(state.medusa_pool)
+        return cls(state.settings, state.sessionmaker, state.autocommit, medusa, state.gateway)
 
     # --- Medusa -----------------------------------------------------------------------------------
 
@@ -329,7 +339,7 @@ class NetValveService:
     ) -> ServiceResult:
         """Charge (or authorize) a cart for the amount Medusa holds; never twice."""
         cart = await self._cart(cart_id, payment_session_id)
-        async with self.sessionmaker() as db:
+        async with self.reads() as db:
             existing = await PaymentRepository(db).find_live_for_cart(cart.id)
         if existing is not None:
             return ServiceResult(_pay_status_code(existing), pay_response(existing))
@@ -360,7 +370,7 @@ class NetValveService:
                     amount=amount,
                 ),
             )
-        async with self.sessionmaker() as db:
+        async with self.reads() as db:
             token_cart = await PaymentRepository(db).token_cart(token_digest(payment_token))
         if token_cart is not None and token_cart != cart.id:
             raise errors.PaymentTokenCartMismatch()
@@ -661,7 +671,7 @@ class NetValveService:
     ) -> StatusResponse:
         """The payment's status: looked up in NetValve while its outcome is open (or when ``refresh``),
         else, and whenever NetValve does not answer, from the ledger."""
-        async with self.sessionmaker() as db:
+        async with self.reads() as db:
             repo = PaymentRepository(db)
             payment = None
             if transaction_id is not None:
@@ -674,7 +684,7 @@ class NetValveService:
             raise errors.PaymentNotFound()
         is_open = payment.status in OPEN_STATUSES or payment.operation_in_flight is not None
         reached = await self.settle(payment.id, refresh=True) if refresh or is_open else False
-        async with self.sessionmaker() as db:
+        async with self.reads() as db:
             fresh = await db.get(Payment, payment.id)
             assert fresh is not None
             return status_response(fresh, "netvalve" if reached else "ledger")
@@ -687,7 +697,7 @@ class NetValveService:
         settled = 0
         for payment_id in claimed:
             await self.settle(payment_id, refresh=False)
-            async with self.sessionmaker() as db:
+            async with self.reads() as db:
                 payment = await db.get(Payment, payment_id)
                 if payment is not None and payment.status not in (
                     PaymentStatus.PENDING,
@@ -700,7 +710,7 @@ class NetValveService:
         """Ask NetValve what became of the payment's open call (or its current state) and record it.
 
         Returns whether NetValve answered."""
-        async with self.sessionmaker() as db:
+        async with self.reads() as db:
             repo = PaymentRepository(db)
             payment = await db.get(Payment, payment_id)
             assert payment is not None

@@ -18,7 +18,6 @@ from app.core.config import Settings
 from app.core.money import from_minor
 from app.gateway.outcomes import EventKind, event_kind
 from app.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
-from app.repositories.medusa import MedusaReader
 from app.repositories.payments import PaymentRepository
 from app.repositories.webhooks import WebhookRepository
 from app.services.netvalve_service import NetValveService
@@ -253,8 +252,7 @@ class WebhookProcessor:
 
 def processor_for(state: State) -> WebhookProcessor:
     settings: Settings = state.settings
-    netvalve = NetValveService(settings, state.sessionmaker, MedusaReader(state.medusa_pool), state.gateway)
-    return WebhookProcessor(settings, state.sessionmaker, netvalve)
+    return WebhookProcessor(settings, state.sessionmaker, NetValveService.from_state(state))
 
 
 async def process_due_webhooks(app_state: State, limit: int = 20) -> int:
