@@ -109,6 +109,9 @@ def fault_settings(db: str, sandbox_url: str, **overrides: Any) -> Settings:
     return make_settings(db, **values)
 
 
+NO_KEEPALIVE = httpx.Limits(max_keepalive_connections=0)
+
+
 @dataclass
 class FaultStack(Stack):
     """The service (in-process, with its own real HTTP client) talking to a sandbox on a socket."""

@@ -13,7 +13,14 @@ import httpx
 import pytest
 
 from tests.factories import create_cart, create_publishable_key
-from tests.faults.support import APPROVED_CARD, OwnDatabase, SandboxServer, ServiceProcess, wait_until
+from tests.faults.support import (
+    APPROVED_CARD,
+    NO_KEEPALIVE,
+    OwnDatabase,
+    SandboxServer,
+    ServiceProcess,
+    wait_until,
+)
 
 LEASE_SECONDS = 1
 
@@ -28,7 +35,8 @@ async def test_key_of_a_killed_request_is_usable_after_its_lease(
     service.env["IDEMPOTENCY_LEASE_SECONDS"] = str(LEASE_SECONDS)
     service.start()
     async with (
-        httpx.AsyncClient(base_url=service.url, timeout=30) as client,
+        # No keep-alive: a pooled connection to the killed process would fail the first request after it.
+        httpx.AsyncClient(base_url=service.url, timeout=30, limits=NO_KEEPALIVE) as client,
         httpx.AsyncClient(base_url=server.url, timeout=30) as nv,
     ):
         await wait_until(lambda: _ready(client), seconds=30)

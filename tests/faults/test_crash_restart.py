@@ -19,6 +19,7 @@ from tests.conftest import SERVICE_KEY
 from tests.factories import create_cart, create_publishable_key
 from tests.faults.support import (
     APPROVED_CARD,
+    NO_KEEPALIVE,
     SANDBOX_AUTH,
     OwnDatabase,
     SandboxServer,
@@ -39,7 +40,8 @@ async def test_sigkill_mid_charge_loses_nothing_acknowledged_and_never_charges_t
     service = service_process
     service.start()
     async with (
-        httpx.AsyncClient(base_url=service.url, timeout=30) as client,
+        # No keep-alive: a pooled connection to the killed process would fail the first request after it.
+        httpx.AsyncClient(base_url=service.url, timeout=30, limits=NO_KEEPALIVE) as client,
         httpx.AsyncClient(base_url=server.url, timeout=30) as nv,
     ):
         await wait_until(lambda: _ready(client), seconds=30)
