@@ -746,7 +746,11 @@ class Bench:
                 "max_seconds_per_load": args.max_seconds,
                 "postgresql": "durable (fsync, synchronous_commit, full_page_writes on),"
                 " one cluster for both",
-                "uvicorn": "httptools + uvloop, access log on, --no-server-header, same --workers for both",
+                "uvicorn": (
+                    "httptools + uvloop, --no-server-header, same --workers for both; one access line per"
+                    " request each (uvicorn's own for the baseline, the service's JSON line, which replaces"
+                    " uvicorn's)"
+                ),
             },
             "peak_rss_mb": memory,
             "runs": self.runs,
