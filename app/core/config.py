@@ -137,8 +137,10 @@ class Settings(BaseSettings):
     medusa_database_url: Annotated[PostgresUrl | None, BeforeValidator(_blank_to_none)] = Field(
         default=None, repr=False
     )
-    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
-    db_max_overflow: Annotated[int, Field(ge=0, le=200)] = 10
+    # Per process. Overflow connections are closed when returned, so a pool smaller than the load turns
+    # every burst into new PostgreSQL connections (bench/results.md): size it for the steady state.
+    db_pool_size: Annotated[int, Field(ge=1, le=200)] = 20
+    db_max_overflow: Annotated[int, Field(ge=0, le=200)] = 5
     db_pool_timeout_seconds: PositiveSeconds = 10.0
     db_connect_timeout_seconds: PositiveSeconds = 5.0
     db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000

@@ -48,10 +48,17 @@ def _insert_event_sql(dialect: Dialect) -> tuple[str, tuple[str, ...]]:
     return str(compiled), tuple(compiled.positiontup or ())
 
 
+def _json_text(value: Any) -> str:
+    # Text is JSON already (the delivery's own body): PostgreSQL parses it, nothing is encoded again.
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 async def store_event(engine: AsyncEngine, values: Mapping[str, Any]) -> int | None:
-    """Store one delivery, committed when this returns; None when its de-duplication key is already stored."""
+    """Store one delivery, committed when this returns; None when its de-duplication key is already stored.
+
+    JSON columns take an object or its JSON text."""
     sql, order = _insert_event_sql(engine.dialect)
-    args = [json.dumps(values[name]) if name in _JSON_COLUMNS else values[name] for name in order]
+    args = [_json_text(values[name]) if name in _JSON_COLUMNS else values[name] for name in order]
     for attempt in range(2):
         async with engine.connect() as conn:
             raw = await conn.get_raw_connection()

@@ -116,7 +116,8 @@ def event_row(
             WebhookEventStatus.NOT_SUPPORTED if kind is EventKind.UNKNOWN else WebhookEventStatus.RECEIVED
         ),
         "raw_body": raw_body,
-        "payload": dict(payload),
+        # The body was parsed and checked already: its text is the payload, not encoded a second time.
+        "payload": raw_body,
         "headers": headers,
         "source_ip": source_ip,
     }
