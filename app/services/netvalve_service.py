@@ -683,7 +683,9 @@ class NetValveService:
         if payment is None:
             raise errors.PaymentNotFound()
         is_open = payment.status in OPEN_STATUSES or payment.operation_in_flight is not None
-        reached = await self.settle(payment.id, refresh=True) if refresh or is_open else False
+        if not (refresh or is_open):
+            return status_response(payment, "ledger")
+        reached = await self.settle(payment.id, refresh=True)
         async with self.reads() as db:
             fresh = await db.get(Payment, payment.id)
             assert fresh is not None
