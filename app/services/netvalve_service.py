@@ -59,6 +59,8 @@ NOTHING_HAPPENED = frozenset(
 )
 # Look-up results that say nothing about the payment: keep what the ledger has.
 NO_ANSWER = frozenset({Outcome.UNAVAILABLE, Outcome.UNKNOWN, Outcome.RATE_LIMITED, Outcome.AUTH_ERROR})
+# Calls whose outcome is still to be learnt from NetValve.
+OPEN_CALL_OUTCOMES = frozenset({CallOutcome.IN_FLIGHT, CallOutcome.UNKNOWN})
 # Payments whose outcome NetValve has yet to tell us: a status read looks them up.
 OPEN_STATUSES = frozenset({PaymentStatus.PENDING, PaymentStatus.UNKNOWN})
 # Settled payments whose follow-ups (captures, refunds, cancels) a refresh looks up in NetValve.
@@ -157,6 +159,10 @@ class NetValveService:
         self.sessionmaker = sessionmaker
         # Look-ups that change nothing run without a transaction around them (autocommit).
         self.reads = reads
+        # The longest a live request can wait on one NetValve call (mutating calls are never retried).
+        self._in_flight_grace = timedelta(
+            seconds=settings.netvalve_connect_timeout_seconds + settings.netvalve_read_timeout_seconds + 5
+        )
         self.medusa = medusa
         self.gateway = gateway
 
@@ -424,6 +430,9 @@ class NetValveService:
             repo = PaymentRepository(db)
             payment = await repo.lock(payment_id)
             call = await repo.get_call(call_id)
+            if call.outcome != CallOutcome.IN_FLIGHT:
+                # A look-up settled this call while we waited (we were slow): what it recorded stands.
+                return ServiceResult(_pay_status_code(payment), pay_response(payment))
             _record(call, result)
             payment.operation_in_flight = None
             payment.last_response_code = result.code
@@ -635,6 +644,9 @@ class NetValveService:
             repo = PaymentRepository(db)
             payment = await repo.lock(payment_id)
             call = await repo.get_call(call_id)
+            if call.outcome != CallOutcome.IN_FLIGHT:
+                # A look-up settled this call while we waited (we were slow): what it recorded stands.
+                return ServiceResult(_pay_status_code(payment), money_response(payment))
             _record(call, result)
             payment.operation_in_flight = None
             payment.last_response_code = result.code
@@ -711,7 +723,9 @@ class NetValveService:
     async def settle(self, payment_id: int, *, refresh: bool) -> bool:
         """Ask NetValve what became of the payment's open call (or its current state) and record it.
 
-        Returns whether NetValve answered."""
+        ``refresh`` is a read's or a webhook's look-up: it also fetches a settled payment's follow-ups, and
+        leaves a call alone while its request may still be waiting on NetValve. Returns whether NetValve
+        answered."""
         async with self.reads() as db:
             repo = PaymentRepository(db)
             payment = await db.get(Payment, payment_id)
@@ -721,6 +735,12 @@ class NetValveService:
             snapshot = (payment.status, payment.netvalve_transaction_id, payment.client_order_id)
         status, txn_id, reference = snapshot
 
+        if refresh and open_call is not None and open_call.outcome == CallOutcome.IN_FLIGHT:
+            waiting = datetime.now(UTC) - open_call.created_at
+            if waiting < self._in_flight_grace:
+                # Its request may still get NetValve's answer and record it; a look-up now could read
+                # "not there yet" as "never sent". (Reconciliation waits RECONCILE_MIN_AGE_SECONDS.)
+                return False
         if open_call is not None and open_call.operation in (Operation.SALE, Operation.AUTHORIZE):
             order = await self.gateway.get_order(open_call.request_reference)
             return await self._apply_order_lookup(payment_id, open_call.id, order)
@@ -749,6 +769,8 @@ class NetValveService:
             repo = PaymentRepository(db)
             payment = await repo.lock(payment_id)
             call = await repo.get_call(call_id) if call_id is not None else None
+            if call is not None and call.outcome not in OPEN_CALL_OUTCOMES:
+                return True  # settled meanwhile by the request itself or another look-up
             details = order.details if order.ok else None
             approved = details.approved_payment() if details is not None else None
             if approved is not None:
@@ -797,6 +819,8 @@ class NetValveService:
             repo = PaymentRepository(db)
             payment = await repo.lock(payment_id)
             call = await repo.get_call(call_id)
+            if call.outcome not in OPEN_CALL_OUTCOMES:
+                return True  # settled meanwhile by the request itself or another look-up
             wanted = {"capture": "CAPTURE", "refund": "REFUND", "cancel": "CANCEL"}[call.operation]
             match = None
             for child in details.details.transactions:

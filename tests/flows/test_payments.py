@@ -461,3 +461,36 @@ async def test_a_token_netvalve_does_not_know_is_422_and_a_real_one_still_pays(s
     paid = await stack.pay(cart, await stack.token_for(cart))
     assert paid.status_code == 200, paid.text
     assert paid.json()["status"] == "captured"
+
+
+async def test_a_look_up_during_a_refund_in_flight_never_counts_it_twice(stack: Stack) -> None:
+    """NetValve refunds, then its answer is slow and ends in a 504. A status refresh meanwhile must leave
+    the call to its request; reconciliation then records the refund once."""
+    cart = await stack.cart(amount=Decimal("40.00"))
+    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    await stack.knobs(fault="timeout", fault_paths=["/refund"], fault_after_commit=True)
+
+    refund = asyncio.create_task(
+        stack.client.post(
+            "/api/v1/netvalve/refund", json={"transaction_id": txn, "amount": "15.00"}, headers=stack.service
+        )
+    )
+    await asyncio.sleep(0.1)
+    during = await stack.client.get(
+        "/api/v1/netvalve/status", params={"cart_id": cart.cart_id, "refresh": "true"}, headers=stack.service
+    )
+    assert during.status_code == 200, during.text
+    assert dec(during.json()["refunded_amount"]) == Decimal("0")
+    lost = await refund
+    assert lost.status_code == 202, lost.text
+    await stack.knobs(fault=None, fault_paths=[])
+
+    stack.app.state.settings.reconcile_min_age_seconds = 0
+    reconciled = await stack.client.post("/api/v1/netvalve/reconcile", json={}, headers=stack.service)
+    assert reconciled.json()["settled"] == 1, reconciled.text
+    after = await stack.client.get(
+        "/api/v1/netvalve/status", params={"cart_id": cart.cart_id}, headers=stack.service
+    )
+    assert after.json()["status"] == "refunded"
+    assert dec(after.json()["refunded_amount"]) == Decimal("15.00")
+    assert len([t for t in await stack.sandbox_transactions() if t["type"] == "REFUND"]) == 1
