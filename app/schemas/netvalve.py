@@ -15,6 +15,10 @@ from app.core.money import parse_amount
 from app.models import PaymentStatus
 
 MedusaId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")]
+# Ids arrive from Medusa, a JavaScript application, which carries integers exactly only up to 2**53 - 1; the
+# bound is also exact as a JSON Schema number (2**63 - 1, BIGINT's limit, would round up to 2**63).
+MAX_SAFE_INTEGER = 2**53 - 1
+NetValveTransactionId = Annotated[int, Field(gt=0, le=MAX_SAFE_INTEGER)]
 # Positive decimals only, so "0" and "0.00" are refused by the documented pattern as well as by the model.
 _DECIMAL_STRING = r"^(?:[1-9][0-9]{0,11}(?:\.[0-9]{1,18})?|0?\.0{0,17}[1-9][0-9]{0,17})$"
 _MAX_AMOUNT = Decimal("999999999999")
@@ -184,7 +188,7 @@ class MoneyOperationBase(Strict):
         )
     )
 
-    transaction_id: int | None = Field(default=None, gt=0)
+    transaction_id: NetValveTransactionId | None = None
     payment_session_id: MedusaId | None = None
 
     @model_validator(mode="after")
@@ -237,7 +241,7 @@ class CancelDeleted(MoneyOperationResponse):
 
 
 class StatusRequest(Strict):
-    transaction_id: int | None = Field(default=None, gt=0)
+    transaction_id: NetValveTransactionId | None = None
     payment_session_id: MedusaId | None = None
     cart_id: MedusaId | None = None
 

@@ -82,13 +82,15 @@ def safe_headers(headers: Mapping[str, str], auth_header: str | None) -> dict[st
     return {name.lower(): value for name, value in headers.items() if name.lower() not in hidden}
 
 
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
+def _transaction_id(value: Any) -> int | None:
+    """NetValve's transaction id as the BIGINT column can hold it; None for anything else."""
+    if isinstance(value, bool) or value in (None, ""):
         return None
     try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if 0 < number < 2**63 else None
 
 
 def _str_or_none(value: Any, limit: int = 128) -> str | None:
@@ -97,10 +99,39 @@ def _str_or_none(value: Any, limit: int = 128) -> str | None:
     return str(value)[:limit]
 
 
+def storable(value: Any) -> Any:
+    """``value`` with NUL characters and unpaired surrogates replaced by U+FFFD (PostgreSQL stores neither);
+    the very same object when there is nothing to replace."""
+    if isinstance(value, str):
+        if "\x00" not in value:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                pass
+            else:
+                return value
+        # Parsed JSON holds a surrogate only when it is unpaired: a pair became one character.
+        return "".join("\ufffd" if ch == "\x00" or "\ud800" <= ch <= "\udfff" else ch for ch in value)
+    if isinstance(value, Mapping):
+        pairs = [(storable(key), storable(item)) for key, item in value.items()]
+        if all(new[0] is old[0] and new[1] is old[1] for new, old in zip(pairs, value.items(), strict=True)):
+            return value
+        return dict(pairs)
+    if isinstance(value, list):
+        items = [storable(item) for item in value]
+        return value if all(new is old for new, old in zip(items, value, strict=True)) else items
+    return value
+
+
 def event_row(
     payload: Mapping[str, Any], raw_body: str, headers: dict[str, str], source_ip: str | None
 ) -> dict[str, Any]:
-    """Column values of a new ``webhook_events`` row for a parsed delivery."""
+    """Column values of a new ``webhook_events`` row for a parsed delivery. A body holding characters
+    PostgreSQL cannot store is kept: ``raw_body`` exactly, ``payload`` and the columns with U+FFFD instead."""
+    clean = storable(payload)
+    # Unchanged, the body's own text is the payload: nothing is encoded a second time.
+    stored_payload = raw_body if clean is payload else json.dumps(clean)
+    payload = clean
     data = payload.get("data")
     data = data if isinstance(data, Mapping) else {}
     name = str(payload.get("eventName"))[:64]
@@ -108,7 +139,7 @@ def event_row(
     return {
         "dedup_key": dedup_key(payload),
         "event_name": name,
-        "netvalve_transaction_id": _int_or_none(data.get("transactionId")),
+        "netvalve_transaction_id": _transaction_id(data.get("transactionId")),
         "client_order_id": _str_or_none(data.get("clientOrderId")),
         "trace_id": _str_or_none(data.get("traceId")),
         "medusa_action": MEDUSA_ACTIONS[kind],
@@ -116,8 +147,7 @@ def event_row(
             WebhookEventStatus.NOT_SUPPORTED if kind is EventKind.UNKNOWN else WebhookEventStatus.RECEIVED
         ),
         "raw_body": raw_body,
-        # The body was parsed and checked already: its text is the payload, not encoded a second time.
-        "payload": raw_body,
+        "payload": stored_payload,
         "headers": headers,
         "source_ip": source_ip,
     }

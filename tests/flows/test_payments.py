@@ -494,3 +494,18 @@ async def test_a_look_up_during_a_refund_in_flight_never_counts_it_twice(stack: 
     assert after.json()["status"] == "refunded"
     assert dec(after.json()["refunded_amount"]) == Decimal("15.00")
     assert len([t for t in await stack.sandbox_transactions() if t["type"] == "REFUND"]) == 1
+
+
+@pytest.mark.parametrize("route", ["refund", "capture", "cancel"])
+async def test_a_transaction_id_beyond_the_safe_range_is_422_not_a_database_error(
+    stack: Stack, route: str
+) -> None:
+    response = await stack.client.post(
+        f"/api/v1/netvalve/{route}", json={"transaction_id": 2**53}, headers=stack.service
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "validation_error"
+    status = await stack.client.get(
+        "/api/v1/netvalve/status", params={"transaction_id": str(2**63)}, headers=stack.service
+    )
+    assert status.status_code == 422, status.text

@@ -17,7 +17,13 @@ from app.core.errors import (
     responses_for,
 )
 from app.core.security import AnyCaller, CallerKind
-from app.schemas.netvalve import MedusaId, StatusRequest, StatusResponse, StorefrontStatusResponse
+from app.schemas.netvalve import (
+    MAX_SAFE_INTEGER,
+    MedusaId,
+    StatusRequest,
+    StatusResponse,
+    StorefrontStatusResponse,
+)
 from app.services import errors
 
 router = APIRouter()
@@ -34,7 +40,7 @@ _IDENTIFIERS_PARAMETER: dict[str, Any] = {
     "schema": {
         "type": "object",
         "properties": {
-            "transaction_id": {"type": "integer", "minimum": 1},
+            "transaction_id": {"type": "integer", "minimum": 1, "maximum": MAX_SAFE_INTEGER},
             "payment_session_id": TypeAdapter(MedusaId).json_schema(),
             "cart_id": TypeAdapter(MedusaId).json_schema(),
         },
