@@ -109,6 +109,19 @@ def fault_settings(db: str, sandbox_url: str, **overrides: Any) -> Settings:
     return make_settings(db, **values)
 
 
+async def hpf_token(
+    client: httpx.AsyncClient, nv: httpx.AsyncClient, cart_id: str, storefront: dict[str, str]
+) -> str:
+    """An HPF session for the cart, with the approved test card tokenized at the sandbox."""
+    session = await client.post("/api/v1/netvalve/hpf/session", json={"cart_id": cart_id}, headers=storefront)
+    assert session.status_code == 200, session.text
+    value: str = session.json()["hpf"]["payment_token"]
+    card = {"cardNumber": APPROVED_CARD, "expiryMonth": "12", "expiryYear": "2030", "cvv": "999"}
+    tokenized = await nv.post("/_sandbox/tokenize", json={"paymentToken": value, **card})
+    assert tokenized.status_code == 200, tokenized.text
+    return value
+
+
 NO_KEEPALIVE = httpx.Limits(max_keepalive_connections=0)
 
 

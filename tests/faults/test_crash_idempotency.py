@@ -14,11 +14,11 @@ import pytest
 
 from tests.factories import create_cart, create_publishable_key
 from tests.faults.support import (
-    APPROVED_CARD,
     NO_KEEPALIVE,
     OwnDatabase,
     SandboxServer,
     ServiceProcess,
+    hpf_token,
     wait_until,
 )
 
@@ -44,14 +44,7 @@ async def test_key_of_a_killed_request_is_usable_after_its_lease(
         try:
             storefront = {"x-publishable-api-key": await create_publishable_key(conn)}
             cart = await create_cart(conn, amount=Decimal("25.00"))
-            session = await client.post(
-                "/api/v1/netvalve/hpf/session", json={"cart_id": cart.cart_id}, headers=storefront
-            )
-            token = session.json()["hpf"]["payment_token"]
-            card = {"cardNumber": APPROVED_CARD, "expiryMonth": "12", "expiryYear": "2030", "cvv": "999"}
-            assert (
-                await nv.post("/_sandbox/tokenize", json={"paymentToken": token, **card})
-            ).status_code == 200
+            token = await hpf_token(client, nv, cart.cart_id, storefront)
             body = {"cart_id": cart.cart_id, "payment_token": token}
             headers = {**storefront, "Idempotency-Key": "checkout-1"}
 

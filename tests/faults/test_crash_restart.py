@@ -18,14 +18,15 @@ import pytest
 from tests.conftest import SERVICE_KEY
 from tests.factories import create_cart, create_publishable_key
 from tests.faults.support import (
-    APPROVED_CARD,
     NO_KEEPALIVE,
     SANDBOX_AUTH,
     OwnDatabase,
     SandboxServer,
     ServiceProcess,
+    hpf_token,
     wait_until,
 )
+from tests.webhooks.support import card_body
 
 # Long enough that the kill certainly lands while the sale is on the wire.
 SALE_LATENCY_MS = 2500
@@ -52,15 +53,7 @@ async def test_sigkill_mid_charge_loses_nothing_acknowledged_and_never_charges_t
             killed_cart = await create_cart(conn, amount=Decimal("25.00"))
 
             async def token(cart_id: str) -> str:
-                session = await client.post(
-                    "/api/v1/netvalve/hpf/session", json={"cart_id": cart_id}, headers=storefront
-                )
-                assert session.status_code == 200, session.text
-                value: str = session.json()["hpf"]["payment_token"]
-                card = {"cardNumber": APPROVED_CARD, "expiryMonth": "12", "expiryYear": "2030", "cvv": "999"}
-                tokenized = await nv.post("/_sandbox/tokenize", json={"paymentToken": value, **card})
-                assert tokenized.status_code == 200, tokenized.text
-                return value
+                return await hpf_token(client, nv, cart_id, storefront)
 
             def pay(cart_id: str, value: str, key: str) -> Any:
                 return client.post(
@@ -74,7 +67,8 @@ async def test_sigkill_mid_charge_loses_nothing_acknowledged_and_never_charges_t
             done = await pay(done_cart.cart_id, done_token, "done-1")
             assert done.status_code == 200, done.text
             for number in range(5):
-                sale = await nv.post("/sale", json=_sale(f"before-{number}"), headers=SANDBOX_AUTH)
+                before = card_body(f"before-{number}", "9.99")
+                sale = await nv.post("/sale", json=before, headers=SANDBOX_AUTH)
                 assert sale.status_code == 200, sale.text
             await _drain(nv)
 
@@ -90,7 +84,7 @@ async def test_sigkill_mid_charge_loses_nothing_acknowledged_and_never_charges_t
             # 3. NetValve goes on: the charge lands, and webhooks find nobody home (the sandbox retries them).
             await nv.put("/_sandbox/knobs", json={})
             for number in range(3):
-                sale = await nv.post("/sale", json=_sale(f"dead-{number}"), headers=SANDBOX_AUTH)
+                sale = await nv.post("/sale", json=card_body(f"dead-{number}", "9.99"), headers=SANDBOX_AUTH)
                 assert sale.status_code == 200, sale.text
             await wait_until(lambda: _charged(nv, killed_cart.payment_session_id), seconds=10)
 
@@ -148,20 +142,6 @@ async def test_sigkill_mid_charge_loses_nothing_acknowledged_and_never_charges_t
     assert set(stored_keys) == emitted
     assert all(d["result"] != "gave_up" for d in webhooks["deliveries"])
     assert any(d["statusCode"] is None for d in webhooks["deliveries"]), "no webhook met the dead service"
-
-
-def _sale(client_order_id: str) -> dict[str, Any]:
-    return {
-        "amount": 9.99,
-        "currency": "EUR",
-        "paymentType": "CARD",
-        "siteId": "site-1",
-        "cardNumber": APPROVED_CARD,
-        "cardExpireMonth": "12",
-        "cardExpireYear": "2030",
-        "cardSecurityCode": "999",
-        "clientOrderId": client_order_id,
-    }
 
 
 async def _ready(client: httpx.AsyncClient) -> bool:

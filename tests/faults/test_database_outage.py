@@ -33,6 +33,7 @@ from tests.faults.support import (
     RecordingTransport,
     wait_until,
 )
+from tests.webhooks.support import card_body
 
 OUTAGE_SECONDS = 3.0
 PAYING_CARTS = 12
@@ -53,20 +54,6 @@ class PaymentAttempt:
     ended: float
     status: int
     body: dict[str, Any] = field(default_factory=dict)
-
-
-def sale_body(client_order_id: str) -> dict[str, Any]:
-    return {
-        "amount": 12.50,
-        "currency": "EUR",
-        "paymentType": "CARD",
-        "siteId": "site-1",
-        "cardNumber": APPROVED_CARD,
-        "cardExpireMonth": "12",
-        "cardExpireYear": "2030",
-        "cardSecurityCode": "999",
-        "clientOrderId": client_order_id,
-    }
 
 
 @contextlib.asynccontextmanager
@@ -148,7 +135,7 @@ async def test_database_outage_during_webhooks_and_payments_loses_nothing(own_db
             number = 0
             while not stop.is_set():
                 number += 1
-                response = await nv.post("/sale", json=sale_body(f"direct-{number}"), headers=SANDBOX_AUTH)
+                response = await nv.post("/sale", json=card_body(f"direct-{number}"), headers=SANDBOX_AUTH)
                 assert response.status_code == 200, response.text
                 await asyncio.sleep(0.1)
 

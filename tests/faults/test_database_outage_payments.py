@@ -14,7 +14,7 @@ from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.settings import SandboxSettings
 from tests.conftest import SERVICE_KEY, make_settings
 from tests.factories import create_cart, create_publishable_key
-from tests.faults.support import APPROVED_CARD, OwnDatabase, wait_until
+from tests.faults.support import OwnDatabase, hpf_token, wait_until
 
 
 async def test_payment_routes_answer_503_while_the_database_is_down(own_db: OwnDatabase) -> None:
@@ -49,15 +49,7 @@ async def test_payment_routes_answer_503_while_the_database_is_down(own_db: OwnD
         service_auth = {"Authorization": f"Bearer {SERVICE_KEY}"}
 
         async def token(cart_id: str) -> str:
-            session = await client.post(
-                "/api/v1/netvalve/hpf/session", json={"cart_id": cart_id}, headers=storefront
-            )
-            assert session.status_code == 200, session.text
-            value: str = session.json()["hpf"]["payment_token"]
-            card = {"cardNumber": APPROVED_CARD, "expiryMonth": "12", "expiryYear": "2030", "cvv": "999"}
-            tokenized = await nv.post("/_sandbox/tokenize", json={"paymentToken": value, **card})
-            assert tokenized.status_code == 200, tokenized.text
-            return value
+            return await hpf_token(client, nv, cart_id, storefront)
 
         paid = await client.post(
             "/api/v1/netvalve/payment",
