@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import State
 
 from app.core.config import CaptureMode, Settings
+from app.core.errors import AppError
 from app.core.money import InvalidAmount as AmountError
 from app.core.money import from_minor, to_minor
 from app.gateway import (
@@ -493,6 +494,22 @@ class NetValveService:
             raise errors.PaymentNotFound()
         return await repo.lock(payment.id)
 
+    def _bounded_minor(
+        self,
+        payment: Payment,
+        amount: Decimal | None,
+        remaining: int,
+        error: type[AppError],
+        room: str,
+    ) -> int:
+        """The requested amount (all that remains by default) in minor units, refused beyond ``remaining``."""
+        minor = self._minor(payment, amount, remaining)
+        if minor <= 0 or minor > remaining:
+            raise error(
+                details={"requested": str(_money(payment, minor)), room: str(_money(payment, remaining))}
+            )
+        return minor
+
     def _minor(self, payment: Payment, amount: Decimal | None, default: int) -> int:
         if amount is None:
             return default
@@ -508,14 +525,9 @@ class NetValveService:
 
         def plan(payment: Payment, target: int | None) -> tuple[int, Any]:
             remaining = payment.authorized_minor - payment.captured_minor
-            minor = self._minor(payment, amount, remaining)
-            if minor <= 0 or minor > remaining:
-                raise errors.CaptureExceedsAuthorized(
-                    details={
-                        "requested": str(_money(payment, minor)),
-                        "capturable": str(_money(payment, remaining)),
-                    }
-                )
+            minor = self._bounded_minor(
+                payment, amount, remaining, errors.CaptureExceedsAuthorized, "capturable"
+            )
             options = CaptureOptions(final_capture=True) if minor < remaining else None
             request = CaptureRequest(
                 transaction_id=target,
@@ -525,9 +537,7 @@ class NetValveService:
             return minor, request
 
         def apply(payment: Payment, minor: int, result: GatewayResult[Any]) -> None:
-            payment.captured_minor += minor
-            payment.final_capture_done = True
-            payment.status = PaymentStatus.CAPTURED
+            _add_approved(payment, Operation.CAPTURE, minor)
 
         return await self._money_operation(
             Operation.CAPTURE,
@@ -546,22 +556,17 @@ class NetValveService:
 
         def plan(payment: Payment, target: int | None) -> tuple[int, Any]:
             remaining = payment.captured_minor - payment.refunded_minor
-            minor = self._minor(payment, amount, remaining)
-            if minor <= 0 or minor > remaining:
-                raise errors.RefundExceedsCaptured(
-                    details={
-                        "requested": str(_money(payment, minor)),
-                        "refundable": str(_money(payment, remaining)),
-                    }
-                )
+            minor = self._bounded_minor(
+                payment, amount, remaining, errors.RefundExceedsCaptured, "refundable"
+            )
             return minor, RefundRequest(transaction_id=target, amount=_money(payment, minor))
 
         def apply(payment: Payment, minor: int, result: GatewayResult[Any]) -> None:
             if result.outcome is Outcome.ALREADY_REFUNDED:
                 payment.refunded_minor = payment.captured_minor
+                payment.status = PaymentStatus.REFUNDED
             else:
-                payment.refunded_minor += minor
-            payment.status = PaymentStatus.REFUNDED
+                _add_approved(payment, Operation.REFUND, minor)
 
         return await self._money_operation(
             Operation.REFUND,
@@ -580,7 +585,7 @@ class NetValveService:
             return 0, CancelRequest(transaction_id=target)
 
         def apply(payment: Payment, minor: int, result: GatewayResult[Any]) -> None:
-            payment.status = PaymentStatus.CANCELED
+            _add_approved(payment, Operation.CANCEL, minor)
 
         return await self._money_operation(
             Operation.CANCEL,
@@ -841,16 +846,7 @@ class NetValveService:
                 return True
             call.outcome = CallOutcome.APPROVED
             call.netvalve_transaction_id = _int_or_none(match.transaction_id)
-            minor = call.amount_minor or 0
-            if call.operation == Operation.CAPTURE:
-                payment.captured_minor += minor
-                payment.final_capture_done = True
-                payment.status = PaymentStatus.CAPTURED
-            elif call.operation == Operation.REFUND:
-                payment.refunded_minor += minor
-                payment.status = PaymentStatus.REFUNDED
-            else:
-                payment.status = PaymentStatus.CANCELED
+            _add_approved(payment, Operation(call.operation), call.amount_minor or 0)
         return True
 
     async def _follow_ups(self, txn_id: int) -> list[TransactionSummary] | None:
@@ -905,12 +901,7 @@ class NetValveService:
                 call.response_code = child.response_code
                 call.completed_at = datetime.now(UTC)
                 known.add(child_id)
-                if operation is Operation.CAPTURE:
-                    payment.captured_minor += minor
-                    payment.final_capture_done = True
-                elif operation is Operation.REFUND:
-                    payment.refunded_minor += minor
-                payment.status = ON_APPROVED[operation]
+                _add_approved(payment, operation, minor)
                 logger.info(
                     "recorded a %s made outside this service",
                     operation.value,
@@ -959,6 +950,16 @@ class NetValveService:
                     payment.status = PaymentStatus.ERROR
                 payment.last_response_code = inquiry.code
         return True
+
+
+def _add_approved(payment: Payment, operation: Operation, minor: int) -> None:
+    """Move the ledger by an approved capture, refund or cancel of ``minor``."""
+    if operation is Operation.CAPTURE:
+        payment.captured_minor += minor
+        payment.final_capture_done = True
+    elif operation is Operation.REFUND:
+        payment.refunded_minor += minor
+    payment.status = ON_APPROVED[operation]
 
 
 def _record(call: GatewayTransaction, result: GatewayResult[Any]) -> None:
