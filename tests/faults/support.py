@@ -122,6 +122,21 @@ async def hpf_token(
     return value
 
 
+async def service_ready(client: httpx.AsyncClient) -> bool:
+    """``/ready`` answers 200 (a service that is down or restarting is simply not ready)."""
+    with contextlib.suppress(httpx.TransportError):
+        return (await client.get("/ready")).status_code == 200
+    return False
+
+
+async def payment_in_flight(conn: asyncpg.Connection, cart_id: str) -> bool:
+    """The cart's pending payment has a gateway call on the wire."""
+    value = await conn.fetchval(
+        "SELECT operation_in_flight FROM payments WHERE cart_id = $1 AND status = 'pending'", cart_id
+    )
+    return value is not None
+
+
 NO_KEEPALIVE = httpx.Limits(max_keepalive_connections=0)
 
 

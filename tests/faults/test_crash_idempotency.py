@@ -19,6 +19,8 @@ from tests.faults.support import (
     SandboxServer,
     ServiceProcess,
     hpf_token,
+    payment_in_flight,
+    service_ready,
     wait_until,
 )
 
@@ -39,7 +41,7 @@ async def test_key_of_a_killed_request_is_usable_after_its_lease(
         httpx.AsyncClient(base_url=service.url, timeout=30, limits=NO_KEEPALIVE) as client,
         httpx.AsyncClient(base_url=server.url, timeout=30) as nv,
     ):
-        await wait_until(lambda: _ready(client), seconds=30)
+        await wait_until(lambda: service_ready(client), seconds=30)
         conn = await asyncpg.connect(own_db.dsn)
         try:
             storefront = {"x-publishable-api-key": await create_publishable_key(conn)}
@@ -52,13 +54,13 @@ async def test_key_of_a_killed_request_is_usable_after_its_lease(
             in_flight = asyncio.create_task(
                 client.post("/api/v1/netvalve/payment", json=body, headers=headers)
             )
-            await wait_until(lambda: _in_flight(conn, cart.cart_id), seconds=10)
+            await wait_until(lambda: payment_in_flight(conn, cart.cart_id), seconds=10)
             service.kill()
             with pytest.raises(httpx.TransportError):
                 await in_flight
             await nv.put("/_sandbox/knobs", json={})
             service.start()
-            await wait_until(lambda: _ready(client), seconds=30)
+            await wait_until(lambda: service_ready(client), seconds=30)
             await asyncio.sleep(LEASE_SECONDS + 0.5)
 
             retried = await client.post("/api/v1/netvalve/payment", json=body, headers=headers)
@@ -69,18 +71,6 @@ async def test_key_of_a_killed_request_is_usable_after_its_lease(
         await wait_until(lambda: _sales(nv, 1), seconds=10)
         await asyncio.sleep(0.5)
         assert await _sales(nv, 1)
-
-
-async def _ready(client: httpx.AsyncClient) -> bool:
-    try:
-        return (await client.get("/ready")).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-async def _in_flight(conn: asyncpg.Connection, cart_id: str) -> bool:
-    value = await conn.fetchval("SELECT operation_in_flight FROM payments WHERE cart_id = $1", cart_id)
-    return value is not None
 
 
 async def _sales(nv: httpx.AsyncClient, count: int) -> bool:

@@ -7,7 +7,6 @@ never charges twice, however the shopper retries."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +23,8 @@ from tests.faults.support import (
     SandboxServer,
     ServiceProcess,
     hpf_token,
+    payment_in_flight,
+    service_ready,
     wait_until,
 )
 from tests.webhooks.support import card_body
@@ -45,7 +46,7 @@ async def test_sigkill_mid_charge_loses_nothing_acknowledged_and_never_charges_t
         httpx.AsyncClient(base_url=service.url, timeout=30, limits=NO_KEEPALIVE) as client,
         httpx.AsyncClient(base_url=server.url, timeout=30) as nv,
     ):
-        await wait_until(lambda: _ready(client), seconds=30)
+        await wait_until(lambda: service_ready(client), seconds=30)
         conn = await asyncpg.connect(own_db.dsn)
         try:
             storefront = {"x-publishable-api-key": await create_publishable_key(conn)}
@@ -76,7 +77,7 @@ async def test_sigkill_mid_charge_loses_nothing_acknowledged_and_never_charges_t
             killed_token = await token(killed_cart.cart_id)
             await nv.put("/_sandbox/knobs", json={"latency_ms": SALE_LATENCY_MS, "fault_paths": ["/sale"]})
             in_flight = asyncio.create_task(pay(killed_cart.cart_id, killed_token, "killed-1"))
-            await wait_until(lambda: _in_flight(conn, killed_cart.cart_id), seconds=10)
+            await wait_until(lambda: payment_in_flight(conn, killed_cart.cart_id), seconds=10)
             service.kill()
             with pytest.raises(httpx.TransportError):
                 await in_flight
@@ -90,7 +91,7 @@ async def test_sigkill_mid_charge_loses_nothing_acknowledged_and_never_charges_t
 
             # 4. Restart. Nothing acknowledged is lost; the open payment is reconciled to NetValve's truth.
             service.start()
-            await wait_until(lambda: _ready(client), seconds=30)
+            await wait_until(lambda: service_ready(client), seconds=30)
             row = await conn.fetchrow(
                 "SELECT status, operation_in_flight FROM payments WHERE cart_id = $1", killed_cart.cart_id
             )
@@ -142,19 +143,6 @@ async def test_sigkill_mid_charge_loses_nothing_acknowledged_and_never_charges_t
     assert set(stored_keys) == emitted
     assert all(d["result"] != "gave_up" for d in webhooks["deliveries"])
     assert any(d["statusCode"] is None for d in webhooks["deliveries"]), "no webhook met the dead service"
-
-
-async def _ready(client: httpx.AsyncClient) -> bool:
-    with contextlib.suppress(httpx.TransportError):
-        return (await client.get("/ready")).status_code == 200
-    return False
-
-
-async def _in_flight(conn: asyncpg.Connection, cart_id: str) -> bool:
-    value = await conn.fetchval(
-        "SELECT operation_in_flight FROM payments WHERE cart_id = $1 AND status = 'pending'", cart_id
-    )
-    return value is not None
 
 
 async def _charged(nv: httpx.AsyncClient, session_id: str | None) -> bool:

@@ -31,6 +31,7 @@ from tests.faults.support import (
     WEBHOOK_PATH,
     OwnDatabase,
     RecordingTransport,
+    service_ready,
     wait_until,
 )
 from tests.webhooks.support import card_body
@@ -172,7 +173,7 @@ async def test_database_outage_during_webhooks_and_payments_loses_nothing(own_db
 
         # The service comes back by itself: no restart, no manual step.
         assert ready_during_outage == [503]
-        await wait_until(lambda: _ready(client), seconds=20)
+        await wait_until(lambda: service_ready(client), seconds=20)
         probe = await client.post(
             "/api/v1/netvalve/payment",
             json={"cart_id": probe_cart.cart_id, "payment_token": tokens[probe_cart.cart_id]},
@@ -249,7 +250,3 @@ async def _token(
     )
     assert tokenized.status_code == 200, tokenized.text
     return token
-
-
-async def _ready(client: httpx.AsyncClient) -> bool:
-    return (await client.get("/ready")).status_code == 200

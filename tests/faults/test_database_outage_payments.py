@@ -14,7 +14,7 @@ from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.settings import SandboxSettings
 from tests.conftest import SERVICE_KEY, make_settings
 from tests.factories import create_cart, create_publishable_key
-from tests.faults.support import OwnDatabase, hpf_token, wait_until
+from tests.faults.support import OwnDatabase, hpf_token, service_ready, wait_until
 
 
 async def test_payment_routes_answer_503_while_the_database_is_down(own_db: OwnDatabase) -> None:
@@ -81,7 +81,7 @@ async def test_payment_routes_answer_503_while_the_database_is_down(own_db: OwnD
         assert all(r.headers.get("retry-after") for r in while_down.values())
         assert [t["type"] for t in (await nv.get("/_sandbox/transactions")).json()] == ["AUTHORIZATION"]
 
-        await wait_until(lambda: _ready(client), seconds=20)
+        await wait_until(lambda: service_ready(client), seconds=20)
         again = await client.post(
             "/api/v1/netvalve/payment", json=pay_body, headers={**storefront, "Idempotency-Key": "k-1"}
         )
@@ -92,7 +92,3 @@ async def test_payment_routes_answer_503_while_the_database_is_down(own_db: OwnD
         assert captured.status_code == 200, captured.text
         kinds = [t["type"] for t in (await nv.get("/_sandbox/transactions")).json()]
         assert sorted(kinds) == ["AUTHORIZATION", "AUTHORIZATION", "CAPTURE"]
-
-
-async def _ready(client: httpx.AsyncClient) -> bool:
-    return (await client.get("/ready")).status_code == 200
