@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Bring the whole stack up locally without Docker: PostgreSQL under .data/, migrations, demo Medusa data,
-# the NetValve sandbox and the service, then print a walk-through to paste into bash (needs curl and jq).
+# the NetValve sandbox, the service and the demo storefront, then print the checkout pages' URLs (pay there
+# in a browser with a test card) and a walk-through to paste into bash (needs curl and jq).
 # Ctrl-C, or `scripts/run_local.sh --stop` from another terminal, stops everything. Options: see --help.
 set -euo pipefail
 cd "$(dirname "$0")/.."

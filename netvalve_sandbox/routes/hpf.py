@@ -39,7 +39,7 @@ FIELDS = {
     "cardCvv": _Field("Security code", "cc-csc", "CVV"),
 }
 FIELD_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{label}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{label}</title><link rel="icon" href="data:,">
 <style>
 html, body {{ margin: 0; padding: 0; height: 100%; background: transparent; }}
 #field {{ box-sizing: border-box; width: 100%; height: 100%; padding: 8px 10px;

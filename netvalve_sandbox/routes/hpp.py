@@ -24,7 +24,7 @@ from netvalve_sandbox.wire import (
 
 CHECKOUT_CARD_FIELDS = ("cardNumber", "expiryMonth", "expiryYear", "cvv")
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>NetValve checkout</title>
+<html lang="en"><head><meta charset="utf-8"><title>NetValve checkout</title><link rel="icon" href="data:,">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
 body {{ font: 16px system-ui, sans-serif; background: #f3f4f6; color: #1d1f23; margin: 0; }}
@@ -48,10 +48,10 @@ button {{ flex: 1; padding: 0.6rem; font: inherit; }}
   <label for="cardNumber">Card number</label>
   <input id="cardNumber" name="cardNumber" value="{card_number}" inputmode="numeric" autocomplete="cc-number">
   <div class="row">
-    <div><label for="expiryMonth">Expiry month (MM)</label>
+    <div><label for="expiryMonth">Month (MM)</label>
       <input id="expiryMonth" name="expiryMonth" inputmode="numeric" maxlength="2"
         autocomplete="cc-exp-month"></div>
-    <div><label for="expiryYear">Expiry year (YYYY)</label>
+    <div><label for="expiryYear">Year (YYYY)</label>
       <input id="expiryYear" name="expiryYear" inputmode="numeric" maxlength="4"
         autocomplete="cc-exp-year"></div>
     <div><label for="cvv">CVV</label>
