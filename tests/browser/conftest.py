@@ -179,13 +179,19 @@ def _artifact(test_name: str) -> str:
     return str(ARTIFACTS / (re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name) + ".png"))
 
 
-@pytest.fixture(scope="module")
+async def save_final_page(page: Page, request: pytest.FixtureRequest) -> None:
+    """The test's artifact: a screenshot of the page as the test left it, passed or failed."""
+    with contextlib.suppress(Exception):
+        await page.screenshot(path=_artifact(request.node.name), full_page=True)
+
+
+@pytest.fixture(scope="session")
 async def playwright_driver() -> AsyncIterator[Playwright]:
     async with async_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 async def browser(playwright_driver: Playwright) -> AsyncIterator[Browser]:
     # launch() gives every run a fresh, throwaway user-data-dir.
     browser = await playwright_driver.chromium.launch(
@@ -218,7 +224,6 @@ async def shopper(
     try:
         yield tab
     finally:
-        with contextlib.suppress(Exception):
-            await page.screenshot(path=_artifact(request.node.name), full_page=True)
+        await save_final_page(page, request)
         await context.close()
         await browser_stack.knobs()
