@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, Playwright, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, Playwright, async_playwright, expect
 
 from devtools.pgcluster import free_port
 from devtools.storefront_server import create_storefront
@@ -45,7 +45,9 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(os.environ.get("BROWSER_ARTIFACTS", ROOT / "test-artifacts" / "browser"))
 PENDING_SETTLE_SECONDS = 2.0
 SERVICE_START_SECONDS = 30.0
-UI_TIMEOUT_MS = 20_000
+UI_TIMEOUT_MS = 30_000
+LAUNCH_TIMEOUT_MS = 90_000
+expect.set_options(timeout=UI_TIMEOUT_MS)
 
 
 @dataclass
@@ -195,7 +197,7 @@ async def playwright_driver() -> AsyncIterator[Playwright]:
 async def browser(playwright_driver: Playwright) -> AsyncIterator[Browser]:
     # launch() gives every run a fresh, throwaway user-data-dir.
     browser = await playwright_driver.chromium.launch(
-        executable_path=_chromium(), headless=True, args=CHROMIUM_ARGS
+        executable_path=_chromium(), headless=True, args=CHROMIUM_ARGS, timeout=LAUNCH_TIMEOUT_MS
     )
     try:
         yield browser

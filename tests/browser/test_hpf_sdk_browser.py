@@ -122,7 +122,12 @@ class Merchant:
     def field(self, container: str) -> Any:
         return self.page.frame_locator(f"{container} iframe").locator("input")
 
-    async def events(self, name: str) -> list[dict[str, Any]]:
+    async def events(self, name: str, at_least: int = 0) -> list[dict[str, Any]]:
+        """The ``name`` events so far, once there are ``at_least`` of them (frames report asynchronously)."""
+        await self.page.wait_for_function(
+            "([name, count]) => window.events.filter((e) => e.event === name).length >= count",
+            arg=[name, at_least],
+        )
         found: list[dict[str, Any]] = await self.page.evaluate(
             "(name) => window.events.filter((e) => e.event === name)", name
         )
@@ -187,7 +192,10 @@ async def test_js_integration_events_validation_and_default_form_submit(merchant
     await merchant.field("#card-number-container").fill("4012 0000 9876 5439")
     await merchant.field("#expiry-container").fill("13/99")
     await merchant.field("#cvv-container").click()
-    [card_type] = await merchant.events("card-type")
+    await merchant.page.wait_for_function(
+        "window.events.some((e) => e.event === 'field-validation' && e.fieldName === 'cardExpiry')"
+    )
+    [card_type] = await merchant.events("card-type", at_least=1)
     assert (card_type["typeData"]["type"], card_type["typeData"]["niceType"]) == ("visa", "Visa")
     invalid = [event for event in await merchant.events("field-validation") if not event["success"]]
     assert [(event["fieldName"], event["message"]) for event in invalid] == [
