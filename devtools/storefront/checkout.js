@@ -111,9 +111,7 @@
     } else if (answer.status === 202 || code === "operation_in_progress") {
       await recover("pending");
     } else if (code === "card_declined") {
-      hideForms();
-      Storefront.showResult("declined");
-      showRetry();
+      showStatus("error");
     } else if (code === "invalid_payment_token") {
       Storefront.showResult("error", "Your card details expired before the payment. Please enter them again.");
       showRetry("Enter card again");
