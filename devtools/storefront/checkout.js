@@ -197,6 +197,7 @@
     if (session.data.flow === "hpp") {
       document.getElementById("hpp").hidden = false;
       document.getElementById("hpp-continue").onclick = () => {
+        Storefront.hostedPageAbandoned(cartId, false);
         window.location.assign(session.data.hpp.redirect_url);
       };
     } else {
@@ -216,7 +217,8 @@
     } catch (error) {
       status = "unreachable";
     }
-    if (status === "captured" || status === "authorized" || status === "pending" || status === "unknown") {
+    const inFlight = (status === "pending" || status === "unknown") && !Storefront.hostedPageAbandoned(cartId);
+    if (status === "captured" || status === "authorized" || inFlight) {
       // Paid, or being paid: never offer a second payment for the same cart.
       if (status === "pending" || status === "unknown") {
         await recover("pending");

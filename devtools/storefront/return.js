@@ -47,9 +47,11 @@
       "We cannot reach the store right now. Please do not pay again: reload this page in a minute."
     );
   } else if (way === "cancel") {
+    Storefront.hostedPageAbandoned(cartId, true);
     Storefront.showResult("cancelled");
     offerCheckout("Back to checkout");
   } else if (way === "failed" || status === "error" || status === "canceled") {
+    Storefront.hostedPageAbandoned(cartId, true);
     Storefront.showResult("declined", "Your payment did not go through. No money was taken. Please try again.");
     offerCheckout("Try again");
   } else {

@@ -114,5 +114,20 @@ const Storefront = (() => {
     return window.localStorage.getItem(CART_KEY);
   }
 
-  return { call, cartId, paymentStatus, pollStatus, showResult, OUTCOME_OF_STATUS };
+  /* The shopper came back from the hosted page without paying: the order NetValve still holds open for the
+     cart is no payment in flight, so the checkout may offer the card form again. */
+  function hostedPageAbandoned(cart, abandoned) {
+    const key = "netvalve-demo-hpp-abandoned:" + cart;
+    if (abandoned === undefined) {
+      return window.localStorage.getItem(key) === "1";
+    }
+    if (abandoned) {
+      window.localStorage.setItem(key, "1");
+    } else {
+      window.localStorage.removeItem(key);
+    }
+    return abandoned;
+  }
+
+  return { call, cartId, hostedPageAbandoned, paymentStatus, pollStatus, showResult, OUTCOME_OF_STATUS };
 })();

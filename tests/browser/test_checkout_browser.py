@@ -192,6 +192,25 @@ async def test_hosted_page_cancel_comes_back_cancelled(browser_stack: BrowserSta
     assert [row for row in await browser_stack.sandbox_charges() if row["amount"] == "45.00"] == []
 
 
+async def test_after_cancelling_the_hosted_page_the_shopper_pays_by_card(
+    browser_stack: BrowserStack, shopper: Shopper
+) -> None:
+    await _to_hosted_page(browser_stack, shopper, "47.00")
+    await shopper.page.click("button[value=cancel]")
+    await shopper.outcome("cancelled")
+    await browser_stack.knobs()
+
+    await shopper.page.click("#back-to-checkout")
+    await shopper.page.locator("#pay-button:enabled").wait_for()
+    await shopper.type_card(APPROVED_CARD)
+    await shopper.page.click("#pay-button")
+    await shopper.outcome("approved")
+
+    charges = [row for row in await browser_stack.sandbox_charges() if row["amount"] == "47.00"]
+    by_card = [("GTW_1000", "HOSTED_PAYMENT_FIELDS")]
+    assert [(row["responseCode"], row["channel"]) for row in charges] == by_card
+
+
 async def test_page_on_an_origin_not_in_store_cors_is_refused(
     browser_stack: BrowserStack, shopper: Shopper
 ) -> None:
