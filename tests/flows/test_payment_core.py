@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 
 from app.main import create_app
-from app.models import GatewayTransaction, Payment
+from app.models import GatewayTransaction, Payment, WebhookOutbox
 from devtools.medusa_rows import create_publishable_key
 from tests.conftest import start_app
 from tests.flows.conftest import Stack, dec, flow_settings
@@ -307,3 +307,46 @@ async def test_a_paid_payment_whose_cart_amount_changed_is_409(stack: Stack) -> 
     assert status.status_code == 409, status.text
     assert status.json()["error"]["code"] == "payment_amount_mismatch"
     assert len(await _of_type(stack, "SALE")) == 1
+
+
+# --- Medusa closes the loop (issue "Medusa closes the loop", service side) ------------------------------
+
+
+async def test_an_amount_as_medusas_bignumber_writes_it_is_accepted(stack: Stack) -> None:
+    cart = await stack.cart(amount=Decimal("40.00"))
+    paid = await stack.pay(cart, await stack.token_for(cart))
+    assert paid.status_code == 200, paid.text
+    refund = await stack.client.post(
+        f"{API}/refund",
+        json={
+            "payment_session_id": cart.payment_session_id,
+            "amount": {"value": "1.2300000000000000000", "precision": 20},
+        },
+        headers=stack.service,
+    )
+    assert refund.status_code == 200, refund.text
+    assert dec(refund.json()["refunded_amount"]) == Decimal("1.23")
+
+
+async def test_medusa_hears_a_sale_refunded_before_any_webhook(
+    db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection
+) -> None:
+    """The ledger announces what it records, whatever moved it: no webhook is needed for `captured`, and a
+    refund a moment later does not swallow it."""
+    from tests.flows.conftest import open_stack
+
+    async for stack in open_stack(
+        db, nv_http, medusa_conn, medusa_webhook_url="http://medusa.test/hooks/payment/netvalve_netvalve"
+    ):
+        cart = await stack.cart(amount=Decimal("25.00"))
+        paid = await stack.pay(cart, await stack.token_for(cart))
+        assert paid.status_code == 200, paid.text
+        refund = await stack.client.post(
+            f"{API}/refund", json={"payment_session_id": cart.payment_session_id}, headers=stack.service
+        )
+        assert refund.status_code == 200, refund.text
+        async with stack.app.state.sessionmaker() as session:
+            rows = (await session.execute(select(WebhookOutbox).order_by(WebhookOutbox.id))).scalars().all()
+        assert [(row.action, row.payload["data"]) for row in rows] == [
+            ("captured", {"session_id": cart.payment_session_id, "amount": "25.00"})
+        ]
