@@ -22,13 +22,13 @@ import httpx
 import pytest
 from playwright.async_api import Browser, ConsoleMessage, Page, Playwright, async_playwright, expect
 
+from devtools.medusa_rows import CartRows, create_cart, create_publishable_key
 from devtools.pgcluster import free_port
 from devtools.storefront_server import create_storefront
 from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.main import sandbox_of
 from netvalve_sandbox.settings import SandboxSettings
 from tests.conftest import ROOT, SERVICE_KEY, WEBHOOK_HEADER, WEBHOOK_SECRET
-from tests.factories import CartRows, create_cart, create_publishable_key
 from tests.faults.support import WEBHOOK_PATH, SandboxServer, ServiceProcess, service_env, wait_until
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
