@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from app.api.auth import ServiceAuth
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
 from app.core.errors import MalformedBody, responses_for
-from app.core.security import ServiceAuth
 from app.schemas.netvalve import CancelDeleted, CancelRequest, MoneyOperationResponse
 from app.services import errors
 from app.services.idempotency import IDEMPOTENCY_ERRORS, run_idempotent

@@ -15,9 +15,10 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.api.auth import ServiceAuth
 from app.core.config import Settings
 from app.core.errors import AppError, DatabaseUnavailable, Forbidden, NotFound, Unauthenticated, responses_for
-from app.core.security import ServiceAuth, matches_any
+from app.core.security import matches_any
 from app.models import WebhookEventStatus
 from app.repositories.webhooks import WebhookRepository, store_event
 from app.schemas.netvalve import MAX_SAFE_INTEGER
