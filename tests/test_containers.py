@@ -126,6 +126,8 @@ class TestDockerfile:
         cmd = json.loads(next(args for keyword, args in reversed(stage) if keyword == "CMD"))
         assert cmd[:2] == ["uvicorn", "app.main:app"]
         assert "--reload" not in cmd
+        # Uvicorn believes X-Forwarded-For from 127.0.0.1 unless told not to; the app reads it itself.
+        assert "--no-proxy-headers" in cmd
         assert "--proxy-headers" not in cmd
         assert ("EXPOSE", "8000") in stage
 
@@ -186,6 +188,8 @@ class TestCompose:
         assert env["NETVALVE_WEBHOOK_AUTH_HEADER"] == sandbox_env["SANDBOX_WEBHOOK_HEADER_NAME"]
         assert sandbox_env["SANDBOX_WEBHOOK_HEADER_VALUE"] in env["NETVALVE_WEBHOOK_AUTH_VALUES"].split(",")
         assert sandbox_env["SANDBOX_WEBHOOK_URL"].startswith("http://app:8000/")
+        assert app["command"][:2] == ["uvicorn", "app.main:app"]
+        assert "--no-proxy-headers" in app["command"]
 
     def test_dev_app_environment_names_only_real_settings(self, tmp_path: Path) -> None:
         services = _compose_config(_compose_workdir(tmp_path), COMPOSE_DEV.name)["services"]
