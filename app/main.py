@@ -57,7 +57,9 @@ def create_app(settings: Settings | None = None, http_client: httpx.AsyncClient 
         title="NetValve payment service for Medusa",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url=None if settings.app_env == "production" else "/docs",
+        # Production publishes no map of the API: no schema, no docs pages.
+        openapi_url=None if settings.is_production else "/openapi.json",
+        docs_url=None if settings.is_production else "/docs",
         redoc_url=None,
     )
     app.add_middleware(RequestContextMiddleware)

@@ -278,9 +278,39 @@ class Settings(BaseSettings):
             problems.append("STOREFRONT_AUTH: 'none' is not allowed in production")
         if self.medusa_webhook_url and self.medusa_webhook_secret is None:
             problems.append("MEDUSA_WEBHOOK_SECRET: required when MEDUSA_WEBHOOK_URL is set")
+        if self.log_level == "DEBUG":
+            problems.append("LOG_LEVEL: DEBUG is not allowed in production (request details reach the logs)")
+        if not self.netvalve_client_id:
+            problems.append("NETVALVE_CLIENT_ID: required in production")
+        if not self.webhook_auth_configured:
+            problems.append(
+                "NETVALVE_WEBHOOK_AUTH_HEADER, NETVALVE_WEBHOOK_AUTH_VALUES: required in production"
+            )
+        problems.extend(
+            f"{name}: must be an https:// URL in production"
+            for name, url in self._outbound_urls().items()
+            if url and urlsplit(url).scheme != "https"
+        )
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _outbound_urls(self) -> dict[str, str | None]:
+        """Every URL the service calls or hands to a browser, by the variable that decides it."""
+        return {
+            "NETVALVE_PAYMENT_API_URL": self.payment_api_url,
+            "NETVALVE_HPP_BASE_URL": self.hpp_api_url,
+            "NETVALVE_HPP_ORDER_HOST": self.hpp_order_url,
+            "NETVALVE_BACKOFFICE_API_URL": self.backoffice_api_url,
+            "NETVALVE_HPP_DIRECT_URL": self.netvalve_hpp_direct_url,
+            "NETVALVE_HPF_SCRIPT_SRC": self.netvalve_hpf_script_src,
+            "NETVALVE_HPF_SCRIPT_FALLBACK_SRC": self.hpf_fallback_script_src,
+            "MEDUSA_WEBHOOK_URL": self.medusa_webhook_url,
+        }
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env is AppEnv.PRODUCTION
 
     @property
     def is_sandbox(self) -> bool:
