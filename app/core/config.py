@@ -155,6 +155,12 @@ class Settings(BaseSettings):
     service_api_keys: SecretList = Field(default_factory=list)
     storefront_auth: StorefrontAuth = StorefrontAuth.PUBLISHABLE_KEY
     publishable_key_cache_seconds: Annotated[float, Field(ge=0)] = 60.0
+    # Verdicts kept at most (least recently used go first); each entry is a hash and a few ids.
+    publishable_key_cache_max_entries: Annotated[int, Field(ge=0)] = 10_000
+    # Checked before anything parses the request: all header names and values together, and the body
+    # (except the webhook's, which has WEBHOOK_MAX_BODY_BYTES).
+    request_max_header_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024
+    request_max_body_bytes: Annotated[int, Field(ge=1024)] = 32 * 1024
     idempotency_key_ttl_hours: Annotated[int, Field(ge=24)] = 24
     # A claimed key nobody answered within this time belongs to a request that died; a retry takes it over.
     idempotency_lease_seconds: PositiveSeconds = 120.0

@@ -1,14 +1,23 @@
-"""Who a caller is, and the pure checks behind it. The FastAPI dependencies that authenticate callers, and
-the Medusa lookup of publishable keys, live in ``app.api.auth``: nothing here reaches the database."""
+"""Who a caller is, and the pure checks behind it: constant-time secret comparison, the publishable key's
+format, and a bounded memo of Medusa's verdict on a key. The FastAPI dependencies that use them, and the
+Medusa lookup, live in ``app.api.auth``: nothing here reaches the database."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import re
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import SecretStr
+
+# Medusa v2 makes a publishable key as "pk_" + 32 random bytes in hex; a little slack for other generators,
+# none for the megabyte an attacker may send: anything else is refused before a query or a cache entry.
+PUBLISHABLE_KEY_MAX_LENGTH = 128
+_PUBLISHABLE_KEY = re.compile(r"pk_[0-9A-Za-z_-]{16,125}")
 
 
 class CallerKind(StrEnum):
@@ -16,10 +25,21 @@ class CallerKind(StrEnum):
     STOREFRONT = "storefront"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Caller:
+    """An authenticated caller. A storefront caller carries its publishable key's id and the sales channels
+    Medusa links to that key; ``sales_channel_ids`` is None when nothing restricts the caller (a service key,
+    or ``STOREFRONT_AUTH=none`` in development)."""
+
     kind: CallerKind
     key_id: str
+    sales_channel_ids: frozenset[str] | None = None
+
+    def may_use_sales_channel(self, sales_channel_id: str | None) -> bool:
+        """Whether a cart of this sales channel belongs to the caller: Medusa's own rule for store routes."""
+        if self.sales_channel_ids is None:
+            return True
+        return sales_channel_id is not None and sales_channel_id in self.sales_channel_ids
 
 
 def matches_any(candidate: str, secrets: list[SecretStr]) -> bool:
@@ -32,20 +52,43 @@ def matches_any(candidate: str, secrets: list[SecretStr]) -> bool:
     return found
 
 
+def is_well_formed_publishable_key(token: str) -> bool:
+    return len(token) <= PUBLISHABLE_KEY_MAX_LENGTH and _PUBLISHABLE_KEY.fullmatch(token) is not None
+
+
 class PublishableKeyCache:
-    """Short-lived memo of Medusa's answer, so checkout requests do not each query ``api_key``."""
+    """Medusa's recent verdicts on publishable keys (a ``Caller``, or None for a refused key), so checkout
+    requests do not each query ``api_key``. Keyed by the key's SHA-256, never the key itself, and bounded:
+    past ``max_entries`` the least recently used verdict goes."""
 
-    def __init__(self, ttl_seconds: float) -> None:
+    def __init__(self, ttl_seconds: float, max_entries: int) -> None:
         self._ttl = ttl_seconds
-        self._entries: dict[str, tuple[float, str | None]] = {}
+        self._max_entries = max_entries
+        self._entries: OrderedDict[bytes, tuple[float, Caller | None]] = OrderedDict()
 
-    def get(self, token: str) -> tuple[bool, str | None]:
-        entry = self._entries.get(token)
-        if entry is None or entry[0] < time.monotonic():
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def _digest(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def get(self, token: str) -> tuple[bool, Caller | None]:
+        digest = self._digest(token)
+        entry = self._entries.get(digest)
+        if entry is None:
             return False, None
+        if entry[0] < time.monotonic():
+            del self._entries[digest]
+            return False, None
+        self._entries.move_to_end(digest)
         return True, entry[1]
 
-    def put(self, token: str, key_id: str | None) -> None:
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[token] = (time.monotonic() + self._ttl, key_id)
+    def put(self, token: str, caller: Caller | None) -> None:
+        if self._ttl <= 0 or self._max_entries <= 0:
+            return
+        digest = self._digest(token)
+        self._entries[digest] = (time.monotonic() + self._ttl, caller)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
