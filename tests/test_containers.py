@@ -185,6 +185,23 @@ class TestCompose:
         assert app["command"][:2] == ["uvicorn", "app.main:app"]
         assert "--no-proxy-headers" in app["command"]
 
+    def test_docker_exec_app_alembic_upgrade_head_works_as_written(self, tmp_path: Path) -> None:
+        # `docker exec -it app alembic upgrade head`: a container named app, built from the dev image, whose
+        # working directory holds alembic.ini and the migrations, with DATABASE_URL set.
+        services = _compose_config(_compose_workdir(tmp_path), COMPOSE_DEV.name)["services"]
+        app = services["app"]
+        assert app["container_name"] == "app"
+        assert app["build"]["target"] == "dev"
+        assert app["environment"]["DATABASE_URL"].startswith("postgresql://")
+        assert services["migrate"]["command"] == ["alembic", "upgrade", "head"]
+        dev_image = stage_chain(dockerfile_stages(), "dev", follow_copies=False)
+        workdirs = [arguments for keyword, arguments in dev_image if keyword == "WORKDIR"]
+        assert workdirs[-1] == "/srv/app"
+        assert ("COPY", "alembic.ini ./") in dev_image
+        assert ("COPY", "alembic/ alembic/") in dev_image
+        # The source mounted over the image keeps alembic/ where alembic.ini says it is.
+        assert any(volume["target"] == "/srv/app/alembic" for volume in app["volumes"])
+
     def test_prod_compose_builds_the_prod_image(self, tmp_path: Path) -> None:
         app = _compose_config(_compose_workdir(tmp_path), COMPOSE_PROD.name)["services"]["app"]
         assert app["build"]["target"] == "prod"
