@@ -165,6 +165,12 @@ class Settings(BaseSettings):
     # A claimed key nobody answered within this time belongs to a request that died; a retry takes it over.
     idempotency_lease_seconds: PositiveSeconds = 120.0
     reconcile_interval_seconds: Annotated[float, Field(ge=0)] = 60.0
+    # Retention: expired idempotency keys (IDEMPOTENCY_KEY_TTL_HOURS), settled webhook events and delivered
+    # outbox rows are deleted by a background pass, a batch per short transaction.
+    retention_interval_seconds: Annotated[float, Field(ge=0)] = 3600.0
+    retention_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    webhook_event_retention_days: Annotated[int, Field(ge=1)] = 30
+    outbox_retention_days: Annotated[int, Field(ge=1)] = 30
     reconcile_min_age_seconds: Annotated[float, Field(ge=0)] = 30.0
 
     netvalve_webhook_auth_header: OptionalStr = None

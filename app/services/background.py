@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from app.services.netvalve_service import NetValveService
 from app.services.outbox import deliver_due_outbox
+from app.services.retention import purge_due_rows
 from app.services.webhook_service import process_due_webhooks
 
 logger = logging.getLogger(__name__)
@@ -45,6 +46,17 @@ async def run_background_workers(app: FastAPI) -> AsyncIterator[None]:
     async def outbox() -> None:
         while await deliver_due_outbox(state, limit=20):
             pass
+
+    if settings.retention_interval_seconds > 0:
+        tasks.append(
+            asyncio.create_task(
+                _every(
+                    settings.retention_interval_seconds,
+                    "retention",
+                    lambda: purge_due_rows(state.sessionmaker, settings),
+                )
+            )
+        )
 
     if settings.webhook_worker_enabled:
         poll = settings.webhook_worker_poll_seconds
