@@ -26,10 +26,9 @@ FROM builder-base AS prod-builder
 
 COPY pyproject.toml ./
 COPY app/ app/
-# The service's wheel holds app/ only: neither the sandbox package (absent from this stage) nor its
-# console script reaches production. tests/test_containers.py builds this wheel the same way and checks it.
-RUN sed -i -e '/^netvalve-sandbox = /d' -e 's/^include = \["app\*", "netvalve_sandbox\*"\]$/include = ["app*"]/' \
-        pyproject.toml \
+# The service's wheel holds app/ only: the sandbox package is absent from this stage, and its console script
+# is dropped. tests/test_supply_chain.py builds this wheel the same way and checks what is in it.
+RUN sed -i '/^netvalve-sandbox = /d' pyproject.toml \
     && pip wheel --no-deps --no-build-isolation --wheel-dir /wheels . \
     && pip install --no-deps --no-index /wheels/*.whl
 
