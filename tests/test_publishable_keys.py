@@ -27,7 +27,7 @@ from app.api.v1.endpoints.netvalve.router import PREFIX, ROUTERS
 from app.core.security import Caller, CallerKind, PublishableKeyCache
 from app.main import create_app
 from tests.conftest import make_settings, start_app
-from tests.factories import create_publishable_key, new_id
+from tests.factories import create_api_key, new_id
 
 PAYMENT = "/api/v1/netvalve/payment"
 STATUS = "/api/v1/netvalve/status"
@@ -93,7 +93,7 @@ async def service(db: str) -> AsyncIterator[App]:
 async def test_the_caller_carries_the_keys_live_sales_channels(
     service: App, medusa_conn: asyncpg.Connection
 ) -> None:
-    token = await create_publishable_key(medusa_conn)
+    token = await create_api_key(medusa_conn)
     await link_sales_channel(medusa_conn, token, "sc_web")
     await link_sales_channel(medusa_conn, token, "sc_app")
     await link_sales_channel(medusa_conn, token, "sc_retired", deleted=True)
@@ -110,8 +110,8 @@ async def test_the_caller_carries_the_keys_live_sales_channels(
 async def test_a_key_of_another_channel_may_not_use_this_channels_cart(
     service: App, medusa_conn: asyncpg.Connection
 ) -> None:
-    ours = await create_publishable_key(medusa_conn, title="EU shop")
-    theirs = await create_publishable_key(medusa_conn, title="US shop")
+    ours = await create_api_key(medusa_conn, title="EU shop")
+    theirs = await create_api_key(medusa_conn, title="US shop")
     await link_sales_channel(medusa_conn, ours, "sc_eu")
     await link_sales_channel(medusa_conn, theirs, "sc_us")
     cart_channel = "sc_eu"
@@ -119,7 +119,7 @@ async def test_a_key_of_another_channel_may_not_use_this_channels_cart(
     assert (await service.caller(ours)).may_use_sales_channel(cart_channel)
     assert not (await service.caller(theirs)).may_use_sales_channel(cart_channel)
     # A key linked to no channel at all may use no cart.
-    unlinked = await create_publishable_key(medusa_conn, title="Nothing")
+    unlinked = await create_api_key(medusa_conn, title="Nothing")
     assert not (await service.caller(unlinked)).may_use_sales_channel(cart_channel)
     # Service keys and STOREFRONT_AUTH=none are not bound to channels.
     assert Caller(CallerKind.SERVICE, "service").may_use_sales_channel(cart_channel)
@@ -159,7 +159,7 @@ async def test_a_well_formed_unknown_key_is_looked_up(service: App) -> None:
 async def test_a_valid_key_is_served_from_the_cache_after_the_first_query(
     service: App, medusa_conn: asyncpg.Connection
 ) -> None:
-    token = await create_publishable_key(medusa_conn)
+    token = await create_api_key(medusa_conn)
     unknown = "pk_" + secrets.token_hex(32)
     headers = {"x-publishable-api-key": token}
     params = {"cart_id": new_id("cart")}
