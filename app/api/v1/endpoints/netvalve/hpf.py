@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app.api.auth import StorefrontAuthDep
 from app.api.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
 from app.core.errors import (
@@ -17,7 +18,6 @@ from app.core.errors import (
     UnprocessableRequest,
     responses_for,
 )
-from app.core.security import StorefrontAuthDep
 from app.schemas.netvalve import HpfSessionRequest, HpfSessionResponse
 from app.services import errors
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from app.api.auth import StorefrontAuthDep
 from app.api.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
 from app.api.v1.endpoints.netvalve.deps import ServiceDep, answer_response
 from app.core.errors import (
@@ -14,7 +15,6 @@ from app.core.errors import (
     UnprocessableRequest,
     responses_for,
 )
-from app.core.security import StorefrontAuthDep
 from app.schemas.netvalve import PayRequest, PayResponse
 from app.services import errors
 
