@@ -44,6 +44,7 @@ SELECT
     c.region_id,
     c.customer_id,
     c.completed_at,
+    c.sales_channel_id,
     ba.id AS ba_id,
     ba.first_name AS ba_first_name,
     ba.last_name AS ba_last_name,
@@ -204,6 +205,7 @@ class MedusaCart:
     region_id: str | None
     customer_id: str | None
     completed_at: datetime | None
+    sales_channel_id: str | None
     billing_address: MedusaAddress | None
     shipping_address: MedusaAddress | None
     customer_first_name: str | None
@@ -297,6 +299,7 @@ class MedusaReader:
             region_id=row["region_id"],
             customer_id=row["customer_id"],
             completed_at=row["completed_at"],
+            sales_channel_id=row["sales_channel_id"],
             billing_address=_address(row, "ba"),
             shipping_address=_address(row, "sa"),
             customer_first_name=row["customer_first_name"],

@@ -6,6 +6,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app.core.security import Caller
 from app.gateway import GatewayResult, HppOrderRequest, pick_active_script
 from app.models import Operation, Payment
 from app.repositories.payments import PaymentRepository
@@ -31,9 +32,11 @@ class Checkout:
         self.carts = ctx.carts
         self.gateway = ctx.gateway
 
-    async def create_hpf_session(self, cart_id: str, payment_session_id: str | None) -> HpfSessionResponse:
+    async def create_hpf_session(
+        self, cart_id: str, payment_session_id: str | None, caller: Caller | None = None
+    ) -> HpfSessionResponse:
         """Run the waterfall of design.md section 3; the first step that works wins."""
-        cart = await self.carts.get(cart_id, payment_session_id)
+        cart = await self.carts.get(cart_id, payment_session_id, caller)
         if cart.is_completed:
             raise errors.CartCompleted()
         due = self.carts.due(cart)

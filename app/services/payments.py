@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.core.config import CaptureMode
+from app.core.security import Caller
 from app.gateway import Refusal, SaleRequest
 from app.models import CallOutcome, Operation, Payment, PaymentStatus
 from app.repositories.medusa import MedusaCart
@@ -47,9 +48,10 @@ class Payments:
         payment_token: str | None,
         customer_ip: str | None,
         idempotency_key: str | None = None,
+        caller: Caller | None = None,
     ) -> Answer[PayResponse]:
         """Charge (or authorize) a cart for the amount Medusa holds; never twice."""
-        cart = await self.carts.get(cart_id, payment_session_id)
+        cart = await self.carts.get(cart_id, payment_session_id, caller)
         async with self.reads() as db:
             repo = PaymentRepository(db)
             made = await repo.call_for_key(idempotency_key) if idempotency_key else None

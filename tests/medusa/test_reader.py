@@ -12,6 +12,7 @@ import pytest
 from app.db.medusa import MedusaPool
 from app.repositories.medusa import MedusaAddress, MedusaReader, PublishableKey
 from devtools.medusa_rows import (
+    WEBSHOP_SALES_CHANNEL,
     complete_cart,
     create_api_key,
     create_cart,
@@ -335,7 +336,9 @@ async def test_valid_publishable_key(reader: MedusaReader, medusa_conn: asyncpg.
     key_id = await medusa_conn.fetchval("SELECT id FROM api_key WHERE token = $1", token)
 
     assert token.startswith("pk_")
-    assert await reader.get_publishable_key(token) == PublishableKey(id=key_id, title="Webshop")
+    assert await reader.get_publishable_key(token) == PublishableKey(
+        id=key_id, title="Webshop", sales_channel_ids=frozenset({WEBSHOP_SALES_CHANNEL})
+    )
 
 
 async def test_key_revoked_in_the_future_still_works(

@@ -51,7 +51,7 @@ router = APIRouter()
         ),
     },
 )
-async def pay(body: PayRequest, request: Request, service: ServiceDep, _: StorefrontAuthDep) -> Response:
+async def pay(body: PayRequest, request: Request, service: ServiceDep, caller: StorefrontAuthDep) -> Response:
     """Charge the cart for the amount Medusa holds; an already paid cart answers without a new charge."""
 
     async def handler(key: str | None) -> Response:
@@ -61,6 +61,7 @@ async def pay(body: PayRequest, request: Request, service: ServiceDep, _: Storef
             body.payment_token,
             str(body.customer_ip) if body.customer_ip else None,
             key,
+            caller,
         )
         return answer_response(answer)
 
