@@ -64,7 +64,7 @@ export class ServiceClient {
   async post(
     operation: Exclude<Operation, "status">,
     body: Record<string, unknown>,
-    idempotencyKey: string | undefined
+    idempotencyKey: string | undefined,
   ): Promise<ServiceAnswer> {
     return this.send(operation, "POST", `/api/v1/netvalve/${operation}`, body, idempotencyKey);
   }
@@ -74,7 +74,7 @@ export class ServiceClient {
     method: "GET" | "POST",
     path: string,
     body?: Record<string, unknown>,
-    idempotencyKey?: string
+    idempotencyKey?: string,
   ): Promise<ServiceAnswer> {
     const headers: Record<string, string> = {
       accept: "application/json",
@@ -127,12 +127,12 @@ function unreachable(operation: Operation, error: unknown, timeoutMs: number): M
       MedusaError.Types.UNEXPECTED_STATE,
       `NetValve service ${reason} during the ${operation}: its outcome is unknown. The service reconciles it ` +
         `with NetValve; check the payment's status there before trying the ${operation} again.`,
-      "outcome_unknown"
+      "outcome_unknown",
     );
   }
   return new MedusaError(
     MedusaError.Types.UNEXPECTED_STATE,
     `NetValve service ${reason} for the payment ${operation}; nothing was changed. Try again later.`,
-    "service_unavailable"
+    "service_unavailable",
   );
 }

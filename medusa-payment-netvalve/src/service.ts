@@ -102,7 +102,7 @@ export class NetValveProviderService extends AbstractPaymentProvider<NetValveOpt
       throw new MedusaError(
         MedusaError.Types.NOT_ALLOWED,
         `NetValve payment provider: the session is already paid at NetValve (status "${lookup.status}"), ` +
-          "so its amount or currency cannot change; cancel it and start a new payment session."
+          "so its amount or currency cannot change; cancel it and start a new payment session.",
       );
     }
     return {
@@ -144,7 +144,7 @@ export class NetValveProviderService extends AbstractPaymentProvider<NetValveOpt
     const answer = await this.client_.post(
       "capture",
       { payment_session_id: sessionIdOf(input) },
-      input.context?.idempotency_key
+      input.context?.idempotency_key,
     );
     if (answer.status === 202) {
       throw new MedusaError(
@@ -152,7 +152,7 @@ export class NetValveProviderService extends AbstractPaymentProvider<NetValveOpt
         "NetValve has not confirmed the capture yet (outcome open; the service reconciles it). Medusa records " +
           "no capture now: the service's webhook records it once NetValve confirms, or capture again after " +
           "the service shows the payment settled (a capture already made is answered as done, never repeated).",
-        "capture_pending"
+        "capture_pending",
       );
     }
     return { data: this.settled("capture", input.data, answer) };
@@ -170,7 +170,7 @@ export class NetValveProviderService extends AbstractPaymentProvider<NetValveOpt
     const answer = await this.client_.post(
       "refund",
       { payment_session_id: sessionIdOf(input), amount },
-      input.context?.idempotency_key
+      input.context?.idempotency_key,
     );
     return { data: this.settled("refund", input.data, answer) };
   }
@@ -205,22 +205,36 @@ export class NetValveProviderService extends AbstractPaymentProvider<NetValveOpt
       return { found: true, status: answer.body["status"], answer };
     }
     // Only the service's own "no such payment" means nothing was paid; any other 404 is a wrong serviceUrl.
-    if (answer.status === 404 && (answer.body["error"] as Data | undefined)?.["code"] === "payment_not_found") {
+    if (
+      answer.status === 404 &&
+      (answer.body["error"] as Data | undefined)?.["code"] === "payment_not_found"
+    ) {
       return { found: false };
     }
     throw refusal("status", answer);
   }
 
-  private async cancel(sessionId: string, data: Data | undefined, idempotencyKey: string | undefined): Promise<Data> {
+  private async cancel(
+    sessionId: string,
+    data: Data | undefined,
+    idempotencyKey: string | undefined,
+  ): Promise<Data> {
     const answer = await this.client_.post("cancel", { payment_session_id: sessionId }, idempotencyKey);
-    if (answer.status === 404 && (answer.body["error"] as Data | undefined)?.["code"] === "payment_not_found") {
+    if (
+      answer.status === 404 &&
+      (answer.body["error"] as Data | undefined)?.["code"] === "payment_not_found"
+    ) {
       return { ...data };
     }
     return this.settled("cancel", data, answer);
   }
 
   /** A money operation's answer as payment data: 200 done, 202 open (reconciliation settles it), else thrown. */
-  private settled(operation: "capture" | "refund" | "cancel", data: Data | undefined, answer: ServiceAnswer): Data {
+  private settled(
+    operation: "capture" | "refund" | "cancel",
+    data: Data | undefined,
+    answer: ServiceAnswer,
+  ): Data {
     if (answer.status !== 200 && answer.status !== 202) {
       throw refusal(operation, answer);
     }

@@ -2,14 +2,7 @@ import { PaymentActions, PaymentSessionStatus } from "@medusajs/framework/utils"
 
 /** The service's payment statuses (app/models/payment.py `PaymentStatus`). */
 export type ServiceStatus =
-  | "pending"
-  | "requires_more"
-  | "authorized"
-  | "captured"
-  | "refunded"
-  | "canceled"
-  | "error"
-  | "unknown";
+  "pending" | "requires_more" | "authorized" | "captured" | "refunded" | "canceled" | "error" | "unknown";
 
 /** The service's status in Medusa's session vocabulary. Medusa tracks refunds itself, so `refunded` is
  * still a captured session; `unknown` (an outcome NetValve has not settled) is pending. */

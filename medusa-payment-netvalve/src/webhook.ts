@@ -70,7 +70,10 @@ function actionData(body: unknown): WebhookActionResult | string {
     return "the body is not a JSON object";
   }
   const { action, data } = body as Record<string, unknown>;
-  const mapped = typeof action === "string" && Object.hasOwn(WEBHOOK_ACTIONS, action) ? WEBHOOK_ACTIONS[action] : undefined;
+  const mapped =
+    typeof action === "string" && Object.hasOwn(WEBHOOK_ACTIONS, action)
+      ? WEBHOOK_ACTIONS[action]
+      : undefined;
   if (mapped === undefined) {
     return "unknown action";
   }
