@@ -24,7 +24,7 @@ import type {
 } from "@medusajs/framework/types";
 import { AbstractPaymentProvider, MedusaError, PaymentSessionStatus } from "@medusajs/framework/utils";
 
-import { type ServiceAnswer, ServiceClient, refusal } from "./client";
+import { type ServiceAnswer, ServiceClient, refusal, serviceError } from "./client";
 import { toDecimalString } from "./money";
 import { type NetValveOptions, parseOptions } from "./options";
 import { sessionStatus } from "./status";
@@ -49,6 +49,11 @@ function sessionIdOf(input: PaymentProviderInput, orKey = false): string {
     throw invalidData("the payment data has no session_id.");
   }
   return id;
+}
+
+/** Only the service's own "no such payment" means nothing was paid; any other 404 is a wrong serviceUrl. */
+function nothingPaid(answer: ServiceAnswer): boolean {
+  return answer.status === 404 && serviceError(answer).code === "payment_not_found";
 }
 
 /** The ids worth keeping from a service answer, merged over the data Medusa already holds. */
@@ -204,11 +209,7 @@ export class NetValveProviderService extends AbstractPaymentProvider<NetValveOpt
     if (answer.status === 200 && typeof answer.body["status"] === "string") {
       return { found: true, status: answer.body["status"], answer };
     }
-    // Only the service's own "no such payment" means nothing was paid; any other 404 is a wrong serviceUrl.
-    if (
-      answer.status === 404 &&
-      (answer.body["error"] as Data | undefined)?.["code"] === "payment_not_found"
-    ) {
+    if (nothingPaid(answer)) {
       return { found: false };
     }
     throw refusal("status", answer);
@@ -220,10 +221,7 @@ export class NetValveProviderService extends AbstractPaymentProvider<NetValveOpt
     idempotencyKey: string | undefined,
   ): Promise<Data> {
     const answer = await this.client_.post("cancel", { payment_session_id: sessionId }, idempotencyKey);
-    if (
-      answer.status === 404 &&
-      (answer.body["error"] as Data | undefined)?.["code"] === "payment_not_found"
-    ) {
+    if (nothingPaid(answer)) {
       return { ...data };
     }
     return this.settled("cancel", data, answer);
