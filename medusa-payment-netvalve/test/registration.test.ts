@@ -25,7 +25,7 @@ async function load(options: Record<string, unknown>): Promise<Registered[]> {
     registerServiceFn: async (
       service: { identifier: string },
       _container: unknown,
-      details: { id: string; options: unknown }
+      details: { id: string; options: unknown },
     ) => {
       registered.push({ identifier: service.identifier, id: details.id, options: details.options });
     },
