@@ -186,9 +186,13 @@ export class NetValveProviderService extends AbstractPaymentProvider<NetValveOpt
     return { data: await this.cancel(sessionIdOf(input), input.data, input.context?.idempotency_key) };
   }
 
-  /** A replaced session: its authorization, if the service holds one, is voided; otherwise nothing. */
+  /** A replaced session: its authorization, if the service holds one, is voided; otherwise nothing. Data
+   * without a session id (Medusa's clean-up when creating the session failed) names nothing to void. */
   async deletePayment(input: DeletePaymentInput): Promise<DeletePaymentOutput> {
-    const sessionId = sessionIdOf(input, true);
+    const sessionId = input.data?.["session_id"];
+    if (typeof sessionId !== "string" || sessionId === "") {
+      return { data: { ...input.data } };
+    }
     const lookup = await this.lookUp(sessionId);
     if (lookup.found && lookup.status === "authorized") {
       return { data: await this.cancel(sessionId, input.data, input.context?.idempotency_key) };

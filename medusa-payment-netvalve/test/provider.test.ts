@@ -367,6 +367,13 @@ describe("deletePayment", () => {
       assertStatusLookup(only());
     });
   }
+
+  it("asks nothing for data without a session id (Medusa's clean-up after a failed session creation)", async () => {
+    stub.answer(statusAnswer("authorized"));
+    const { service } = provider(stub.url);
+    assert.deepEqual((await service.deletePayment({ data: { cart: "x" } })).data, { cart: "x" });
+    assert.equal(stub.requests.length, 0);
+  });
 });
 
 describe("updatePayment", () => {
