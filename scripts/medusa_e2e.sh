@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The end-to-end test on a real Medusa 2.21 server (tests/medusa_e2e): builds the netvalve provider package,
 # installs the Medusa application of tests/medusa_e2e/medusa-app under .data/medusa-e2e/app (npm ci only when
-# its package-lock.json changed since the last install), then runs the test, which starts and stops its own
-# PostgreSQL cluster, Medusa, the NetValve sandbox and the service. Extra arguments go to pytest.
+# its package-lock.json changed since the last install) and the provider's `npm pack` tarball into it, then runs
+# the test, which starts and stops its own PostgreSQL cluster, Medusa, the NetValve sandbox and the service.
+# Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -47,13 +48,20 @@ npm_ci_cached() {
 provider="$root/medusa-payment-netvalve"
 npm_ci_cached "$provider" "$cache/provider-lock.sha256"
 echo "== build medusa-payment-netvalve"
-(cd "$provider" && npm run build --silent)
+rm -f "$cache"/medusa-payment-netvalve-*.tgz
+(cd "$provider" && npm run build --silent && npm pack --silent --pack-destination "$cache" >/dev/null)
 
 cp tests/medusa_e2e/medusa-app/package.json tests/medusa_e2e/medusa-app/package-lock.json \
     tests/medusa_e2e/medusa-app/medusa-config.ts tests/medusa_e2e/medusa-app/tsconfig.json "$app/"
 npm_ci_cached "$app" "$cache/app-lock.sha256"
+# As a shop installs it: the provider then resolves @medusajs/framework from the application, not from the
+# package's own development dependencies.
+echo "== install the provider into the Medusa app"
+(cd "$app" && npm install --no-save --no-audit --no-fund --loglevel=error "$cache"/medusa-payment-netvalve-*.tgz)
 
 echo "== pytest tests/medusa_e2e (logs in $cache/logs)"
+# The test stops everything it started; should it be killed outright, this stops what it recorded.
+trap '.venv/bin/python -m tests.medusa_e2e.stack' EXIT
 status=0
 MEDUSA_E2E=1 .venv/bin/pytest tests/medusa_e2e -m medusa_e2e -q -p no:cacheprovider "$@" || status=$?
 echo "== medusa e2e: $(( $(date +%s) - started ))s in all"

@@ -5,7 +5,9 @@ which scripts/medusa_e2e.sh sets after installing Medusa and building the provid
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import AsyncIterator
+from types import FrameType
 
 import httpx
 import pytest
@@ -19,6 +21,10 @@ collect_ignore_glob = [] if os.environ.get("MEDUSA_E2E") == "1" else ["test_*.py
 TIMINGS: dict[str, float] = {}
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 @pytest.fixture(scope="session")
 async def e2e_stack() -> AsyncIterator[E2EStack]:
     try:
@@ -26,12 +32,15 @@ async def e2e_stack() -> AsyncIterator[E2EStack]:
     except StackError as exc:
         pytest.fail(str(exc), pytrace=False)
     stack = new_stack()
+    # pytest tears fixtures down on Ctrl-C only: make a SIGTERM (a timeout, a cancelled CI job) do the same.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         await stack.start()
         yield stack
     finally:
         TIMINGS.update(stack.timings)
         stack.stop()
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ by the stack that started it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -25,7 +26,8 @@ from tests.conftest import EUR_MID, ROOT, SERVICE_KEY, WEBHOOK_HEADER, WEBHOOK_S
 E2E_DIR = ROOT / ".data" / "medusa-e2e"
 APP_DIR = E2E_DIR / "app"
 LOG_DIR = E2E_DIR / "logs"
-PROVIDER_DIR = ROOT / "medusa-payment-netvalve"
+# What a run started, for scripts/medusa_e2e.sh to stop should the test process itself be killed.
+STARTED_FILE = LOG_DIR / "started.txt"
 ADMIN_EMAIL = "admin@test.local"
 ADMIN_PASSWORD = "e2e-admin-password-0123"
 MEDUSA_HOOK_SECRET = "e2e-medusa-hook-secret-0123456789"
@@ -59,10 +61,8 @@ def require_tools() -> None:
         raise StackError(f"{', '.join(missing)} not on PATH: the real-Medusa end-to-end test needs Node 20+")
     if not (APP_DIR / "node_modules" / ".bin" / "medusa").exists():
         raise StackError(f"no Medusa app installed in {APP_DIR}: run scripts/medusa_e2e.sh")
-    if not (PROVIDER_DIR / "dist" / "index.js").exists():
-        raise StackError(
-            f"{PROVIDER_DIR}/dist/index.js missing: build the provider package (scripts/medusa_e2e.sh)"
-        )
+    if not (APP_DIR / "node_modules" / "medusa-payment-netvalve" / "dist" / "index.js").exists():
+        raise StackError(f"the provider package is not installed in {APP_DIR}: run scripts/medusa_e2e.sh")
 
 
 @dataclass
@@ -86,6 +86,8 @@ class Process:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
+        with STARTED_FILE.open("a") as started:
+            started.write(f"group {self.popen.pid}\n")
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
@@ -93,14 +95,16 @@ class Process:
     def stop(self) -> None:
         if self.popen is None:
             return
-        if self.popen.poll() is None:
-            # The whole group: `medusa start` and uvicorn may have children of their own.
+        # The whole group: `medusa start` and uvicorn may have children of their own.
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(timeout=STOP_SECONDS)
+        try:
+            self.popen.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(timeout=STOP_SECONDS)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
         self.popen = None
 
     def tail(self, lines: int = 40) -> str:
@@ -135,6 +139,10 @@ def run_cli(argv: list[str], env: dict[str, str], cwd: Path, log: Path) -> float
         text = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise StackError(f"{' '.join(argv)} failed ({result.returncode}):\n{text}")
     return time.monotonic() - started
+
+
+def uvicorn(app: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
 
 
 def base_env() -> dict[str, str]:
@@ -191,7 +199,6 @@ class E2EStack:
             "ADMIN_CORS": cors,
             "AUTH_CORS": cors,
             "MEDUSA_DISABLE_TELEMETRY": "true",
-            "NETVALVE_PROVIDER_PATH": str(PROVIDER_DIR),
             "NETVALVE_SERVICE_URL": self.service_url,
             "NETVALVE_SERVICE_API_KEY": SERVICE_KEY,
             "NETVALVE_WEBHOOK_SECRET": MEDUSA_HOOK_SECRET,
@@ -240,6 +247,8 @@ class E2EStack:
 
     async def start(self) -> None:
         started = time.monotonic()
+        with STARTED_FILE.open("a") as record:
+            record.write(f"cluster {self.cluster.data_dir}\n")
         self.cluster.start()
         for name in ("medusa", "netvalve"):
             self.cluster.create_database(name)
@@ -258,10 +267,9 @@ class E2EStack:
             self.logs / "medusa.log",
         )
         self.medusa.start()
-        sandbox_argv = [sys.executable, "-m", "uvicorn", "netvalve_sandbox.main:app", "--host", "127.0.0.1"]
         self.sandbox = Process(
             "sandbox",
-            [*sandbox_argv, "--port", str(self.sandbox_port)],
+            uvicorn("netvalve_sandbox.main:app", self.sandbox_port),
             self.sandbox_env(),
             ROOT,
             self.logs / "sandbox.log",
@@ -295,16 +303,7 @@ class E2EStack:
             self.service.stop()
         self.service = Process(
             f"service ({mode})",
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.service_port),
-            ],
+            uvicorn("app.main:app", self.service_port),
             self.service_env(mode),
             ROOT,
             self.logs / "service.log",
@@ -315,6 +314,7 @@ class E2EStack:
 
     def stop(self) -> None:
         with ExitStack() as stops:
+            stops.callback(STARTED_FILE.unlink, missing_ok=True)
             stops.callback(shutil.rmtree, self.cluster.data_dir.parent, True)
             stops.callback(self.cluster.stop, "immediate")
             for process in (self.medusa, self.sandbox, self.service):
@@ -330,3 +330,24 @@ def new_stack() -> E2EStack:
     pg = Path(tempfile.mkdtemp(prefix="netvalve-medusa-e2e-"))
     os.chmod(pg, 0o755)
     return E2EStack(logs=LOG_DIR, cluster=Cluster(pg / "data", free_port()))
+
+
+def stop_leftovers() -> None:
+    """Stop what a killed run left behind: the process groups and the cluster it recorded, nothing else."""
+    try:
+        lines = STARTED_FILE.read_text().splitlines()
+    except OSError:
+        return
+    for line in lines:
+        kind, _, value = line.partition(" ")
+        if kind == "group":
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(value), signal.SIGKILL)
+        elif kind == "cluster":
+            Cluster(Path(value), 0).stop("immediate")
+            shutil.rmtree(Path(value).parent, ignore_errors=True)
+    STARTED_FILE.unlink()
+
+
+if __name__ == "__main__":
+    stop_leftovers()

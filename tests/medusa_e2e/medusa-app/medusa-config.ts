@@ -1,6 +1,7 @@
 // The Medusa application the end-to-end test boots: every value comes from the environment the test harness
-// sets (tests/medusa_e2e/stack.py), and the only payment provider besides Medusa's own is the netvalve package,
-// loaded from its folder in this repository.
+// sets (tests/medusa_e2e/stack.py), and the only payment provider besides Medusa's own is the netvalve package
+// built from medusa-payment-netvalve/ and installed from its `npm pack` tarball (scripts/medusa_e2e.sh), so that
+// it shares this application's @medusajs/framework as it would in a shop.
 import { defineConfig, loadEnv } from "@medusajs/framework/utils"
 
 loadEnv(process.env.NODE_ENV || "development", process.cwd())
@@ -30,11 +31,9 @@ module.exports = defineConfig({
     {
       resolve: "@medusajs/medusa/payment",
       options: {
-        // Medusa waits this long before handling a received webhook (its default is 5 s).
-        webhook_delay: Number(process.env.MEDUSA_PAYMENT_WEBHOOK_DELAY_MS ?? "200"),
         providers: [
           {
-            resolve: required("NETVALVE_PROVIDER_PATH"),
+            resolve: "medusa-payment-netvalve",
             id: "netvalve",
             options: {
               serviceUrl: required("NETVALVE_SERVICE_URL"),
