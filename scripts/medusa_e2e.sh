@@ -46,7 +46,14 @@ npm_ci_cached() {
 }
 
 provider="$root/medusa-payment-netvalve"
-npm_ci_cached "$provider" "$cache/provider-lock.sha256"
+# npm writes node_modules/.package-lock.json after each install: when it is newer than the lock file (e.g.
+# scripts/test_provider.sh has just run npm ci), the installed dependencies are the locked ones.
+if [ "$provider/node_modules/.package-lock.json" -nt "$provider/package-lock.json" ]; then
+    echo "== $provider: dependencies installed"
+else
+    echo "== $provider: npm ci"
+    (cd "$provider" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 echo "== build medusa-payment-netvalve"
 rm -f "$cache"/medusa-payment-netvalve-*.tgz
 (cd "$provider" && npm run build --silent && npm pack --silent --pack-destination "$cache" >/dev/null)
