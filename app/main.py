@@ -19,7 +19,7 @@ from app.core.security import PublishableKeyCache
 from app.db.medusa import create_medusa_pool
 from app.db.session import create_autocommit_sessionmaker, create_engine, create_sessionmaker
 from app.gateway import NetValveClient, build_http_client
-from app.services.background import run_background_workers
+from app.runtime import run_background_workers
 
 logger = logging.getLogger(__name__)
 

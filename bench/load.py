@@ -27,7 +27,7 @@ from typing import Any
 
 import uvloop
 
-from tests.webhooks.support import event_body
+from devtools.netvalve_events import event_body
 
 WEBHOOK_EVENTS = ["PURCHASED", "AUTHORISED", "CAPTURED", "REFUNDED", "PURCHASE_FAILED"]
 TEST_CARD = "4012000098765439"

@@ -36,8 +36,8 @@ from typing import Any
 import asyncpg
 
 from bench.baseline_app import SCHEMA as BASELINE_SCHEMA
+from devtools.medusa_rows import create_cart, create_publishable_key
 from devtools.pgcluster import Cluster, free_port, wait_for_port
-from tests.factories import create_cart, create_publishable_key
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable

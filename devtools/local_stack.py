@@ -59,7 +59,7 @@ async def _prepare_database(dsn: str) -> dict[str, Any]:
     collection and a pending netvalve payment session. New rows on every start, so the walk-through always
     has an unpaid cart."""
     sys.path.insert(0, str(ROOT))
-    from tests.factories import create_cart, create_publishable_key
+    from devtools.medusa_rows import create_cart, create_publishable_key
 
     conn = await asyncpg.connect(dsn)
     try:

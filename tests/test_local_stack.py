@@ -25,9 +25,9 @@ import asyncpg
 import pytest
 
 from devtools.local_stack import MIDS, SERVICE_KEY, STATE_FILE
+from devtools.medusa_rows import NETVALVE_PROVIDER_ID
 from devtools.pgcluster import Cluster, free_port
 from tests.conftest import ROOT
-from tests.factories import NETVALVE_PROVIDER_ID
 
 START_TIMEOUT = 180.0
 STOP_TIMEOUT = 90.0

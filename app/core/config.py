@@ -222,6 +222,9 @@ class Settings(BaseSettings):
     netvalve_max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     netvalve_retry_backoff_seconds: PositiveSeconds = 0.2
     netvalve_retry_backoff_max_seconds: PositiveSeconds = 2.0
+    # How long NetValve's look-ups may lag behind its own writes: until a call is older than its worst case
+    # (every timeout and retry above) plus this, "not found" is no proof that it was never sent.
+    netvalve_lookup_lag_seconds: Annotated[float, Field(ge=0)] = 5.0
     netvalve_circuit_failure_threshold: Annotated[int, Field(ge=1)] = 5
     netvalve_circuit_cooldown_seconds: PositiveSeconds = 30.0
     netvalve_max_connections: Annotated[int, Field(ge=1)] = 100

@@ -12,12 +12,17 @@ from app.gateway.client import (
     Operation,
     build_http_client,
     mid_fields,
+    worst_case_call_seconds,
 )
 from app.gateway.outcomes import (
+    ALREADY_DONE,
+    DECLINES,
     WEBHOOK_EVENT_KINDS,
     Classification,
     EventKind,
     Outcome,
+    Refusal,
+    TxnKind,
     classify_code,
     classify_response,
     event_kind,
@@ -46,6 +51,8 @@ from app.gateway.wire import (
 )
 
 __all__ = [
+    "ALREADY_DONE",
+    "DECLINES",
     "MUTATING_OPERATIONS",
     "REDACTED",
     "REQUESTS_TOTAL",
@@ -69,10 +76,12 @@ __all__ = [
     "OrderDetails",
     "Outcome",
     "RefundRequest",
+    "Refusal",
     "SaleRequest",
     "TransactionDetails",
     "TransactionResponse",
     "TransactionSummary",
+    "TxnKind",
     "build_http_client",
     "check_amount",
     "classify_code",
@@ -86,4 +95,5 @@ __all__ = [
     "pick_active_script",
     "redact",
     "redact_text",
+    "worst_case_call_seconds",
 ]

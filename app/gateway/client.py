@@ -35,9 +35,14 @@ from prometheus_client import Counter, Histogram
 from app.core.config import Settings
 from app.core.redaction import redact, scrub, secret_values
 from app.gateway.outcomes import (
+    DECLINES,
+    NO_ANSWER,
+    NOTHING_HAPPENED,
     Outcome,
+    Refusal,
     classify_plain,
     classify_response,
+    refusal,
     success_codes_for,
 )
 from app.gateway.wire import (
@@ -186,6 +191,24 @@ class GatewayResult(Generic[D]):
     def transaction_id(self) -> int | None:
         return self.response.transaction_id if self.response is not None else None
 
+    @property
+    def declined(self) -> bool:
+        return self.outcome in DECLINES
+
+    @property
+    def nothing_happened(self) -> bool:
+        """NetValve certainly did nothing: the request never left, or it was refused as it stood."""
+        return not self.request_sent or self.outcome in NOTHING_HAPPENED
+
+    @property
+    def answered(self) -> bool:
+        """A read-only look-up got an answer that can settle something."""
+        return self.request_sent and self.outcome not in NO_ANSWER
+
+    @property
+    def refusal(self) -> Refusal | None:
+        return refusal(self.outcome, self.code, self.message)
+
 
 BreakerVerdict = Literal["success", "failure", "neutral"]
 
@@ -291,6 +314,20 @@ _LOCAL_ERRORS: Final = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 _SCRIPT_LIST_KEYS: Final = ("data", "content", "items", "scripts")
 _TRANSACTION_IDENTITY: Final = frozenset({"netvalveID", "netvalveId", "id"})
 _ORDER_IDENTITY: Final = frozenset({"id", "transactions", "orderAmount", "orderState", "hppOrderStatus"})
+
+
+def worst_case_call_seconds(settings: Settings) -> float:
+    """The longest one call can take from the first try to the last byte: every attempt waiting on the
+    pool, connect, write and read timeouts, and the longest backoff between attempts. Past this, a request
+    is no longer on its way to NetValve, so a look-up that finds nothing means it never arrived."""
+    attempt = (
+        settings.netvalve_pool_timeout_seconds
+        + settings.netvalve_connect_timeout_seconds
+        + settings.netvalve_write_timeout_seconds
+        + settings.netvalve_read_timeout_seconds
+    )
+    retries = settings.netvalve_max_retries
+    return attempt * (retries + 1) + settings.netvalve_retry_backoff_max_seconds * retries
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:

@@ -38,6 +38,41 @@ class Outcome(StrEnum):
 
 
 DECLINES: Final = frozenset({Outcome.SOFT_DECLINE, Outcome.HARD_DECLINE})
+# Answers after which NetValve certainly did nothing: the previous state stands.
+NOTHING_HAPPENED: Final = frozenset(
+    {Outcome.VALIDATION_ERROR, Outcome.AUTH_ERROR, Outcome.RATE_LIMITED, Outcome.NOT_FOUND}
+)
+# Look-up results that say nothing about the transaction looked up.
+NO_ANSWER: Final = frozenset({Outcome.UNAVAILABLE, Outcome.UNKNOWN, Outcome.RATE_LIMITED, Outcome.AUTH_ERROR})
+# "Already done" answers: the operation happened before, which is success.
+ALREADY_DONE: Final = frozenset(
+    {Outcome.ALREADY_CAPTURED, Outcome.ALREADY_REFUNDED, Outcome.ALREADY_CANCELLED}
+)
+
+
+class Refusal(StrEnum):
+    """Why NetValve refused a request it read, where the caller can act on the reason."""
+
+    EXCEEDS_AUTHORIZED = "exceeds_authorized"
+    EXCEEDS_CAPTURED = "exceeds_captured"
+    INVALID_TOKEN = "invalid_token"  # noqa: S105 (a reason, not a credential)
+
+
+REFUSAL_CODES: Final[Mapping[str, Refusal]] = MappingProxyType(
+    {"GTW_2124": Refusal.EXCEEDS_AUTHORIZED, "GTW_2108": Refusal.EXCEEDS_CAPTURED}
+)
+
+
+def refusal(outcome: Outcome, code: str | None, message: str | None) -> Refusal | None:
+    """The actionable reason of a validation refusal; NetValve names the payment token only in its text."""
+    if outcome is not Outcome.VALIDATION_ERROR:
+        return None
+    if code is not None and code.strip().upper() in REFUSAL_CODES:
+        return REFUSAL_CODES[code.strip().upper()]
+    if message is not None and "paymenttoken" in message.replace(" ", "").lower():
+        return Refusal.INVALID_TOKEN
+    return None
+
 
 DEFAULT_SUCCESS_CODES: Final = frozenset({"GTW_1000", "GTW_1001"})
 
@@ -125,6 +160,38 @@ _NOT_FROM_ERROR_ARRAY: Final = frozenset(
 )
 
 _CODE = re.compile(r"^([A-Z0-9]+_)(\d+)$")
+
+
+class TxnKind(StrEnum):
+    """A transaction's type, normalised once (NetValve writes ``transactionType`` in several spellings)."""
+
+    SALE = "sale"
+    AUTHORIZATION = "authorization"
+    CAPTURE = "capture"
+    REFUND = "refund"
+    CANCEL = "cancel"
+    OTHER = "other"
+
+
+_TXN_KINDS: Final[Mapping[str, TxnKind]] = MappingProxyType(
+    {
+        "SALE": TxnKind.SALE,
+        "PURCHASE": TxnKind.SALE,
+        "AUTHORIZATION": TxnKind.AUTHORIZATION,
+        "AUTHORISATION": TxnKind.AUTHORIZATION,
+        "AUTHORIZE": TxnKind.AUTHORIZATION,
+        "CAPTURE": TxnKind.CAPTURE,
+        "REFUND": TxnKind.REFUND,
+        "CANCEL": TxnKind.CANCEL,
+        "CANCELLATION": TxnKind.CANCEL,
+        "VOID": TxnKind.CANCEL,
+    }
+)
+PAYMENT_KINDS: Final = frozenset({TxnKind.SALE, TxnKind.AUTHORIZATION})
+
+
+def txn_kind(value: str | None) -> TxnKind:
+    return _TXN_KINDS.get((value or "").strip().upper(), TxnKind.OTHER)
 
 
 class Classification(NamedTuple):

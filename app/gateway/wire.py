@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from app.gateway.outcomes import Outcome, classify_code
+from app.gateway.outcomes import DECLINES, PAYMENT_KINDS, Outcome, TxnKind, classify_code, txn_kind
 
 CENT = Decimal("0.01")
 MID_FIELDS = ("netvalveMidId", "midId", "siteId")
@@ -383,6 +383,10 @@ class TransactionResponse(WireResponse):
         """Classification of this transaction's own result code (ignores HTTP and echo checks)."""
         return classify_code(self.response_code, self.response_code_type)
 
+    @property
+    def kind(self) -> TxnKind:
+        return txn_kind(self.transaction_type)
+
 
 class TransactionSummary(WireResponse):
     """One transaction inside ``/transaction`` or ``/order`` (``TransactionShortOutputDTO``-like)."""
@@ -404,6 +408,18 @@ class TransactionSummary(WireResponse):
     @property
     def outcome(self) -> Outcome:
         return classify_code(self.response_code, self.response_code_type)
+
+    @property
+    def kind(self) -> TxnKind:
+        return txn_kind(self.transaction_type)
+
+    @property
+    def id_number(self) -> int | None:
+        """The transaction id as a number, or None when NetValve sent something else."""
+        try:
+            return int(self.transaction_id) if self.transaction_id is not None else None
+        except (TypeError, ValueError):
+            return None
 
 
 class TransactionDetails(WireResponse):
@@ -444,9 +460,6 @@ class TransactionDetails(WireResponse):
         return classify_code(self.response_code, self.response_code_type)
 
 
-PAYMENT_TRANSACTION_TYPES = frozenset({"SALE", "AUTHORIZATION"})
-
-
 class OrderDetails(WireResponse):
     """``GET /order?clientOrderId=`` (``OrderOutputDTO``) with its transactions."""
 
@@ -466,11 +479,13 @@ class OrderDetails(WireResponse):
     def approved_payment(self) -> TransactionSummary | None:
         """The last approved SALE or AUTHORIZATION of the order, e.g. after an HPP return."""
         for txn in reversed(self.transactions):
-            if (txn.transaction_type or "").upper() in PAYMENT_TRANSACTION_TYPES and (
-                txn.outcome is Outcome.APPROVED
-            ):
+            if txn.kind in PAYMENT_KINDS and txn.outcome is Outcome.APPROVED:
                 return txn
         return None
+
+    def all_declined(self) -> bool:
+        """Every payment attempt of the order was declined (none approved, none pending)."""
+        return bool(self.transactions) and all(t.outcome in DECLINES for t in self.transactions)
 
 
 class HpfSession(WireResponse):

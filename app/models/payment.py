@@ -107,7 +107,14 @@ class GatewayTransaction(Base):
     """One call to NetValve that could move money, recorded before it is sent and settled after."""
 
     __tablename__ = "payment_transactions"
-    __table_args__ = (Index("ix_payment_transactions_payment_id", "payment_id"),)
+    __table_args__ = (
+        Index("ix_payment_transactions_payment_id", "payment_id"),
+        Index(
+            "ix_payment_transactions_idempotency_key",
+            "idempotency_key",
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"), nullable=False)
@@ -125,6 +132,8 @@ class GatewayTransaction(Base):
         DateTime(timezone=True), server_default=text("now()"), nullable=False
     )
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # "<scope>:<key>" of the request that made the call: a retry with that key finds it, never sends again.
+    idempotency_key: Mapped[str | None] = mapped_column(String(400))
 
 
 class HpfToken(Base):

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import CallOutcome, GatewayTransaction, HpfToken, Operation, Payment, PaymentStatus
 
+OPEN_CALL_OUTCOMES = (CallOutcome.IN_FLIGHT, CallOutcome.UNKNOWN, CallOutcome.PENDING)
 LIVE_STATUSES = (
     PaymentStatus.PENDING,
     PaymentStatus.UNKNOWN,
@@ -123,6 +124,7 @@ class PaymentRepository:
         reference: str,
         amount_minor: int | None,
         parent_transaction_id: int | None = None,
+        idempotency_key: str | None = None,
     ) -> GatewayTransaction:
         call = GatewayTransaction(
             payment_id=payment.id,
@@ -132,6 +134,7 @@ class PaymentRepository:
             currency=payment.currency,
             parent_transaction_id=parent_transaction_id,
             outcome=CallOutcome.IN_FLIGHT,
+            idempotency_key=idempotency_key,
         )
         self.session.add(call)
         await self.session.flush()
@@ -143,13 +146,23 @@ class PaymentRepository:
         )
         return result.scalar_one()
 
+    async def call_for_key(self, idempotency_key: str) -> GatewayTransaction | None:
+        """The newest call made by the request that carried ``idempotency_key``."""
+        result = await self.session.execute(
+            select(GatewayTransaction)
+            .where(GatewayTransaction.idempotency_key == idempotency_key)
+            .order_by(GatewayTransaction.id.desc())
+            .limit(1)
+        )
+        return result.scalar_one_or_none()
+
     async def open_call(self, payment_id: int) -> GatewayTransaction | None:
         """The newest call whose outcome we do not know yet."""
         result = await self.session.execute(
             select(GatewayTransaction)
             .where(
                 GatewayTransaction.payment_id == payment_id,
-                GatewayTransaction.outcome.in_((CallOutcome.IN_FLIGHT, CallOutcome.UNKNOWN)),
+                GatewayTransaction.outcome.in_(OPEN_CALL_OUTCOMES),
             )
             .order_by(GatewayTransaction.id.desc())
             .limit(1)
@@ -171,10 +184,12 @@ class PaymentRepository:
         )
         return result.scalar_one_or_none()
 
-    async def known_transaction_ids(self, payment_id: int) -> set[int]:
+    async def approved_transaction_ids(self, payment_id: int) -> set[int]:
+        """NetValve ids of the calls the ledger has counted (open calls' ids are not: they still may be)."""
         result = await self.session.execute(
             select(GatewayTransaction.netvalve_transaction_id).where(
                 GatewayTransaction.payment_id == payment_id,
+                GatewayTransaction.outcome == CallOutcome.APPROVED,
                 GatewayTransaction.netvalve_transaction_id.is_not(None),
             )
         )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.core.errors import AppError, DatabaseUnavailable, Forbidden, Unauthenticated, UnprocessableRequest
+from app.gateway import GatewayResult, Outcome
 
 
 class CartNotFound(AppError):
@@ -134,3 +137,30 @@ MONEY_OPERATION_ERRORS: tuple[type[AppError], ...] = (
     GatewayUnavailable,
     DatabaseUnavailable,
 )
+
+
+class CurrencyNotSupported(AppError):
+    status_code = 422
+    code = "currency_not_supported"
+    message = "NetValve takes amounts with at most two decimals; this currency has more."
+
+
+class PaymentAmountMismatch(AppError):
+    status_code = 409
+    code = "payment_amount_mismatch"
+    message = "The cart's amount in Medusa is no longer the amount this payment was made for."
+
+
+class InvalidPaymentRequest(AppError):
+    status_code = 422
+    code = "invalid_payment_request"
+    message = "The cart holds data NetValve cannot take; nothing was charged."
+
+
+def raise_if_nothing_happened(result: GatewayResult[Any]) -> None:
+    """The error for an answer after which NetValve certainly did nothing."""
+    if not result.request_sent or result.outcome is Outcome.RATE_LIMITED:
+        headers = {"Retry-After": str(int(result.retry_after))} if result.retry_after else None
+        raise GatewayUnavailable(headers=headers)
+    if result.nothing_happened:
+        raise GatewayRejected(result.message, details={"response_code": result.code})

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.datastructures import State
 
 from app.core.config import Settings
 from app.models import OutboxStatus, WebhookOutbox
@@ -99,8 +98,3 @@ class OutboxDelivery:
                 next_attempt_at=next_at,
                 delivered_at=delivered_at,
             )
-
-
-async def deliver_due_outbox(app_state: State, limit: int = 20) -> int:
-    """One delivery pass (the background job and the tests call this)."""
-    return await OutboxDelivery(app_state.settings, app_state.sessionmaker, app_state.http).deliver_due(limit)

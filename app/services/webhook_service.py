@@ -12,15 +12,14 @@ from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.datastructures import State
 
 from app.core.config import Settings
-from app.core.money import from_minor
 from app.gateway.outcomes import EventKind, event_kind
 from app.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
 from app.repositories.payments import PaymentRepository
 from app.repositories.webhooks import WebhookRepository
-from app.services.netvalve_service import NetValveService
+from app.services.announce import forward_row
+from app.services.reconciliation import Reconciliation
 
 logger = logging.getLogger(__name__)
 
@@ -153,15 +152,6 @@ def event_row(
     }
 
 
-def _action_minor(payment: Payment, action: str) -> int:
-    """The amount Medusa records for an action: what was captured or authorized, else the payment's."""
-    if action == "captured" and payment.captured_minor:
-        return payment.captured_minor
-    if action == "authorized" and payment.authorized_minor:
-        return payment.authorized_minor
-    return payment.amount_minor
-
-
 def backoff_seconds(settings: Settings, attempts: int) -> float:
     """Capped exponential backoff after ``attempts`` failed attempts (1, 2, ...)."""
     exponent = min(max(attempts - 1, 0), 32)
@@ -173,7 +163,7 @@ class WebhookProcessor:
         self,
         settings: Settings,
         sessionmaker: async_sessionmaker[AsyncSession],
-        netvalve: NetValveService,
+        netvalve: Reconciliation,
     ) -> None:
         self.settings = settings
         self.sessionmaker = sessionmaker
@@ -241,23 +231,8 @@ class WebhookProcessor:
             return None
         if LEDGER_ACTIONS.get(PaymentStatus(payment.status)) != action:
             return None
-        txn = event.netvalve_transaction_id or payment.netvalve_transaction_id
-        key = f"{action}|{payment.payment_session_id}|{txn}"
-        amount = from_minor(_action_minor(payment, action), payment.currency)
-        body = {
-            "action": action,
-            "data": {"session_id": payment.payment_session_id, "amount": str(amount)},
-            "event_id": "nvwh_" + _sha256(key)[:32],
-            "occurred_at": datetime.now(UTC).isoformat(),
-        }
-        return {
-            "dedup_key": key[:255],
-            "webhook_event_id": event.id,
-            "action": action,
-            "payment_session_id": payment.payment_session_id,
-            "netvalve_transaction_id": txn,
-            "payload": body,
-        }
+        # Keyed by the payment's own transaction, like the ledger's announcement of the same move.
+        return forward_row(payment, action, payment.netvalve_transaction_id, event.id)
 
     async def _retry_later(self, event_id: int, reason: str) -> None:
         async with self.sessionmaker.begin() as db:
@@ -279,13 +254,3 @@ class WebhookProcessor:
                     seconds=backoff_seconds(self.settings, event.attempts)
                 )
                 WEBHOOKS.labels("pending").inc()
-
-
-def processor_for(state: State) -> WebhookProcessor:
-    settings: Settings = state.settings
-    return WebhookProcessor(settings, state.sessionmaker, NetValveService.from_state(state))
-
-
-async def process_due_webhooks(app_state: State, limit: int = 20) -> int:
-    """One worker pass over due events (the background job and the tests call this)."""
-    return await processor_for(app_state).process_due(limit)

@@ -22,8 +22,10 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.core.config import Settings
+from app.gateway import worst_case_call_seconds
 from app.main import create_app
 from app.models import GatewayTransaction, Payment
+from devtools.medusa_rows import CartRows, create_publishable_key
 from devtools.pgcluster import Cluster, free_port
 from tests.conftest import (
     EUR_MID,
@@ -38,7 +40,6 @@ from tests.conftest import (
     run_alembic,
     start_app,
 )
-from tests.factories import CartRows, create_publishable_key
 from tests.flows.conftest import Stack
 
 APPROVED_CARD = "4012000098765439"
@@ -98,6 +99,10 @@ def fault_settings(db: str, sandbox_url: str, **overrides: Any) -> Settings:
         "netvalve_backoffice_api_url": sandbox_url,
         "netvalve_read_timeout_seconds": READ_TIMEOUT_SECONDS,
         "netvalve_connect_timeout_seconds": 1.0,
+        # Short, so that a call's worst case (after which "not found" means "never sent") is soon over.
+        "netvalve_write_timeout_seconds": 0.2,
+        "netvalve_pool_timeout_seconds": 0.2,
+        "netvalve_lookup_lag_seconds": 0,
         "netvalve_max_retries": 1,
         "netvalve_retry_backoff_seconds": 0.01,
         "netvalve_retry_backoff_max_seconds": 2.0,
@@ -158,6 +163,10 @@ class FaultStack(Stack):
     async def money(self, operation: str, body: dict[str, Any], key: str | None = None) -> httpx.Response:
         headers = {**self.service, **({"Idempotency-Key": key} if key else {})}
         return await self.client.post(f"/api/v1/netvalve/{operation}", json=body, headers=headers, timeout=30)
+
+    async def outlive_open_calls(self) -> None:
+        """Wait out the longest a call can still be on its way: only then does "not found" prove anything."""
+        await asyncio.sleep(worst_case_call_seconds(self.app.state.settings))
 
     async def reconcile(self) -> dict[str, Any]:
         response = await self.client.post("/api/v1/netvalve/reconcile", json={}, headers=self.service)

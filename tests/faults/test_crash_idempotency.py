@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.factories import create_cart, create_publishable_key
+from devtools.medusa_rows import create_cart, create_publishable_key
 from tests.faults.support import (
     NO_KEEPALIVE,
     OwnDatabase,

@@ -14,8 +14,8 @@ import asyncpg
 import httpx
 import pytest
 
+from devtools.medusa_rows import create_cart, create_publishable_key
 from tests.conftest import SERVICE_KEY
-from tests.factories import create_cart, create_publishable_key
 from tests.faults.support import (
     NO_KEEPALIVE,
     SANDBOX_AUTH,

@@ -21,10 +21,10 @@ from sqlalchemy import select
 
 from app.main import create_app
 from app.models import Payment, PaymentStatus, WebhookEvent
+from devtools.medusa_rows import create_cart, create_publishable_key
 from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.settings import SandboxSettings
 from tests.conftest import SERVICE_KEY, WEBHOOK_HEADER, WEBHOOK_SECRET, make_settings
-from tests.factories import create_cart, create_publishable_key
 from tests.faults.support import (
     APPROVED_CARD,
     SANDBOX_AUTH,

@@ -10,10 +10,10 @@ import asyncpg
 import httpx
 
 from app.main import create_app
+from devtools.medusa_rows import create_cart, create_publishable_key
 from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.settings import SandboxSettings
 from tests.conftest import SERVICE_KEY, make_settings
-from tests.factories import create_cart, create_publishable_key
 from tests.faults.support import OwnDatabase, hpf_token, service_ready, wait_until
 
 

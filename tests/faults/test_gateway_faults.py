@@ -212,6 +212,7 @@ async def test_fault_ends_unknown_or_refused_then_reconciles_without_a_second_ch
             await wait_until(functools.partial(_has, scenario, 1))
         else:
             assert await scenario.count() == 0
+            await stack.outlive_open_calls()
         reconciled = await stack.reconcile()
         assert reconciled["examined"] == (1 if fault.uncertain else 0), reconciled
         assert reconciled["still_open"] == 0, reconciled

@@ -14,10 +14,10 @@ from fastapi import FastAPI
 
 from app.core.config import Settings
 from app.main import create_app
+from devtools.medusa_rows import CartRows, create_cart, create_publishable_key
 from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.settings import SandboxSettings
 from tests.conftest import SERVICE_KEY, make_settings, start_app
-from tests.factories import CartRows, create_cart, create_publishable_key
 
 APPROVED_CARD = "4012000098765439"
 DECLINED_CARD = "4532802195368940"

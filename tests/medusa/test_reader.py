@@ -11,7 +11,7 @@ import pytest
 
 from app.db.medusa import MedusaPool
 from app.repositories.medusa import MedusaAddress, MedusaReader, PublishableKey
-from tests.factories import (
+from devtools.medusa_rows import (
     complete_cart,
     create_api_key,
     create_cart,

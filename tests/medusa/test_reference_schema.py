@@ -16,14 +16,14 @@ import pytest
 from app.core.config import load_settings
 from app.db.medusa import create_medusa_pool
 from app.repositories.medusa import MedusaReader
-from tests.conftest import MEDUSA_FIXTURE_SCHEMA, recreate_database
-from tests.factories import (
+from devtools.medusa_rows import (
     create_api_key,
     create_cart,
     create_payment_session,
     create_publishable_key,
     soft_delete_link,
 )
+from tests.conftest import MEDUSA_FIXTURE_SCHEMA, recreate_database
 
 REFERENCE_SCHEMA = Path(__file__).resolve().parents[2].parent / "shared" / "medusa" / "schema-2.21.2.sql"
 REFERENCE_DATABASE = "medusa_reference_2_21_2"

@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy import update
 
 from app.models import WebhookEvent
-from app.services.webhook_service import process_due_webhooks
+from app.runtime import process_due_webhooks
+from devtools.netvalve_events import event_body
 from devtools.pgcluster import free_port
 from tests.webhooks.conftest import Stack
-from tests.webhooks.support import event_body, post_event
+from tests.webhooks.support import post_event
 
 COMMAND = os.path.join(os.path.dirname(sys.executable), "netvalve-service")
 

@@ -11,16 +11,15 @@ from sqlalchemy import func, select
 
 from app.main import create_app
 from app.models import WebhookEvent
+from devtools.netvalve_events import DOC_EXAMPLE, event_body
 from tests.conftest import make_settings
 from tests.webhooks.conftest import MakeStack, Stack
 from tests.webhooks.support import (
-    DOC_EXAMPLE,
     EVENT_NAMES,
     SERVICE_KEY,
     WEBHOOK_HEADER,
     WEBHOOK_PATH,
     WEBHOOK_SECRET,
-    event_body,
     post_event,
 )
 

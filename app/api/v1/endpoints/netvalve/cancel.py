@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.api.v1.endpoints.netvalve.deps import ServiceDep
+from app.api.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
+from app.api.v1.endpoints.netvalve.deps import ServiceDep, answer_response
 from app.core.errors import MalformedBody, responses_for
 from app.core.security import ServiceAuth
 from app.schemas.netvalve import CancelDeleted, CancelRequest, MoneyOperationResponse
 from app.services import errors
-from app.services.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
 
 router = APIRouter()
 
@@ -30,10 +30,7 @@ router = APIRouter()
 async def cancel(body: CancelRequest, request: Request, service: ServiceDep, _: ServiceAuth) -> Response:
     """Void; an already cancelled payment is success, a captured one is 409 (refund it instead)."""
 
-    async def handler() -> Response:
-        result = await service.cancel(body.transaction_id, body.payment_session_id)
-        return Response(
-            result.body.model_dump_json(), status_code=result.status_code, media_type="application/json"
-        )
+    async def handler(key: str | None) -> Response:
+        return answer_response(await service.money.cancel(body.transaction_id, body.payment_session_id, key))
 
     return await run_idempotent(request, "cancel", handler)

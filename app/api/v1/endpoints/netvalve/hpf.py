@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app.api.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
 from app.core.errors import (
     AppError,
@@ -19,7 +20,6 @@ from app.core.errors import (
 from app.core.security import StorefrontAuthDep
 from app.schemas.netvalve import HpfSessionRequest, HpfSessionResponse
 from app.services import errors
-from app.services.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
 
 router = APIRouter()
 
@@ -32,6 +32,8 @@ _ERROR_TYPES: tuple[type[AppError], ...] = (
     errors.CartCompleted,
     errors.PaymentCollectionMissing,
     errors.CurrencyNotConfigured,
+    errors.CurrencyNotSupported,
+    errors.InvalidAmount,
     errors.HpfSessionUnavailable,
     DatabaseUnavailable,
     *IDEMPOTENCY_ERRORS,
@@ -48,8 +50,8 @@ async def create_hpf_session(
 ) -> Response:
     """Start a Hosted Payment Fields session for a cart (the waterfall of design.md section 3)."""
 
-    async def handler() -> Response:
-        result = await service.create_hpf_session(body.cart_id, body.payment_session_id)
+    async def handler(_: str | None) -> Response:
+        result = await service.checkout.create_hpf_session(body.cart_id, body.payment_session_id)
         return Response(result.model_dump_json(), media_type="application/json")
 
     return await run_idempotent(request, "hpf_session", handler)
@@ -60,4 +62,4 @@ async def get_hpf_session(
     query: Annotated[HpfSessionRequest, Query()], service: ServiceDep, _: StorefrontAuthDep
 ) -> HpfSessionResponse:
     """The same session, with the fields as query parameters."""
-    return await service.create_hpf_session(query.cart_id, query.payment_session_id)
+    return await service.checkout.create_hpf_session(query.cart_id, query.payment_session_id)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.api.v1.endpoints.netvalve.deps import ServiceDep
+from app.api.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
+from app.api.v1.endpoints.netvalve.deps import ServiceDep, answer_response
 from app.core.errors import (
     DatabaseUnavailable,
     Forbidden,
@@ -16,7 +17,6 @@ from app.core.errors import (
 from app.core.security import StorefrontAuthDep
 from app.schemas.netvalve import PayRequest, PayResponse
 from app.services import errors
-from app.services.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
 
 router = APIRouter()
 
@@ -37,6 +37,9 @@ router = APIRouter()
             errors.PaymentCollectionMissing,
             errors.CurrencyNotConfigured,
             errors.InvalidAmount,
+            errors.CurrencyNotSupported,
+            errors.InvalidPaymentRequest,
+            errors.PaymentAmountMismatch,
             errors.OperationInProgress,
             errors.PaymentTokenCartMismatch,
             errors.InvalidPaymentToken,
@@ -51,15 +54,14 @@ router = APIRouter()
 async def pay(body: PayRequest, request: Request, service: ServiceDep, _: StorefrontAuthDep) -> Response:
     """Charge the cart for the amount Medusa holds; an already paid cart answers without a new charge."""
 
-    async def handler() -> Response:
-        result = await service.pay(
+    async def handler(key: str | None) -> Response:
+        answer = await service.payments.pay(
             body.cart_id,
             body.payment_session_id,
             body.payment_token,
             str(body.customer_ip) if body.customer_ip else None,
+            key,
         )
-        return Response(
-            result.body.model_dump_json(), status_code=result.status_code, media_type="application/json"
-        )
+        return answer_response(answer)
 
     return await run_idempotent(request, "payment", handler)

@@ -28,5 +28,5 @@ router = APIRouter()
 )
 async def reconcile(body: ReconcileRequest, service: ServiceDep, _: ServiceAuth) -> ReconcileResponse:
     """Ask NetValve about every payment whose outcome is still open."""
-    examined, settled, still_open = await service.reconcile(body.limit)
+    examined, settled, still_open = await service.reconciliation.reconcile(body.limit)
     return ReconcileResponse(examined=examined, settled=settled, still_open=still_open)

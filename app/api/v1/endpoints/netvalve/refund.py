@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.api.v1.endpoints.netvalve.deps import ServiceDep
+from app.api.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
+from app.api.v1.endpoints.netvalve.deps import ServiceDep, answer_response
 from app.core.errors import MalformedBody, responses_for
 from app.core.security import ServiceAuth
 from app.schemas.netvalve import MoneyOperationResponse, RefundRequest, RefundResponse
 from app.services import errors
-from app.services.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
 
 router = APIRouter()
 
@@ -31,10 +31,9 @@ router = APIRouter()
 async def refund(body: RefundRequest, request: Request, service: ServiceDep, _: ServiceAuth) -> Response:
     """Refund; never more than captured minus refunded."""
 
-    async def handler() -> Response:
-        result = await service.refund(body.transaction_id, body.payment_session_id, body.amount)
-        return Response(
-            result.body.model_dump_json(), status_code=result.status_code, media_type="application/json"
+    async def handler(key: str | None) -> Response:
+        return answer_response(
+            await service.money.refund(body.transaction_id, body.payment_session_id, body.amount, key)
         )
 
     return await run_idempotent(request, "refund", handler)

@@ -65,7 +65,12 @@ def status_query(request: Request) -> StatusRequest:
     "/status",
     response_model=StatusResponse | StorefrontStatusResponse,
     responses=responses_for(
-        Unauthenticated, Forbidden, UnprocessableRequest, errors.PaymentNotFound, DatabaseUnavailable
+        Unauthenticated,
+        Forbidden,
+        UnprocessableRequest,
+        errors.PaymentNotFound,
+        errors.PaymentAmountMismatch,
+        DatabaseUnavailable,
     ),
     openapi_extra={"parameters": [_IDENTIFIERS_PARAMETER]},
 )
@@ -83,7 +88,7 @@ async def status(
     A payment whose outcome is open (pending, unknown, an operation in flight) is looked up in NetValve; a
     settled one answers from the ledger, which webhooks and reconciliation keep current, so that polling
     never turns into gateway traffic. ``refresh=true`` with the service key asks NetValve anyway."""
-    result = await service.status(
+    result = await service.reconciliation.status(
         query.transaction_id,
         query.payment_session_id,
         query.cart_id,

@@ -1,5 +1,6 @@
-"""Background work inside each replica: periodic reconciliation (claimed with SKIP LOCKED, so any
-number of replicas share it safely)."""
+"""The services wired to what the application's lifespan opened, and the background work each replica
+runs: reconciliation, webhook processing and forwarding to Medusa (all claimed with SKIP LOCKED, so any
+number of replicas share them safely). The one module that knows both the app's state and the services."""
 
 from __future__ import annotations
 
@@ -9,12 +10,31 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
+from starlette.datastructures import State
 
+from app.repositories.medusa import MedusaReader
 from app.services.netvalve_service import NetValveService
-from app.services.outbox import deliver_due_outbox
-from app.services.webhook_service import process_due_webhooks
+from app.services.outbox import OutboxDelivery
+from app.services.webhook_service import WebhookProcessor
 
 logger = logging.getLogger(__name__)
+
+
+def netvalve_service(state: State) -> NetValveService:
+    return NetValveService(
+        state.settings, state.sessionmaker, state.autocommit, MedusaReader(state.medusa_pool), state.gateway
+    )
+
+
+async def process_due_webhooks(state: State, limit: int = 20) -> int:
+    """One worker pass over due events (the background job and the tests call this)."""
+    processor = WebhookProcessor(state.settings, state.sessionmaker, netvalve_service(state).reconciliation)
+    return await processor.process_due(limit)
+
+
+async def deliver_due_outbox(state: State, limit: int = 20) -> int:
+    """One delivery pass (the background job and the tests call this)."""
+    return await OutboxDelivery(state.settings, state.sessionmaker, state.http).deliver_due(limit)
 
 
 async def _every(seconds: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
@@ -33,7 +53,7 @@ async def run_background_workers(app: FastAPI) -> AsyncIterator[None]:
     tasks: list[asyncio.Task[None]] = []
 
     async def reconcile() -> None:
-        await NetValveService.from_state(state).reconcile(limit=100)
+        await netvalve_service(state).reconciliation.reconcile(limit=100)
 
     if settings.reconcile_interval_seconds > 0:
         tasks.append(asyncio.create_task(_every(settings.reconcile_interval_seconds, "reconcile", reconcile)))

@@ -46,12 +46,14 @@ IDEMPOTENCY_ERRORS: tuple[type[AppError], ...] = (
 async def run_idempotent(
     request: Request,
     scope: str,
-    handler: Callable[[], Awaitable[Response]],
+    handler: Callable[[str | None], Awaitable[Response]],
 ) -> Response:
-    """Run ``handler`` at most once per (scope, key); without the header it simply runs."""
+    """Run ``handler`` at most once per (scope, key); without the header it simply runs. The handler gets
+    ``"<scope>:<key>"`` to record on the gateway call it makes, so that a retry whose stored answer was lost
+    still finds that call instead of making another."""
     key = request.headers.get(HEADER)
     if key is None:
-        return await handler()
+        return await handler(None)
     if not _VALID_KEY.match(key):
         raise InvalidIdempotencyKey()
     body = await request.body()
@@ -83,7 +85,7 @@ async def run_idempotent(
         raise IdempotencyRequestInProgress()
 
     try:
-        response = await handler()
+        response = await handler(f"{scope}:{key}")
     except AppError as exc:
         if exc.status_code in _RETRYABLE_STATUSES:
             await _release(sessionmaker, scope, key)

@@ -1,0 +1,56 @@
+"""What Medusa hears of the ledger: the action a status stands for and the outbox row that carries it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from app.core.money import from_minor
+from app.models import Payment, PaymentStatus
+
+# The Medusa webhook action a ledger status stands for. ``refunded`` has none: Medusa records refunds itself.
+LEDGER_ACTIONS: Mapping[PaymentStatus, str] = {
+    PaymentStatus.AUTHORIZED: "authorized",
+    PaymentStatus.CAPTURED: "captured",
+    PaymentStatus.ERROR: "failed",
+    PaymentStatus.CANCELED: "canceled",
+}
+
+
+def ledger_action(status: PaymentStatus) -> str | None:
+    return LEDGER_ACTIONS.get(status)
+
+
+def _action_minor(payment: Payment, action: str) -> int:
+    """The amount Medusa records for an action: what was captured or authorized, else the payment's."""
+    if action == "captured" and payment.captured_minor:
+        return payment.captured_minor
+    if action == "authorized" and payment.authorized_minor:
+        return payment.authorized_minor
+    return payment.amount_minor
+
+
+def forward_row(
+    payment: Payment, action: str, transaction_id: int | None, webhook_event_id: int | None = None
+) -> dict[str, Any] | None:
+    """The outbox row announcing ``action``; one per (action, session, transaction), whoever queues it."""
+    if payment.payment_session_id is None:
+        return None
+    key = f"{action}|{payment.payment_session_id}|{transaction_id}"
+    amount = from_minor(_action_minor(payment, action), payment.currency)
+    body = {
+        "action": action,
+        "data": {"session_id": payment.payment_session_id, "amount": str(amount)},
+        "event_id": "nvwh_" + hashlib.sha256(key.encode()).hexdigest()[:32],
+        "occurred_at": datetime.now(UTC).isoformat(),
+    }
+    return {
+        "dedup_key": key[:255],
+        "webhook_event_id": webhook_event_id,
+        "action": action,
+        "payment_session_id": payment.payment_session_id,
+        "netvalve_transaction_id": transaction_id,
+        "payload": body,
+    }

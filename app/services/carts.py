@@ -1,0 +1,85 @@
+"""What Medusa says about a cart: the amount due, its currency's merchant routing, its payment session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from app.core.config import Settings
+from app.core.money import InvalidAmount, currency_exponent, from_minor, to_minor
+from app.gateway import MerchantNotConfigured, mid_fields
+from app.models import Payment
+from app.repositories.medusa import MedusaCart, MedusaReader
+from app.services import errors
+
+# NetValve takes amounts with two decimals: a currency with more cannot always be sent exactly.
+NETVALVE_MAX_EXPONENT = 2
+_ROUTING_FIELDS = {"netvalveMidId": "netvalve_mid_id", "midId": "mid_id", "siteId": "site_id"}
+
+
+@dataclass(frozen=True)
+class Due:
+    """What the cart owes, as Medusa holds it: the exact amount, in major and minor units."""
+
+    cart: MedusaCart
+    amount: Decimal
+    amount_minor: int
+    currency: str
+    routing: dict[str, Any]
+
+    @property
+    def session_id(self) -> str | None:
+        return self.cart.payment_session.id if self.cart.payment_session else None
+
+
+class Carts:
+    def __init__(self, settings: Settings, medusa: MedusaReader) -> None:
+        self.settings = settings
+        self.medusa = medusa
+
+    async def get(self, cart_id: str, payment_session_id: str | None) -> MedusaCart:
+        cart = await self.medusa.get_cart(cart_id)
+        if cart is None:
+            raise errors.CartNotFound()
+        if payment_session_id is not None and (
+            cart.payment_session is None or cart.payment_session.id != payment_session_id
+        ):
+            raise errors.PaymentSessionNotFound()
+        return cart
+
+    def due(self, cart: MedusaCart) -> Due:
+        """The amount to charge, refused (422, before anything is recorded) when NetValve cannot take it."""
+        amount = cart.amount_due
+        if amount is None:
+            raise errors.PaymentCollectionMissing()
+        currency = cart.currency_code
+        if currency_exponent(currency) > NETVALVE_MAX_EXPONENT:
+            raise errors.CurrencyNotSupported(details={"currency": currency})
+        try:
+            minor = to_minor(amount, currency)
+        except InvalidAmount as exc:
+            raise errors.InvalidAmount(str(exc)) from None
+        try:
+            routing = mid_fields(self.settings, currency)
+        except MerchantNotConfigured as exc:
+            raise errors.CurrencyNotConfigured(str(exc)) from None
+        fields = {_ROUTING_FIELDS[key]: value for key, value in routing.items()}
+        return Due(cart, from_minor(minor, currency), minor, currency, fields)
+
+    @staticmethod
+    def check_unchanged(payment: Payment, cart: MedusaCart | None) -> None:
+        """409 when Medusa's amount for the payment's cart is no longer what the ledger charged."""
+        if cart is None or cart.amount_due is None:
+            return
+        try:
+            minor = to_minor(cart.amount_due, payment.currency)
+        except InvalidAmount:
+            minor = None
+        if minor != payment.amount_minor or cart.currency_code != payment.currency:
+            raise errors.PaymentAmountMismatch(
+                details={
+                    "ledger_amount": str(from_minor(payment.amount_minor, payment.currency)),
+                    "medusa_amount": str(cart.amount_due),
+                }
+            )

@@ -1,0 +1,202 @@
+"""Pay for a cart: NetValve ``/sale`` (or ``/authorize`` in manual-capture mode), for Medusa's amount,
+never twice. The intent is committed before the call (``Ledger``), the answer recorded after it."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from app.core.config import CaptureMode
+from app.gateway import Refusal, SaleRequest
+from app.models import CallOutcome, Operation, Payment, PaymentStatus
+from app.repositories.medusa import MedusaCart
+from app.repositories.payments import OPEN_CALL_OUTCOMES, PaymentRepository
+from app.schemas.netvalve import PayResponse
+from app.services import errors
+from app.services.carts import Due
+from app.services.checkout import token_digest
+from app.services.context import ServiceContext
+from app.services.ledger import CallRef, LockedPayment
+from app.services.payment_state import is_allowed, is_already_done
+from app.services.views import Answer, paid_answer
+
+logger = logging.getLogger(__name__)
+
+ORDER_DESC_MAX = 100
+PHONE_MAX = 20
+_PHONE_NOISE = re.compile(r"[\s().-]")
+# A call made under a key that still stands for its request: a retry answers from it and never sends again.
+_KEY_BINDS = frozenset({*OPEN_CALL_OUTCOMES, CallOutcome.APPROVED})
+
+
+class Payments:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.settings = ctx.settings
+        self.reads = ctx.reads
+        self.carts = ctx.carts
+        self.ledger = ctx.ledger
+        self.gateway = ctx.gateway
+
+    async def pay(
+        self,
+        cart_id: str,
+        payment_session_id: str | None,
+        payment_token: str | None,
+        customer_ip: str | None,
+        idempotency_key: str | None = None,
+    ) -> Answer[PayResponse]:
+        """Charge (or authorize) a cart for the amount Medusa holds; never twice."""
+        cart = await self.carts.get(cart_id, payment_session_id)
+        async with self.reads() as db:
+            repo = PaymentRepository(db)
+            made = await repo.call_for_key(idempotency_key) if idempotency_key else None
+            if made is not None and made.outcome in _KEY_BINDS:
+                bound = await db.get(Payment, made.payment_id)
+                assert bound is not None
+                return paid_answer(bound)
+            existing = await repo.find_live_for_cart(cart.id)
+        if existing is not None:
+            self.carts.check_unchanged(existing, cart)
+            return paid_answer(existing)
+        if cart.is_completed:
+            raise errors.CartCompleted()
+        due = self.carts.due(cart)
+        if payment_token is None:
+            waiting = PayResponse(
+                cart_id=cart.id,
+                payment_session_id=due.session_id,
+                status=PaymentStatus.REQUIRES_MORE,
+                currency_code=due.currency,
+                amount=due.amount,
+            )
+            return Answer(waiting, is_open=False)
+        async with self.reads() as db:
+            token_cart = await PaymentRepository(db).token_cart(token_digest(payment_token))
+        if token_cart is not None and token_cart != cart.id:
+            raise errors.PaymentTokenCartMismatch()
+        # Everything NetValve will be sent is checked before anything is recorded.
+        fields = _sale_fields(due, payment_token, customer_ip)
+        _sale_request(fields, reference="x" * 100)
+
+        operation = (
+            Operation.AUTHORIZE
+            if self.settings.netvalve_capture_mode is CaptureMode.AUTHORIZE
+            else Operation.SALE
+        )
+        opened = await self._open(due, operation, idempotency_key)
+        if isinstance(opened, Payment):
+            return paid_answer(opened)
+        ref, reference = opened
+        send = self.gateway.authorize if operation is Operation.AUTHORIZE else self.gateway.sale
+        result = await send(_sale_request(fields, reference=reference))
+
+        async with self.ledger.locked(ref.payment_id) as locked:
+            applied = locked.answer(await locked.call(ref.call_id), result)
+            answer = paid_answer(locked.payment)
+        if not applied:
+            return answer  # a look-up settled the call while we waited: what it recorded stands
+        if result.declined:
+            raise errors.CardDeclined(
+                result.message or "The card was declined.",
+                details={"response_code": result.code, "response_message": result.message},
+            )
+        if result.refusal is Refusal.INVALID_TOKEN:
+            # The token is the one field of the request the storefront supplies: its fault, not ours.
+            raise errors.InvalidPaymentToken(details={"response_code": result.code})
+        if not answer.is_open:
+            errors.raise_if_nothing_happened(result)
+        return answer
+
+    async def _open(
+        self, due: Due, operation: Operation, idempotency_key: str | None
+    ) -> tuple[CallRef, str] | Payment:
+        """Record the attempt and commit it; the payment itself when there is nothing to send."""
+        try:
+            async with self.ledger.sessionmaker.begin() as db:
+                repo = PaymentRepository(db)
+                payment = await repo.get_or_create(
+                    cart_id=due.cart.id,
+                    payment_session_id=due.session_id,
+                    payment_collection_id=due.cart.payment_collection_id,
+                    currency=due.currency,
+                    amount_minor=due.amount_minor,
+                    capture_mode=self.settings.netvalve_capture_mode.value,
+                )
+                if payment.operation_in_flight:
+                    raise errors.OperationInProgress()
+                status = PaymentStatus(payment.status)
+                if is_already_done(status, operation) or not is_allowed(status, operation):
+                    return payment
+                payment.attempt += 1
+                payment.amount_minor = due.amount_minor
+                payment.currency = due.currency
+                reference = f"{due.session_id or due.cart.id}-{payment.attempt}"
+                payment.client_order_id = reference
+                ref = await LockedPayment(db, payment).open_call(
+                    operation,
+                    reference=reference,
+                    amount_minor=due.amount_minor,
+                    idempotency_key=idempotency_key,
+                )
+        except IntegrityError:
+            # The partial unique index on live payments per cart: another request won the race.
+            raise errors.OperationInProgress() from None
+        return ref, reference
+
+
+def _sale_request(fields: dict[str, Any], *, reference: str) -> SaleRequest:
+    try:
+        return SaleRequest(**fields, client_order_id=reference)
+    except ValidationError as exc:
+        raise errors.InvalidPaymentRequest(
+            details={"fields": sorted({".".join(map(str, err["loc"])) for err in exc.errors()})}
+        ) from None
+
+
+def _sale_fields(due: Due, payment_token: str, customer_ip: str | None) -> dict[str, Any]:
+    return {
+        "amount": due.amount,
+        "currency": due.currency,
+        "payment_type": "CARD",
+        "payment_token": payment_token,
+        "order_desc": f"Cart {due.cart.id}"[:ORDER_DESC_MAX],
+        "customer_ip": customer_ip,
+        **due.routing,
+        **_customer_fields(due.cart),
+    }
+
+
+def _phone(value: str | None) -> str | None:
+    """NetValve takes at most 20 characters: separators go, a number still too long is left out."""
+    if not value:
+        return None
+    compact = _PHONE_NOISE.sub("", value)
+    return compact if len(compact) <= PHONE_MAX else None
+
+
+def _customer_fields(cart: MedusaCart) -> dict[str, Any]:
+    address = cart.billing_address or cart.shipping_address
+    first = (address.first_name if address else None) or cart.customer_first_name
+    last = (address.last_name if address else None) or cart.customer_last_name
+    fields: dict[str, Any] = {
+        "customer_email": cart.email,
+        "customer_first_name": first,
+        "customer_last_name": last,
+        "customer_name": " ".join(part for part in (first, last) if part) or None,
+    }
+    if address is not None:
+        fields |= {
+            "customer_address": " ".join(p for p in (address.address_1, address.address_2) if p) or None,
+            "customer_city": address.city,
+            "customer_state": (address.province or None) and address.province[:30],
+            "customer_zip_code": (address.postal_code or None) and address.postal_code[:10],
+            "customer_country_code": address.country_code,
+            "customer_phone": _phone(address.phone or cart.customer_phone),
+        }
+    elif cart.customer_phone:
+        fields["customer_phone"] = _phone(cart.customer_phone)
+    return {k: v for k, v in fields.items() if v}
