@@ -21,6 +21,20 @@ from asyncpg.pool import PoolConnectionProxy
 
 from app.db.medusa import MedusaPool
 
+# Every Medusa table the statements below read: the read-only role needs SELECT on these and nothing else
+# (README, "Use it from Medusa"; a test checks the statements against this list).
+TABLES_READ = (
+    "api_key",
+    "cart",
+    "cart_address",
+    "cart_payment_collection",
+    "customer",
+    "order_cart",
+    "payment_collection",
+    "payment_session",
+    "publishable_api_key_sales_channel",
+)
+
 _ADDRESS_FIELDS = (
     "first_name",
     "last_name",

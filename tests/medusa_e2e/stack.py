@@ -20,6 +20,7 @@ from pathlib import Path
 
 import asyncpg
 
+from app.repositories.medusa import TABLES_READ
 from devtools.pgcluster import Cluster, free_port
 from tests.conftest import EUR_MID, ROOT, SERVICE_KEY, WEBHOOK_HEADER, WEBHOOK_SECRET, run_alembic
 
@@ -34,16 +35,6 @@ MEDUSA_HOOK_SECRET = "e2e-medusa-hook-secret-0123456789"
 READER_ROLE = "netvalve_reader"
 READER_PASSWORD = "e2e-reader-password-0123"
 # Every Medusa table the service reads (app/repositories/medusa.py), and nothing else.
-READER_TABLES = (
-    "cart",
-    "cart_address",
-    "customer",
-    "cart_payment_collection",
-    "payment_collection",
-    "payment_session",
-    "order_cart",
-    "api_key",
-)
 MEDUSA_BOOT_SECONDS = 240.0
 SERVICE_BOOT_SECONDS = 60.0
 CLI_SECONDS = 900.0
@@ -290,7 +281,7 @@ class E2EStack:
                 f"CREATE ROLE {role} LOGIN PASSWORD '{READER_PASSWORD}' NOSUPERUSER NOCREATEDB NOCREATEROLE;"
                 f" ALTER ROLE {role} SET default_transaction_read_only = on;"
                 f" GRANT CONNECT ON DATABASE medusa TO {role}; GRANT USAGE ON SCHEMA public TO {role};"
-                f" GRANT SELECT ON {', '.join(READER_TABLES)} TO {role}"
+                f" GRANT SELECT ON {', '.join(TABLES_READ)} TO {role}"
             )
         finally:
             await conn.close()
