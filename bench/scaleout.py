@@ -239,7 +239,6 @@ class Deployment:
     receiver_port: int = field(default_factory=free_port)
     replica_ports: list[int] = field(default_factory=lambda: [free_port() for _ in range(REPLICAS)])
     replicas: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
-    haproxy: subprocess.Popen[bytes] | None = None
     starts: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -288,6 +287,10 @@ class Deployment:
             "IDEMPOTENCY_LEASE_SECONDS": "20",
             "MEDUSA_WEBHOOK_URL": f"http://127.0.0.1:{self.receiver_port}{RECEIVER_PATH}",
             "MEDUSA_WEBHOOK_SECRET": MEDUSA_SECRET,
+            # Longer than the balancer keeps an idle connection to a replica: with uvicorn's default (5 s)
+            # a replica may close one just as HAProxy sends a request on it, which the client sees as a
+            # connection closed without an answer. An ALB (idle timeout 60 s) needs the same.
+            "UVICORN_TIMEOUT_KEEP_ALIVE": "75",
         }
 
     def sandbox_env(self) -> dict[str, str]:
@@ -344,23 +347,24 @@ class Deployment:
         await wait_200(self.http, f"http://127.0.0.1:{self.replica_ports[index]}/ready", self.replicas[index])
 
     async def set_replicas(self, count: int) -> None:
-        """Exactly the first ``count`` replicas running, and HAProxy balancing over them."""
+        """Exactly the first ``count`` replicas running and in HAProxy's rotation.
+
+        A replica leaves the rotation (maintenance) before it is stopped, as a deployment drains a task."""
         for index in range(REPLICAS):
             running = index in self.replicas and self.replicas[index].poll() is None
             if index >= count and running:
+                await self.haproxy_command(f"set server replicas/r{index + 1} state maint")
                 await stop_process(self.replicas.pop(index))
             elif index < count and not running:
                 self.start_replica(index)
         for index in range(count):
             await self.replica_ready(index)
-        await self.start_haproxy(count)
+            await self.haproxy_command(f"set server replicas/r{index + 1} state ready")
+        await self.wait_up(count)
 
-    async def start_haproxy(self, count: int) -> None:
-        if self.haproxy is not None:
-            await stop_process(self.haproxy)
-        work = self.stack.work
-        config = work / f"haproxy-{count}.cfg"
-        config.write_text(haproxy_config(self.lb_port, self.replica_ports[:count], work / "haproxy.sock"))
+    async def start_haproxy(self) -> None:
+        config = self.stack.work / "haproxy.cfg"
+        config.write_text(haproxy_config(self.lb_port, self.replica_ports, self.stack.work / "haproxy.sock"))
         binary = haproxy_binary()
         checked = await asyncio.to_thread(
             subprocess.run,
@@ -371,37 +375,38 @@ class Deployment:
         )
         if checked.returncode != 0:
             raise RuntimeError(f"haproxy refused {config}: {checked.stdout}{checked.stderr}")
-        self.haproxy = self.spawn("haproxy", [binary, "-db", "-f", str(config)], self.base_env())
+        self.stack.spawn("haproxy", [binary, "-db", "-f", str(config)], self.base_env())
         await asyncio.to_thread(wait_for_port, self.lb_port)
-        # Every server must have passed its checks before load starts.
+
+    async def wait_up(self, count: int) -> None:
+        """Until HAProxy's checks have put ``count`` replicas UP."""
         deadline = time.monotonic() + STARTUP_SECONDS
         while time.monotonic() < deadline:
             stats = await self.haproxy_stats()
             if sum(1 for row in stats if row["status"] == "UP") == count:
                 return
             await asyncio.sleep(0.2)
-        raise TimeoutError("haproxy did not see every replica UP")
+        raise TimeoutError(f"haproxy did not see {count} replicas UP")
 
-    async def haproxy_stats(self) -> list[dict[str, str]]:
-        """``show stat`` of the backend's servers, from HAProxy's admin socket."""
+    async def haproxy_command(self, command: str) -> str:
+        """One command on HAProxy's admin socket."""
 
         def ask() -> str:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
                 conn.settimeout(5)
                 conn.connect(str(self.stack.work / "haproxy.sock"))
-                conn.sendall(b"show stat\n")
+                conn.sendall(command.encode() + b"\n")
                 chunks = []
                 while chunk := conn.recv(65536):
                     chunks.append(chunk)
             return b"".join(chunks).decode()
 
-        text = (await asyncio.to_thread(ask)).lstrip("# ")
-        rows = csv.DictReader(io.StringIO(text))
-        return [
-            row
-            for row in rows
-            if row["pxname"] == "replicas" and row["svname"] not in ("BACKEND", "FRONTEND")
-        ]
+        return await asyncio.to_thread(ask)
+
+    async def haproxy_stats(self) -> list[dict[str, str]]:
+        """``show stat`` of the backend's servers."""
+        rows = csv.DictReader(io.StringIO((await self.haproxy_command("show stat")).lstrip("# ")))
+        return [r for r in rows if r["pxname"] == "replicas" and r["svname"] not in ("BACKEND", "FRONTEND")]
 
     async def settle(self, seconds: float) -> dict[str, int]:
         """Wait until the sandbox delivered every webhook and no work is left in the database."""
@@ -546,6 +551,11 @@ class KillTimeline:
     restarted: float = 0.0
     ready: float = 0.0
     killed_pid: int = 0
+    wall_clock: dict[str, str] = field(default_factory=dict)
+
+    def mark(self, event: str) -> float:
+        self.wall_clock[event] = f"{datetime.now(UTC):%H:%M:%S.%f}"[:-3]
+        return time.monotonic()
 
     def window(self, at: float) -> str:
         if at < self.killed:
@@ -562,14 +572,14 @@ async def kill_and_restart(
     victim = deployment.replicas[KILLED]
     timeline.killed_pid = victim.pid
     send_signal(victim, signal.SIGKILL)
-    timeline.killed = time.monotonic()
+    timeline.killed = timeline.mark("SIGKILL")
     await asyncio.to_thread(victim.wait)
     log(f"SIGKILLed replica r{KILLED + 1} (pid {victim.pid}); restarting it in {down:g} s")
     await asyncio.sleep(down)
     deployment.start_replica(KILLED)
-    timeline.restarted = time.monotonic()
+    timeline.restarted = timeline.mark("restart")
     await deployment.replica_ready(KILLED)
-    timeline.ready = time.monotonic()
+    timeline.ready = timeline.mark("/ready 200")
     log(f"replica r{KILLED + 1} answers /ready again")
 
 
@@ -678,7 +688,8 @@ async def invariants(
         Check(
             "exactly one sale per cart at the sandbox",
             not over_sold and all(sandbox_sales[c] == 1 for c in client_captured),
-            f"{len(carts)} carts checked out, {len(client_captured)} answered captured to the client, "
+            f"{len(carts)} carts in the pool, {len(payments_of)} with a payment,"
+            f" {len(client_captured)} answered captured to the mixed run's client, "
             f"{sum(sandbox_sales.values())} approved sales at the sandbox for {len(sandbox_sales)} carts, "
             f"carts with more than one sale: {over_sold or 'none'}",
         )
@@ -762,10 +773,29 @@ async def invariants(
         f"{r['what']} more than 60 s after arriving: {r['late']} (slowest {float(r['slowest'] or 0):.0f} s)"
         for r in late
     )
+    retried = [c for c in carts if c.pay_attempts > 1]
+    calls = await fetch(
+        dsn,
+        """
+        SELECT p.cart_id, p.id, p.status, t.operation, t.outcome, t.netvalve_transaction_id
+        FROM payments p JOIN payment_transactions t ON t.payment_id = p.id
+        WHERE p.cart_id = ANY($1::text[]) ORDER BY t.id
+        """,
+        [c.cart_id for c in retried],
+    )
+    ledger_calls: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    for call in calls:
+        ledger_calls[call["cart_id"]].append((call["id"], call["status"], call["operation"], call["outcome"]))
+    stories = [
+        f"{c.cart_id}: {c.pay_attempts} attempts, final answer {c.final}; ledger (payment, status, call,"
+        f" outcome) {ledger_calls[c.cart_id]}; approved sales at the sandbox: {sandbox_sales[c.cart_id]}"
+        for c in retried
+    ]
     return checks, {
         "client_finals": dict(finals),
         "pay_attempts": dict(sorted(attempts.items())),
         "recovery": recovery,
+        "retried": stories,
     }
 
 
@@ -937,14 +967,17 @@ def report(args: argparse.Namespace, found: Findings) -> str:
         f" 502-504 and connection errors) and status reads ({args.status_concurrency} concurrent, paid carts)"
         " through HAProxy; the sandbox delivers every webhook twice, through HAProxy too. Replica"
         f" r{KILLED + 1} (pid {timeline.killed_pid}) was SIGKILLed at t={timeline.killed - t0:.1f} s, started"
-        f" again at t={timeline.restarted - t0:.1f} s and answered /ready at t={timeline.ready - t0:.1f} s."
+        f" again at t={timeline.restarted - t0:.1f} s and answered /ready at t={timeline.ready - t0:.1f} s"
+        f" (UTC: {timeline.wall_clock})."
     )
     overhead = (
         f"Each pass {args.throughput_seconds:g} s through HAProxy with bench/load.py: status reads (32"
         " concurrent, settled payments), then checkouts (16 concurrent, fresh carts, 30 ms sandbox latency)."
-        " The replicas, PostgreSQL, the sandbox, HAProxy and the load generator share this machine's"
-        f" {os.cpu_count()} cores, with other work on them: each added replica is one more process competing"
-        " for the same cores, so these numbers show the overhead of several replicas, not a speed-up."
+        " A replica is one uvicorn process, one event loop, so it uses at most one core. The replicas,"
+        " PostgreSQL, the sandbox, HAProxy and the load generator share this machine's"
+        f" {os.cpu_count()} cores, with other work on them: beyond what lets the service use both cores, each"
+        " added replica is one more process competing for the same cores. These numbers show the overhead of"
+        " several replicas on one small machine, not the speed-up that replicas on their own machines give."
     )
     parts = [
         "# Scale-out run: three replicas behind HAProxy, one SIGKILLed",
@@ -961,7 +994,9 @@ def report(args: argparse.Namespace, found: Findings) -> str:
         "Window lengths: " + ", ".join(f"{w} {d:.1f} s" for w, d in zip(WINDOWS, lengths, strict=True)) + ".",
         "",
         f"Checkout outcomes as the client saw them (final answer): {found.client['client_finals']};"
-        f" payment attempts per cart: {found.client['pay_attempts']}.",
+        f" payment attempts per cart: {found.client['pay_attempts']}. Checkouts whose payment was retried:",
+        "",
+        *(f"- {story}" for story in found.client["retried"] or ["none"]),
         "",
         "HAProxy's counters per replica at the end of the mixed run (`show stat`):",
         "",
@@ -1036,6 +1071,9 @@ async def run_scaleout(
     demo = await deployment.start_database(args.carts + throughput_carts)
     mixed_carts, spare = demo["carts"][: args.carts], demo["carts"][args.carts :]
     await deployment.start_sandbox()
+    for index in range(REPLICAS):
+        deployment.start_replica(index)
+    await deployment.start_haproxy()
     await deployment.set_replicas(REPLICAS)
     log(f"{REPLICAS} replicas on {deployment.replica_ports} behind HAProxy on {deployment.lb_port}")
 

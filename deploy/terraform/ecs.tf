@@ -8,7 +8,8 @@ data "aws_vpc" "this" {
 }
 
 locals {
-  container_port = 8000
+  container_port   = 8000
+  alb_idle_timeout = 60
 
   # Plain settings. The ALB sits inside the VPC, so its addresses are the trusted proxies.
   plain_environment = {
@@ -29,8 +30,12 @@ locals {
     MEDUSA_WEBHOOK_URL           = var.medusa_webhook_url
     TRUSTED_PROXIES              = data.aws_vpc.this.cidr_block
   }
+  # Read by uvicorn, not by the service: keep an idle connection open longer than the ALB does, or the ALB
+  # may send a request on a connection uvicorn is just closing (uvicorn's default is 5 s), a 502.
+  server_environment = { UVICORN_TIMEOUT_KEEP_ALIVE = tostring(local.alb_idle_timeout + 15) }
   environment = merge(
     local.plain_environment,
+    local.server_environment,
     { for currency, mid in var.netvalve_mid_ids : "NETVALVE_MID_ID_${upper(currency)}" => mid },
     var.extra_environment,
   )
@@ -264,6 +269,7 @@ resource "aws_lb" "this" {
   internal                   = false
   security_groups            = [aws_security_group.alb.id]
   subnets                    = var.public_subnet_ids
+  idle_timeout               = local.alb_idle_timeout
   drop_invalid_header_fields = true
 }
 
