@@ -1073,8 +1073,10 @@ async def run_scaleout(
     await deployment.start_sandbox()
     for index in range(REPLICAS):
         deployment.start_replica(index)
+    for index in range(REPLICAS):
+        await deployment.replica_ready(index)
     await deployment.start_haproxy()
-    await deployment.set_replicas(REPLICAS)
+    await deployment.wait_up(REPLICAS)
     log(f"{REPLICAS} replicas on {deployment.replica_ports} behind HAProxy on {deployment.lb_port}")
 
     timeline = KillTimeline(started=time.monotonic())
