@@ -91,7 +91,6 @@ def log(message: str) -> None:
 
 @dataclass(frozen=True)
 class Forward:
-    at: float
     event_id: str
     action: str
     session_id: str
@@ -132,7 +131,6 @@ class Receiver:
             payload = json.loads(body)
             self.forwards.append(
                 Forward(
-                    time.monotonic(),
                     str(payload["event_id"]),
                     str(payload["action"]),
                     str(payload["data"]["session_id"]),
