@@ -297,10 +297,10 @@ class Settings(BaseSettings):
             problems.append("LOG_LEVEL: DEBUG is not allowed in production (request details reach the logs)")
         if not self.netvalve_client_id:
             problems.append("NETVALVE_CLIENT_ID: required in production")
-        if not self.webhook_auth_configured:
-            problems.append(
-                "NETVALVE_WEBHOOK_AUTH_HEADER, NETVALVE_WEBHOOK_AUTH_VALUES: required in production"
-            )
+        if not self.netvalve_webhook_auth_header:
+            problems.append("NETVALVE_WEBHOOK_AUTH_HEADER: required in production")
+        if not self.netvalve_webhook_auth_values:
+            problems.append("NETVALVE_WEBHOOK_AUTH_VALUES: required in production")
         problems.extend(
             f"{name}: must be an https:// URL in production"
             for name, url in self._outbound_urls().items()
