@@ -9,13 +9,17 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from app.api.auth import AuthenticateBeforeBody, authenticated_routes
 from app.api.health import router as health_router
+from app.api.v1.endpoints.netvalve.router import PREFIX as NETVALVE_PREFIX
+from app.api.v1.endpoints.netvalve.router import ROUTERS as NETVALVE_ROUTERS
+from app.api.v1.endpoints.netvalve.router import WEBHOOK_PATH
 from app.api.v1.endpoints.netvalve.router import router as netvalve_router
 from app.core.config import Settings, get_settings
 from app.core.cors import StorefrontCORSMiddleware
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
-from app.core.middleware import RequestContextMiddleware
+from app.core.middleware import RequestContextMiddleware, RequestLimitsMiddleware
 from app.core.security import PublishableKeyCache
 from app.db.medusa import create_medusa_pool
 from app.db.session import create_autocommit_sessionmaker, create_engine, create_sessionmaker
@@ -42,7 +46,9 @@ def create_app(settings: Settings | None = None, http_client: httpx.AsyncClient 
         http = http_client or build_http_client(settings)
         app.state.http = http
         app.state.gateway = NetValveClient(http, settings)
-        app.state.publishable_key_cache = PublishableKeyCache(settings.publishable_key_cache_seconds)
+        app.state.publishable_key_cache = PublishableKeyCache(
+            settings.publishable_key_cache_seconds, settings.publishable_key_cache_max_entries
+        )
         logger.info("service started", extra={"app_env": settings.app_env.value})
         try:
             async with run_background_workers(app):
@@ -58,8 +64,18 @@ def create_app(settings: Settings | None = None, http_client: httpx.AsyncClient 
         title="NetValve payment service for Medusa",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url=None if settings.app_env == "production" else "/docs",
+        # Production publishes no map of the API: no schema, no docs pages.
+        openapi_url=None if settings.is_production else "/openapi.json",
+        docs_url=None if settings.is_production else "/docs",
         redoc_url=None,
+    )
+    # The last added runs first: the request id, then the size limits, then authentication, then the route.
+    app.add_middleware(AuthenticateBeforeBody, routes=authenticated_routes(NETVALVE_PREFIX, NETVALVE_ROUTERS))
+    app.add_middleware(
+        RequestLimitsMiddleware,
+        max_header_bytes=settings.request_max_header_bytes,
+        max_body_bytes=settings.request_max_body_bytes,
+        body_limits={WEBHOOK_PATH: settings.webhook_max_body_bytes},
     )
     app.add_middleware(RequestContextMiddleware)
     if settings.store_cors:

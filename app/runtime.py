@@ -15,6 +15,7 @@ from starlette.datastructures import State
 from app.repositories.medusa import MedusaReader
 from app.services.netvalve_service import NetValveService
 from app.services.outbox import OutboxDelivery
+from app.services.retention import purge_due_rows
 from app.services.webhook_service import WebhookProcessor
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,17 @@ async def run_background_workers(app: FastAPI) -> AsyncIterator[None]:
     async def outbox() -> None:
         while await deliver_due_outbox(state, limit=20):
             pass
+
+    if settings.retention_interval_seconds > 0:
+        tasks.append(
+            asyncio.create_task(
+                _every(
+                    settings.retention_interval_seconds,
+                    "retention",
+                    lambda: purge_due_rows(state.sessionmaker, settings),
+                )
+            )
+        )
 
     if settings.webhook_worker_enabled:
         poll = settings.webhook_worker_poll_seconds

@@ -20,6 +20,8 @@ else:
     Connection = asyncpg.Connection | PoolConnectionProxy
 
 NETVALVE_PROVIDER_ID = "pp_netvalve_netvalve"
+# The sales channel fixture carts belong to and fixture publishable keys are linked to.
+WEBSHOP_SALES_CHANNEL = "sc_01JTESTWEBSHOP000000000000"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 LinkTable = Literal["cart_payment_collection", "order_cart", "order_payment_collection"]
@@ -329,6 +331,7 @@ async def create_cart(
     billing: bool = True,
     shipping: bool = True,
     customer: bool = True,
+    sales_channel_id: str | None = WEBSHOP_SALES_CHANNEL,
 ) -> CartRows:
     """A storefront cart as Medusa leaves it once the payment collection and session are created."""
     region_id = await create_region(conn, currency=currency)
@@ -339,8 +342,8 @@ async def create_cart(
     await conn.execute(
         """
         INSERT INTO cart (id, region_id, customer_id, email, currency_code, shipping_address_id,
-                          billing_address_id, locale)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, 'en-IE')
+                          billing_address_id, locale, sales_channel_id)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, 'en-IE', $8)
         """,
         cart_id,
         region_id,
@@ -349,6 +352,7 @@ async def create_cart(
         currency,
         shipping_id,
         billing_id,
+        sales_channel_id,
     )
     collection_id = link_id = session_id = None
     if with_collection:
@@ -454,8 +458,25 @@ async def create_api_key(
 
 
 async def create_publishable_key(
-    conn: Connection, *, title: str = "Webshop", revoked: bool = False, deleted: bool = False
+    conn: Connection,
+    *,
+    title: str = "Webshop",
+    revoked: bool = False,
+    deleted: bool = False,
+    sales_channel_ids: tuple[str, ...] = (WEBSHOP_SALES_CHANNEL,),
 ) -> str:
-    """A publishable key's token (``pk_...``); ``revoked`` revokes it a minute ago."""
+    """A publishable key's token (``pk_...``), linked to ``sales_channel_ids``; ``revoked`` revokes it a
+    minute ago."""
     revoked_at = await conn.fetchval("SELECT now() - interval '1 minute'") if revoked else None
-    return await create_api_key(conn, title=title, revoked_at=revoked_at, deleted=deleted)
+    token = await create_api_key(conn, title=title, revoked_at=revoked_at, deleted=deleted)
+    for sales_channel_id in sales_channel_ids:
+        await conn.execute(
+            """
+            INSERT INTO publishable_api_key_sales_channel (publishable_key_id, sales_channel_id, id)
+            SELECT id, $2, $3 FROM api_key WHERE token = $1
+            """,
+            token,
+            sales_channel_id,
+            new_id("pksc"),
+        )
+    return token

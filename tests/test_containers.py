@@ -20,6 +20,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.core.config import MID_ENV_PREFIX, Settings
+from tests.test_supply_chain import dockerfile_stages, stage_chain
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -85,17 +86,10 @@ def _compose_config(workdir: Path, compose_file: str, *extra: str) -> dict[str, 
     return config
 
 
-def _final_stage(dockerfile: str) -> list[tuple[str, str]]:
-    """Instructions (keyword, arguments) of the last build stage, with line continuations joined."""
-    joined = re.sub(r"\\\n", " ", dockerfile)
-    instructions = [
-        (parts[0].upper(), parts[1] if len(parts) > 1 else "")
-        for line in joined.splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-        for parts in [line.strip().split(None, 1)]
-    ]
-    last_from = max(i for i, (keyword, _) in enumerate(instructions) if keyword == "FROM")
-    return instructions[last_from:]
+def _final_stage() -> list[tuple[str, str]]:
+    """Instructions that make the default (last) image, those of the stages it is built on included."""
+    stages = dockerfile_stages()
+    return stage_chain(stages, list(stages)[-1], follow_copies=False)
 
 
 class TestDockerfile:
@@ -112,7 +106,7 @@ class TestDockerfile:
         assert "DL3007" in result.stdout
 
     def test_final_stage_runs_as_non_root_with_a_healthcheck(self) -> None:
-        stage = _final_stage(DOCKERFILE.read_text(encoding="utf-8"))
+        stage = _final_stage()
         users = [args.split(":")[0] for keyword, args in stage if keyword == "USER"]
         assert users, "the final stage has no USER: it would run as root"
         assert users[-1] not in ("root", "0")
@@ -122,10 +116,12 @@ class TestDockerfile:
         assert "/health" in healthchecks[-1]
 
     def test_default_command_serves_the_app_without_reload_or_trusting_forwarded_headers(self) -> None:
-        stage = _final_stage(DOCKERFILE.read_text(encoding="utf-8"))
+        stage = _final_stage()
         cmd = json.loads(next(args for keyword, args in reversed(stage) if keyword == "CMD"))
         assert cmd[:2] == ["uvicorn", "app.main:app"]
         assert "--reload" not in cmd
+        # Uvicorn believes X-Forwarded-For from 127.0.0.1 unless told not to; the app reads it itself.
+        assert "--no-proxy-headers" in cmd
         assert "--proxy-headers" not in cmd
         assert ("EXPOSE", "8000") in stage
 
@@ -186,6 +182,29 @@ class TestCompose:
         assert env["NETVALVE_WEBHOOK_AUTH_HEADER"] == sandbox_env["SANDBOX_WEBHOOK_HEADER_NAME"]
         assert sandbox_env["SANDBOX_WEBHOOK_HEADER_VALUE"] in env["NETVALVE_WEBHOOK_AUTH_VALUES"].split(",")
         assert sandbox_env["SANDBOX_WEBHOOK_URL"].startswith("http://app:8000/")
+        assert app["command"][:2] == ["uvicorn", "app.main:app"]
+        assert "--no-proxy-headers" in app["command"]
+
+    def test_docker_exec_app_alembic_upgrade_head_works_as_written(self, tmp_path: Path) -> None:
+        # `docker exec -it app alembic upgrade head`: a container named app, built from the dev image, whose
+        # working directory holds alembic.ini and the migrations, with DATABASE_URL set.
+        services = _compose_config(_compose_workdir(tmp_path), COMPOSE_DEV.name)["services"]
+        app = services["app"]
+        assert app["container_name"] == "app"
+        assert app["build"]["target"] == "dev"
+        assert app["environment"]["DATABASE_URL"].startswith("postgresql://")
+        assert services["migrate"]["command"] == ["alembic", "upgrade", "head"]
+        dev_image = stage_chain(dockerfile_stages(), "dev", follow_copies=False)
+        workdirs = [arguments for keyword, arguments in dev_image if keyword == "WORKDIR"]
+        assert workdirs[-1] == "/srv/app"
+        assert ("COPY", "alembic.ini ./") in dev_image
+        assert ("COPY", "alembic/ alembic/") in dev_image
+        # The source mounted over the image keeps alembic/ where alembic.ini says it is.
+        assert any(volume["target"] == "/srv/app/alembic" for volume in app["volumes"])
+
+    def test_prod_compose_builds_the_prod_image(self, tmp_path: Path) -> None:
+        app = _compose_config(_compose_workdir(tmp_path), COMPOSE_PROD.name)["services"]["app"]
+        assert app["build"]["target"] == "prod"
 
     def test_dev_app_environment_names_only_real_settings(self, tmp_path: Path) -> None:
         services = _compose_config(_compose_workdir(tmp_path), COMPOSE_DEV.name)["services"]

@@ -169,10 +169,22 @@ class Settings(BaseSettings):
     storefront_auth: StorefrontAuth = StorefrontAuth.PUBLISHABLE_KEY
     store_cors: OriginList = Field(default_factory=list)
     publishable_key_cache_seconds: Annotated[float, Field(ge=0)] = 60.0
+    # Verdicts kept at most (least recently used go first); each entry is a hash and a few ids.
+    publishable_key_cache_max_entries: Annotated[int, Field(ge=0)] = 10_000
+    # Checked before anything parses the request: all header names and values together, and the body
+    # (except the webhook's, which has WEBHOOK_MAX_BODY_BYTES).
+    request_max_header_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024
+    request_max_body_bytes: Annotated[int, Field(ge=1024)] = 32 * 1024
     idempotency_key_ttl_hours: Annotated[int, Field(ge=24)] = 24
     # A claimed key nobody answered within this time belongs to a request that died; a retry takes it over.
     idempotency_lease_seconds: PositiveSeconds = 120.0
     reconcile_interval_seconds: Annotated[float, Field(ge=0)] = 60.0
+    # Retention: expired idempotency keys (IDEMPOTENCY_KEY_TTL_HOURS), settled webhook events and delivered
+    # outbox rows are deleted by a background pass, a batch per short transaction.
+    retention_interval_seconds: Annotated[float, Field(ge=0)] = 3600.0
+    retention_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    webhook_event_retention_days: Annotated[int, Field(ge=1)] = 30
+    outbox_retention_days: Annotated[int, Field(ge=1)] = 30
     reconcile_min_age_seconds: Annotated[float, Field(ge=0)] = 30.0
 
     netvalve_webhook_auth_header: OptionalStr = None
@@ -297,9 +309,39 @@ class Settings(BaseSettings):
             problems.append("STORE_CORS: '*' is not allowed in production; list the storefront origins")
         if self.medusa_webhook_url and self.medusa_webhook_secret is None:
             problems.append("MEDUSA_WEBHOOK_SECRET: required when MEDUSA_WEBHOOK_URL is set")
+        if self.log_level == "DEBUG":
+            problems.append("LOG_LEVEL: DEBUG is not allowed in production (request details reach the logs)")
+        if not self.netvalve_client_id:
+            problems.append("NETVALVE_CLIENT_ID: required in production")
+        if not self.netvalve_webhook_auth_header:
+            problems.append("NETVALVE_WEBHOOK_AUTH_HEADER: required in production")
+        if not self.netvalve_webhook_auth_values:
+            problems.append("NETVALVE_WEBHOOK_AUTH_VALUES: required in production")
+        problems.extend(
+            f"{name}: must be an https:// URL in production"
+            for name, url in self._outbound_urls().items()
+            if url and urlsplit(url).scheme != "https"
+        )
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _outbound_urls(self) -> dict[str, str | None]:
+        """Every URL the service calls or hands to a browser, by the variable that decides it."""
+        return {
+            "NETVALVE_PAYMENT_API_URL": self.payment_api_url,
+            "NETVALVE_HPP_BASE_URL": self.hpp_api_url,
+            "NETVALVE_HPP_ORDER_HOST": self.hpp_order_url,
+            "NETVALVE_BACKOFFICE_API_URL": self.backoffice_api_url,
+            "NETVALVE_HPP_DIRECT_URL": self.netvalve_hpp_direct_url,
+            "NETVALVE_HPF_SCRIPT_SRC": self.netvalve_hpf_script_src,
+            "NETVALVE_HPF_SCRIPT_FALLBACK_SRC": self.hpf_fallback_script_src,
+            "MEDUSA_WEBHOOK_URL": self.medusa_webhook_url,
+        }
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env is AppEnv.PRODUCTION
 
     @property
     def is_sandbox(self) -> bool:

@@ -1,4 +1,5 @@
-"""Request id and access logging as plain ASGI middleware (cheaper than BaseHTTPMiddleware on hot paths)."""
+"""Request id, access logging and request size limits as plain ASGI middleware (cheaper than
+BaseHTTPMiddleware on hot paths)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import time
 import uuid
 
 from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.errors import error_response
 from app.core.logging import request_id_var
 
 logger = logging.getLogger("app.access")
@@ -57,3 +60,47 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+class RequestLimitsMiddleware:
+    """Refuses oversized headers (431) and bodies (413) before anything parses them.
+
+    The body limit is checked against ``Content-Length`` first, then counted while the body is read, so a
+    chunked or lying request is cut off at the limit. ``body_limits`` gives some paths their own limit."""
+
+    def __init__(
+        self, app: ASGIApp, max_header_bytes: int, max_body_bytes: int, body_limits: dict[str, int]
+    ) -> None:
+        self.app = app
+        self.max_header_bytes = max_header_bytes
+        self.max_body_bytes = max_body_bytes
+        self.body_limits = body_limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        if sum(len(name) + len(value) for name, value in headers) > self.max_header_bytes:
+            refusal = error_response(431, "headers_too_large", "The request headers are too large.")
+            await refusal(scope, receive, send)
+            return
+        limit = self.body_limits.get(scope["path"], self.max_body_bytes)
+        declared = next((value for name, value in headers if name == b"content-length"), None)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            refusal = error_response(413, "payload_too_large", "The request body is too large.")
+            await refusal(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # FastAPI lets an HTTPException from the body read through to the exception handlers.
+                    raise HTTPException(413, "The request body is too large.")
+            return message
+
+        await self.app(scope, counting_receive, send)

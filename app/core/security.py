@@ -1,20 +1,23 @@
-"""Who may call what: service keys for money-moving routes, Medusa publishable keys for the storefront."""
+"""Who a caller is, and the pure checks behind it: constant-time secret comparison, the publishable key's
+format, and a bounded memo of Medusa's verdict on a key. The FastAPI dependencies that use them, and the
+Medusa lookup, live in ``app.api.auth``: nothing here reaches the database."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import re
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated
 
-from fastapi import Depends, Request
 from pydantic import SecretStr
 
-from app.core.config import Settings, StorefrontAuth
-from app.core.errors import Forbidden, ServiceUnavailable, Unauthenticated
-from app.db.medusa import MedusaPool
-from app.repositories.medusa import MedusaReader
+# Medusa v2 makes a publishable key as "pk_" + 32 random bytes in hex; a little slack for other generators,
+# none for the megabyte an attacker may send: anything else is refused before a query or a cache entry.
+PUBLISHABLE_KEY_MAX_LENGTH = 128
+_PUBLISHABLE_KEY = re.compile(r"pk_[0-9A-Za-z_-]{16,125}")
 
 
 class CallerKind(StrEnum):
@@ -22,10 +25,21 @@ class CallerKind(StrEnum):
     STOREFRONT = "storefront"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Caller:
+    """An authenticated caller. A storefront caller carries its publishable key's id and the sales channels
+    Medusa links to that key; ``sales_channel_ids`` is None when nothing restricts the caller (a service key,
+    or ``STOREFRONT_AUTH=none`` in development)."""
+
     kind: CallerKind
     key_id: str
+    sales_channel_ids: frozenset[str] | None = None
+
+    def may_use_sales_channel(self, sales_channel_id: str | None) -> bool:
+        """Whether a cart of this sales channel belongs to the caller: Medusa's own rule for store routes."""
+        if self.sales_channel_ids is None:
+            return True
+        return sales_channel_id is not None and sales_channel_id in self.sales_channel_ids
 
 
 def matches_any(candidate: str, secrets: list[SecretStr]) -> bool:
@@ -38,84 +52,43 @@ def matches_any(candidate: str, secrets: list[SecretStr]) -> bool:
     return found
 
 
-def _bearer(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Authorization must be 'Bearer <service key>'.")
-    return token.strip()
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def require_service_key(request: Request) -> Caller:
-    token = _bearer(request)
-    if token is None:
-        raise Unauthenticated("A service key is required: 'Authorization: Bearer <key>'.")
-    settings = _settings(request)
-    if not settings.service_api_keys or not matches_any(token, settings.service_api_keys):
-        raise Forbidden("The service key is not valid.")
-    return Caller(CallerKind.SERVICE, "service")
+def is_well_formed_publishable_key(token: str) -> bool:
+    return len(token) <= PUBLISHABLE_KEY_MAX_LENGTH and _PUBLISHABLE_KEY.fullmatch(token) is not None
 
 
 class PublishableKeyCache:
-    """Short-lived memo of Medusa's answer, so checkout requests do not each query ``api_key``."""
+    """Medusa's recent verdicts on publishable keys (a ``Caller``, or None for a refused key), so checkout
+    requests do not each query ``api_key``. Keyed by the key's SHA-256, never the key itself, and bounded:
+    past ``max_entries`` the least recently used verdict goes."""
 
-    def __init__(self, ttl_seconds: float) -> None:
+    def __init__(self, ttl_seconds: float, max_entries: int) -> None:
         self._ttl = ttl_seconds
-        self._entries: dict[str, tuple[float, str | None]] = {}
+        self._max_entries = max_entries
+        self._entries: OrderedDict[bytes, tuple[float, Caller | None]] = OrderedDict()
 
-    def get(self, token: str) -> tuple[bool, str | None]:
-        entry = self._entries.get(token)
-        if entry is None or entry[0] < time.monotonic():
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @staticmethod
+    def _digest(token: str) -> bytes:
+        return hashlib.sha256(token.encode()).digest()
+
+    def get(self, token: str) -> tuple[bool, Caller | None]:
+        digest = self._digest(token)
+        entry = self._entries.get(digest)
+        if entry is None:
             return False, None
+        if entry[0] < time.monotonic():
+            del self._entries[digest]
+            return False, None
+        self._entries.move_to_end(digest)
         return True, entry[1]
 
-    def put(self, token: str, key_id: str | None) -> None:
-        if len(self._entries) > 10_000:
-            self._entries.clear()
-        self._entries[token] = (time.monotonic() + self._ttl, key_id)
-
-
-async def _publishable_key_id(request: Request, token: str) -> str | None:
-    cache: PublishableKeyCache = request.app.state.publishable_key_cache
-    hit, key_id = cache.get(token)
-    if hit:
-        return key_id
-    pool: MedusaPool = request.app.state.medusa_pool
-    try:
-        key = await MedusaReader(pool).get_publishable_key(token)
-    except (OSError, TimeoutError) as exc:
-        raise ServiceUnavailable("Medusa's database is unavailable.") from exc
-    key_id = key.id if key else None
-    cache.put(token, key_id)
-    return key_id
-
-
-async def require_storefront(request: Request) -> Caller:
-    if _settings(request).storefront_auth is StorefrontAuth.NONE:
-        return Caller(CallerKind.STOREFRONT, "anonymous")
-    token = request.headers.get("x-publishable-api-key")
-    if not token:
-        raise Unauthenticated("The 'x-publishable-api-key' header is required.")
-    key_id = await _publishable_key_id(request, token)
-    if key_id is None:
-        raise Forbidden("The publishable key is not valid.")
-    return Caller(CallerKind.STOREFRONT, key_id)
-
-
-async def require_service_or_storefront(request: Request) -> Caller:
-    """Status is readable by both; a bearer header means the caller claims to be a service."""
-    if request.headers.get("authorization"):
-        return require_service_key(request)
-    return await require_storefront(request)
-
-
-ServiceAuth = Annotated[Caller, Depends(require_service_key)]
-StorefrontAuthDep = Annotated[Caller, Depends(require_storefront)]
-AnyCaller = Annotated[Caller, Depends(require_service_or_storefront)]
+    def put(self, token: str, caller: Caller | None) -> None:
+        if self._ttl <= 0 or self._max_entries <= 0:
+            return
+        digest = self._digest(token)
+        self._entries[digest] = (time.monotonic() + self._ttl, caller)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)

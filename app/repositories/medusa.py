@@ -21,6 +21,20 @@ from asyncpg.pool import PoolConnectionProxy
 
 from app.db.medusa import MedusaPool
 
+# Every Medusa table the statements below read: the read-only role needs SELECT on these and nothing else
+# (README, "Use it from Medusa"; a test checks the statements against this list).
+TABLES_READ = (
+    "api_key",
+    "cart",
+    "cart_address",
+    "cart_payment_collection",
+    "customer",
+    "order_cart",
+    "payment_collection",
+    "payment_session",
+    "publishable_api_key_sales_channel",
+)
+
 _ADDRESS_FIELDS = (
     "first_name",
     "last_name",
@@ -44,6 +58,7 @@ SELECT
     c.region_id,
     c.customer_id,
     c.completed_at,
+    c.sales_channel_id,
     ba.id AS ba_id,
     ba.first_name AS ba_first_name,
     ba.last_name AS ba_last_name,
@@ -147,14 +162,25 @@ LEFT JOIN LATERAL (
 WHERE ps.id = $1 AND ps.deleted_at IS NULL
 """
 
-# Medusa keeps a key with a future revoked_at working until then (revoke with `revoke_in`).
+# Medusa keeps a key with a future revoked_at working until then (revoke with `revoke_in`). The key's sales
+# channels come along: a store route may only touch carts of one of them.
 _GET_PUBLISHABLE_KEY = """
-SELECT id, title
-FROM api_key
-WHERE token = $1
-  AND type = 'publishable'
-  AND (revoked_at IS NULL OR revoked_at > now())
-  AND deleted_at IS NULL
+SELECT
+    k.id,
+    k.title,
+    COALESCE(
+        (
+            SELECT array_agg(l.sales_channel_id ORDER BY l.sales_channel_id)
+            FROM publishable_api_key_sales_channel l
+            WHERE l.publishable_key_id = k.id AND l.deleted_at IS NULL
+        ),
+        '{}'
+    ) AS sales_channel_ids
+FROM api_key k
+WHERE k.token = $1
+  AND k.type = 'publishable'
+  AND (k.revoked_at IS NULL OR k.revoked_at > now())
+  AND k.deleted_at IS NULL
 """
 
 
@@ -193,6 +219,7 @@ class MedusaCart:
     region_id: str | None
     customer_id: str | None
     completed_at: datetime | None
+    sales_channel_id: str | None
     billing_address: MedusaAddress | None
     shipping_address: MedusaAddress | None
     customer_first_name: str | None
@@ -220,6 +247,7 @@ class MedusaCart:
 class PublishableKey:
     id: str
     title: str
+    sales_channel_ids: frozenset[str] = frozenset()
 
 
 def _decimal(value: str | None) -> Decimal | None:
@@ -285,6 +313,7 @@ class MedusaReader:
             region_id=row["region_id"],
             customer_id=row["customer_id"],
             completed_at=row["completed_at"],
+            sales_channel_id=row["sales_channel_id"],
             billing_address=_address(row, "ba"),
             shipping_address=_address(row, "sa"),
             customer_first_name=row["customer_first_name"],
@@ -306,12 +335,14 @@ class MedusaReader:
         return _session(row, cart_id=row["cart_id"])
 
     async def get_publishable_key(self, token: str) -> PublishableKey | None:
-        """The publishable key with this token if Medusa would accept it now."""
+        """The publishable key with this token if Medusa would accept it now, with its sales channels."""
         async with self._read_only() as conn:
             row = await conn.fetchrow(_GET_PUBLISHABLE_KEY, token)
         if row is None:
             return None
-        return PublishableKey(id=row["id"], title=row["title"])
+        return PublishableKey(
+            id=row["id"], title=row["title"], sales_channel_ids=frozenset(row["sales_channel_ids"])
+        )
 
     async def ping(self) -> None:
         async with self._read_only() as conn:

@@ -20,7 +20,7 @@ MedusaId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0
 MAX_SAFE_INTEGER = 2**53 - 1
 NetValveTransactionId = Annotated[int, Field(gt=0, le=MAX_SAFE_INTEGER)]
 # Positive decimals only, so "0" and "0.00" are refused by the documented pattern as well as by the model.
-# Up to 20 decimals: Medusa's BigNumber writes its raw value with its precision (20), e.g. "1.2300000000000000000".
+# Up to 20 decimals: Medusa's BigNumber writes its raw value at its precision (20): "1.2300000000000000000".
 _DECIMAL_STRING = r"^(?:[1-9][0-9]{0,11}(?:\.[0-9]{1,20})?|0?\.0{0,19}[1-9][0-9]{0,19})$"
 _MAX_AMOUNT = Decimal("999999999999")
 _AMOUNT_VALUE_SCHEMA: dict[str, Any] = {

@@ -8,6 +8,7 @@ from typing import Any
 
 from app.core.config import Settings
 from app.core.money import InvalidAmount, currency_exponent, from_minor, to_minor
+from app.core.security import Caller
 from app.gateway import MerchantNotConfigured, mid_fields
 from app.models import Payment
 from app.repositories.medusa import MedusaCart, MedusaReader
@@ -38,9 +39,12 @@ class Carts:
         self.settings = settings
         self.medusa = medusa
 
-    async def get(self, cart_id: str, payment_session_id: str | None) -> MedusaCart:
+    async def get(
+        self, cart_id: str, payment_session_id: str | None, caller: Caller | None = None
+    ) -> MedusaCart:
         cart = await self.medusa.get_cart(cart_id)
-        if cart is None:
+        # A cart of another sales channel is answered like a missing one: its existence is not the caller's.
+        if cart is None or (caller is not None and not caller.may_use_sales_channel(cart.sales_channel_id)):
             raise errors.CartNotFound()
         if payment_session_id is not None and (
             cart.payment_session is None or cart.payment_session.id != payment_session_id

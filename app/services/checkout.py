@@ -6,11 +6,16 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from app.core.security import Caller
 from app.gateway import GatewayResult, HppOrderRequest, pick_active_script
+from app.models import Operation, Payment
 from app.repositories.payments import PaymentRepository
 from app.schemas.netvalve import DiagnosticStep, Flow, HpfDetails, HpfSessionResponse, HppDetails
 from app.services import errors
+from app.services.attempts import open_attempt, release_unpaid_hosted
+from app.services.carts import Due
 from app.services.context import ServiceContext
+from app.services.ledger import Verdict
 
 HPF_TOKEN_LIFETIME = timedelta(minutes=5)
 
@@ -21,14 +26,17 @@ def token_digest(token: str) -> str:
 
 class Checkout:
     def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
         self.settings = ctx.settings
         self.sessionmaker = ctx.sessionmaker
         self.carts = ctx.carts
         self.gateway = ctx.gateway
 
-    async def create_hpf_session(self, cart_id: str, payment_session_id: str | None) -> HpfSessionResponse:
+    async def create_hpf_session(
+        self, cart_id: str, payment_session_id: str | None, caller: Caller | None = None
+    ) -> HpfSessionResponse:
         """Run the waterfall of design.md section 3; the first step that works wins."""
-        cart = await self.carts.get(cart_id, payment_session_id)
+        cart = await self.carts.get(cart_id, payment_session_id, caller)
         if cart.is_completed:
             raise errors.CartCompleted()
         due = self.carts.due(cart)
@@ -123,30 +131,21 @@ class Checkout:
             and hpp_urls["cancel"]
             and hpp_urls["failed"]
         ):
-            order = await self.gateway.create_hpp_order(
-                HppOrderRequest(
-                    amount=amount,
-                    currency=cart.currency_code,
-                    mode=settings.netvalve_hpp_mode,
-                    client_order_id=f"{session_id or cart.id}-hpp",
-                    order_desc=f"Cart {cart.id}",
-                    success_url=hpp_urls["success"],
-                    cancel_url=hpp_urls["cancel"],
-                    failed_url=hpp_urls["failed"],
-                    pending_url=hpp_urls["pending"],
-                    **due.routing,
-                )
-            )
-            if order.ok and order.response is not None and order.response.redirect_url:
-                return answer(
-                    Flow.HPP,
-                    hpp=HppDetails(
-                        redirect_url=order.response.redirect_url,
-                        order_id=_int_or_none(order.response.order_id),
-                        transaction_id=order.response.transaction_id,
-                    ),
-                )
-            diagnostic.append(_step("hpp_order", order))
+            hosted = await self._hosted_order(due, hpp_urls)
+            if isinstance(hosted, DiagnosticStep):
+                diagnostic.append(hosted)
+            else:
+                order = hosted
+                if order.ok and order.response is not None and order.response.redirect_url:
+                    return answer(
+                        Flow.HPP,
+                        hpp=HppDetails(
+                            redirect_url=order.response.redirect_url,
+                            order_id=_int_or_none(order.response.order_id),
+                            transaction_id=order.response.transaction_id,
+                        ),
+                    )
+                diagnostic.append(_step("hpp_order", order))
         else:
             reason = (
                 "disabled" if not settings.netvalve_hpp_fallback_enabled else "return_urls_not_configured"
@@ -159,6 +158,38 @@ class Checkout:
             return answer(Flow.HPF, hpf=HpfDetails(script_src=fallback))
         diagnostic.append(DiagnosticStep(step="fallback_script", outcome="not_configured"))
         raise errors.HpfSessionUnavailable(details=[step.model_dump() for step in diagnostic])
+
+    async def _hosted_order(self, due: Due, urls: dict[str, Any]) -> GatewayResult[None] | DiagnosticStep:
+        """Record the hosted page payment (intent first, under the reference NetValve gets), then create
+        the order. The attempt stays open until NetValve holds its outcome; an order that could not be
+        created closes it (the shopper never got a page to pay on)."""
+        async with self.ctx.reads() as db:
+            live = await PaymentRepository(db).find_live_for_cart(due.cart.id)
+        if live is not None and not await release_unpaid_hosted(self.ctx, live):
+            return DiagnosticStep(step="hpp_order", outcome="payment_in_progress")
+        operation = Operation.SALE if self.settings.netvalve_hpp_mode == "SALE" else Operation.AUTHORIZE
+        opened = await open_attempt(self.ctx, due, operation, None, hosted=True)
+        if isinstance(opened, Payment):
+            return DiagnosticStep(step="hpp_order", outcome="payment_in_progress")
+        ref, reference = opened
+        order = await self.gateway.create_hpp_order(
+            HppOrderRequest(
+                amount=due.amount,
+                currency=due.currency,
+                mode=self.settings.netvalve_hpp_mode,
+                client_order_id=reference,
+                order_desc=f"Cart {due.cart.id}",
+                success_url=urls["success"],
+                cancel_url=urls["cancel"],
+                failed_url=urls["failed"],
+                pending_url=urls["pending"],
+                **due.routing,
+            )
+        )
+        created = order.ok and order.response is not None and bool(order.response.redirect_url)
+        async with self.ctx.ledger.locked(ref.payment_id) as locked:
+            locked.settle(await locked.call(ref.call_id), Verdict.PENDING if created else Verdict.NOT_SENT)
+        return order
 
 
 def _step(name: str, result: GatewayResult[Any]) -> DiagnosticStep:

@@ -11,6 +11,7 @@ from app.core.money import to_minor
 from app.gateway import DECLINES, GatewayResult, Outcome, TransactionSummary, TxnKind
 from app.models import CallOutcome, Operation, Payment, PaymentStatus
 from app.repositories.payments import OPEN_CALL_OUTCOMES
+from app.services.attempts import HOSTED_CLOSED_STATES, is_hosted
 from app.services.ledger import Ledger, LockedPayment, Verdict, derived_status
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ class Lookups:
             elif order.outcome is Outcome.NOT_FOUND or (details is not None and not details.transactions):
                 if young:
                     return True  # the request may still reach NetValve: absence proves nothing yet
+                hosted_open = details is not None and details.state not in HOSTED_CLOSED_STATES
+                if call is not None and is_hosted(call) and hosted_open:
+                    return True  # the shopper may still pay on the hosted page
                 if call is not None:
                     locked.settle(call, Verdict.NOT_SENT)
                 else:

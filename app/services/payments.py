@@ -8,20 +8,19 @@ import re
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from app.core.config import CaptureMode
+from app.core.security import Caller
 from app.gateway import Refusal, SaleRequest
 from app.models import CallOutcome, Operation, Payment, PaymentStatus
 from app.repositories.medusa import MedusaCart
 from app.repositories.payments import OPEN_CALL_OUTCOMES, PaymentRepository
 from app.schemas.netvalve import PayResponse
 from app.services import errors
+from app.services.attempts import open_attempt, release_unpaid_hosted
 from app.services.carts import Due
 from app.services.checkout import token_digest
 from app.services.context import ServiceContext
-from app.services.ledger import CallRef, LockedPayment
-from app.services.payment_state import is_allowed, is_already_done
 from app.services.views import Answer, paid_answer
 
 logger = logging.getLogger(__name__)
@@ -35,6 +34,7 @@ _KEY_BINDS = frozenset({*OPEN_CALL_OUTCOMES, CallOutcome.APPROVED})
 
 class Payments:
     def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
         self.settings = ctx.settings
         self.reads = ctx.reads
         self.carts = ctx.carts
@@ -48,9 +48,10 @@ class Payments:
         payment_token: str | None,
         customer_ip: str | None,
         idempotency_key: str | None = None,
+        caller: Caller | None = None,
     ) -> Answer[PayResponse]:
         """Charge (or authorize) a cart for the amount Medusa holds; never twice."""
-        cart = await self.carts.get(cart_id, payment_session_id)
+        cart = await self.carts.get(cart_id, payment_session_id, caller)
         async with self.reads() as db:
             repo = PaymentRepository(db)
             made = await repo.call_for_key(idempotency_key) if idempotency_key else None
@@ -59,7 +60,7 @@ class Payments:
                 assert bound is not None
                 return paid_answer(bound)
             existing = await repo.find_live_for_cart(cart.id)
-        if existing is not None:
+        if existing is not None and not await release_unpaid_hosted(self.ctx, existing):
             self.carts.check_unchanged(existing, cart)
             return paid_answer(existing)
         if cart.is_completed:
@@ -87,7 +88,7 @@ class Payments:
             if self.settings.netvalve_capture_mode is CaptureMode.AUTHORIZE
             else Operation.SALE
         )
-        opened = await self._open(due, operation, idempotency_key)
+        opened = await open_attempt(self.ctx, due, operation, idempotency_key)
         if isinstance(opened, Payment):
             return paid_answer(opened)
         ref, reference = opened
@@ -110,42 +111,6 @@ class Payments:
         if not answer.is_open:
             errors.raise_if_nothing_happened(result)
         return answer
-
-    async def _open(
-        self, due: Due, operation: Operation, idempotency_key: str | None
-    ) -> tuple[CallRef, str] | Payment:
-        """Record the attempt and commit it; the payment itself when there is nothing to send."""
-        try:
-            async with self.ledger.sessionmaker.begin() as db:
-                repo = PaymentRepository(db)
-                payment = await repo.get_or_create(
-                    cart_id=due.cart.id,
-                    payment_session_id=due.session_id,
-                    payment_collection_id=due.cart.payment_collection_id,
-                    currency=due.currency,
-                    amount_minor=due.amount_minor,
-                    capture_mode=self.settings.netvalve_capture_mode.value,
-                )
-                if payment.operation_in_flight:
-                    raise errors.OperationInProgress()
-                status = PaymentStatus(payment.status)
-                if is_already_done(status, operation) or not is_allowed(status, operation):
-                    return payment
-                payment.attempt += 1
-                payment.amount_minor = due.amount_minor
-                payment.currency = due.currency
-                reference = f"{due.session_id or due.cart.id}-{payment.attempt}"
-                payment.client_order_id = reference
-                ref = await LockedPayment(db, payment).open_call(
-                    operation,
-                    reference=reference,
-                    amount_minor=due.amount_minor,
-                    idempotency_key=idempotency_key,
-                )
-        except IntegrityError:
-            # The partial unique index on live payments per cart: another request won the race.
-            raise errors.OperationInProgress() from None
-        return ref, reference
 
 
 def _sale_request(fields: dict[str, Any], *, reference: str) -> SaleRequest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -10,8 +11,10 @@ import asyncpg
 import pytest
 
 from app.db.medusa import MedusaPool
+from app.repositories import medusa as medusa_sql
 from app.repositories.medusa import MedusaAddress, MedusaReader, PublishableKey
 from devtools.medusa_rows import (
+    WEBSHOP_SALES_CHANNEL,
     complete_cart,
     create_api_key,
     create_cart,
@@ -335,7 +338,9 @@ async def test_valid_publishable_key(reader: MedusaReader, medusa_conn: asyncpg.
     key_id = await medusa_conn.fetchval("SELECT id FROM api_key WHERE token = $1", token)
 
     assert token.startswith("pk_")
-    assert await reader.get_publishable_key(token) == PublishableKey(id=key_id, title="Webshop")
+    assert await reader.get_publishable_key(token) == PublishableKey(
+        id=key_id, title="Webshop", sales_channel_ids=frozenset({WEBSHOP_SALES_CHANNEL})
+    )
 
 
 async def test_key_revoked_in_the_future_still_works(
@@ -387,3 +392,9 @@ async def test_reader_transactions_are_read_only_even_on_a_writable_pool(db: str
         await reader.ping()
     finally:
         await pool.close()
+
+
+def test_the_statements_read_exactly_the_tables_the_read_only_role_is_granted() -> None:
+    statements = [sql for name, sql in vars(medusa_sql).items() if name[0] == "_" and isinstance(sql, str)]
+    read = {table for sql in statements for table in re.findall(r"\b(?:FROM|JOIN)\s+([a-z_]+)", sql)}
+    assert read == set(medusa_sql.TABLES_READ)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
+from app.api.auth import StorefrontAuthDep
 from app.api.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
 from app.core.errors import (
@@ -17,7 +18,6 @@ from app.core.errors import (
     UnprocessableRequest,
     responses_for,
 )
-from app.core.security import StorefrontAuthDep
 from app.schemas.netvalve import HpfSessionRequest, HpfSessionResponse
 from app.services import errors
 
@@ -46,12 +46,12 @@ _ERROR_TYPES: tuple[type[AppError], ...] = (
     responses=responses_for(MalformedBody, *_ERROR_TYPES),
 )
 async def create_hpf_session(
-    body: HpfSessionRequest, request: Request, service: ServiceDep, _: StorefrontAuthDep
+    body: HpfSessionRequest, request: Request, service: ServiceDep, caller: StorefrontAuthDep
 ) -> Response:
     """Start a Hosted Payment Fields session for a cart (the waterfall of design.md section 3)."""
 
     async def handler(_: str | None) -> Response:
-        result = await service.checkout.create_hpf_session(body.cart_id, body.payment_session_id)
+        result = await service.checkout.create_hpf_session(body.cart_id, body.payment_session_id, caller)
         return Response(result.model_dump_json(), media_type="application/json")
 
     return await run_idempotent(request, "hpf_session", handler)
@@ -59,7 +59,7 @@ async def create_hpf_session(
 
 @router.get("/hpf/session", response_model=HpfSessionResponse, responses=responses_for(*_ERROR_TYPES))
 async def get_hpf_session(
-    query: Annotated[HpfSessionRequest, Query()], service: ServiceDep, _: StorefrontAuthDep
+    query: Annotated[HpfSessionRequest, Query()], service: ServiceDep, caller: StorefrontAuthDep
 ) -> HpfSessionResponse:
     """The same session, with the fields as query parameters."""
-    return await service.checkout.create_hpf_session(query.cart_id, query.payment_session_id)
+    return await service.checkout.create_hpf_session(query.cart_id, query.payment_session_id, caller)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from app.api.auth import StorefrontAuthDep
 from app.api.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
 from app.api.v1.endpoints.netvalve.deps import ServiceDep, answer_response
 from app.core.errors import (
@@ -14,7 +15,6 @@ from app.core.errors import (
     UnprocessableRequest,
     responses_for,
 )
-from app.core.security import StorefrontAuthDep
 from app.schemas.netvalve import PayRequest, PayResponse
 from app.services import errors
 
@@ -51,7 +51,7 @@ router = APIRouter()
         ),
     },
 )
-async def pay(body: PayRequest, request: Request, service: ServiceDep, _: StorefrontAuthDep) -> Response:
+async def pay(body: PayRequest, request: Request, service: ServiceDep, caller: StorefrontAuthDep) -> Response:
     """Charge the cart for the amount Medusa holds; an already paid cart answers without a new charge."""
 
     async def handler(key: str | None) -> Response:
@@ -61,6 +61,7 @@ async def pay(body: PayRequest, request: Request, service: ServiceDep, _: Storef
             body.payment_token,
             str(body.customer_ip) if body.customer_ip else None,
             key,
+            caller,
         )
         return answer_response(answer)
 

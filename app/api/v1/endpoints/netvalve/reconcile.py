@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.api.auth import ServiceAuth
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
 from app.core.errors import (
     DatabaseUnavailable,
@@ -13,7 +14,6 @@ from app.core.errors import (
     UnprocessableRequest,
     responses_for,
 )
-from app.core.security import ServiceAuth
 from app.schemas.netvalve import ReconcileRequest, ReconcileResponse
 
 router = APIRouter()

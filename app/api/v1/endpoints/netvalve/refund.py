@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from app.api.auth import ServiceAuth
 from app.api.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
 from app.api.v1.endpoints.netvalve.deps import ServiceDep, answer_response
 from app.core.errors import MalformedBody, responses_for
-from app.core.security import ServiceAuth
 from app.schemas.netvalve import MoneyOperationResponse, RefundRequest, RefundResponse
 from app.services import errors
 

@@ -15,6 +15,13 @@ from app.api.v1.endpoints.netvalve import (
     webhook,
 )
 
-router = APIRouter(prefix="/api/v1/netvalve", tags=["netvalve"])
-for module in (hpf, payment, capture, refund, cancel, status, reconcile, webhook):
-    router.include_router(module.router)
+PREFIX = "/api/v1/netvalve"
+WEBHOOK_PATH = PREFIX + "/webhook"
+
+ROUTERS = tuple(
+    module.router for module in (hpf, payment, capture, refund, cancel, status, reconcile, webhook)
+)
+
+router = APIRouter(prefix=PREFIX, tags=["netvalve"])
+for included in ROUTERS:
+    router.include_router(included)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
+from app.api.auth import AnyCaller
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
 from app.core.errors import (
     DatabaseUnavailable,
@@ -16,7 +17,7 @@ from app.core.errors import (
     UnprocessableRequest,
     responses_for,
 )
-from app.core.security import AnyCaller, CallerKind
+from app.core.security import CallerKind
 from app.schemas.netvalve import (
     MAX_SAFE_INTEGER,
     MedusaId,

@@ -4,7 +4,6 @@ Plus the operations routes: list events by status and replay one."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 from typing import Annotated, Any
@@ -15,9 +14,11 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.api.auth import ServiceAuth
+from app.core.client_address import client_address, in_networks, parse_ip
 from app.core.config import Settings
 from app.core.errors import AppError, DatabaseUnavailable, Forbidden, NotFound, Unauthenticated, responses_for
-from app.core.security import ServiceAuth, matches_any
+from app.core.security import matches_any
 from app.models import WebhookEventStatus
 from app.repositories.webhooks import WebhookRepository, store_event
 from app.schemas.netvalve import MAX_SAFE_INTEGER
@@ -59,45 +60,18 @@ class InvalidWebhookBody(AppError):
     message = "The webhook body must be a JSON object with an 'eventName'."
 
 
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _parse_ip(value: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    if not value:
-        return None
-    try:
-        return ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-
-
-def _in(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None, networks: list[IpNetwork]) -> bool:
-    return address is not None and any(address in network for network in networks)
-
-
 def source_ip(request: Request, settings: Settings) -> str | None:
-    """The direct peer, or the client named by ``X-Forwarded-For`` when the peer is a trusted proxy."""
+    """The caller's address: every ``X-Forwarded-For`` line, believed only through ``TRUSTED_PROXIES``."""
     peer = request.client.host if request.client else None
-    address = _parse_ip(peer)
-    if not _in(address, settings.trusted_proxies):
-        return str(address) if address is not None else peer
-    forwarded = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
-    # Walk from the nearest hop outwards, skipping our own proxies: the first other hop is the client.
-    for hop in reversed(forwarded):
-        hop_address = _parse_ip(hop)
-        if hop_address is None:
-            return None
-        if not _in(hop_address, settings.trusted_proxies):
-            return str(hop_address)
-    return str(address)
+    return client_address(peer, request.headers.getlist("x-forwarded-for"), settings.trusted_proxies)
 
 
 def _authenticate(request: Request, settings: Settings) -> str | None:
     if not settings.webhook_auth_configured:
         raise WebhookNotConfigured()
     client_ip = source_ip(request, settings)
-    if settings.netvalve_webhook_allowed_ips and not _in(
-        _parse_ip(client_ip), settings.netvalve_webhook_allowed_ips
+    if settings.netvalve_webhook_allowed_ips and not in_networks(
+        parse_ip(client_ip), settings.netvalve_webhook_allowed_ips
     ):
         raise WebhookIpForbidden()
     header = settings.netvalve_webhook_auth_header

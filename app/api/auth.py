@@ -1,0 +1,191 @@
+"""Who may call what: service keys for money-moving routes, Medusa publishable keys for the storefront.
+
+The FastAPI dependencies live here, in the API layer, because checking a publishable key reads Medusa's
+``api_key`` table; ``app.core.security`` keeps the pure parts.
+
+FastAPI reads and parses a JSON body before it solves a route's dependencies, so an anonymous caller could
+make every route parse its body. ``AuthenticateBeforeBody`` runs each route's authentication first, and the
+dependencies then return the caller it found."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from starlette.routing import compile_path
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.core.config import Settings, StorefrontAuth
+from app.core.errors import (
+    AppError,
+    Forbidden,
+    ServiceUnavailable,
+    Unauthenticated,
+    error_response,
+    is_database_outage,
+)
+from app.core.security import (
+    Caller,
+    CallerKind,
+    PublishableKeyCache,
+    is_well_formed_publishable_key,
+    matches_any,
+)
+from app.db.medusa import MedusaPool
+from app.repositories.medusa import MedusaReader
+
+PUBLISHABLE_KEY_HEADER = "x-publishable-api-key"
+_CALLER = "caller"
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Authorization must be 'Bearer <service key>'.")
+    return token.strip()
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _known_caller(request: Request) -> Caller | None:
+    caller: Caller | None = request.scope.get("state", {}).get(_CALLER)
+    return caller
+
+
+def require_service_key(request: Request) -> Caller:
+    if (known := _known_caller(request)) is not None:
+        return known
+    token = _bearer(request)
+    if token is None:
+        raise Unauthenticated("A service key is required: 'Authorization: Bearer <key>'.")
+    settings = _settings(request)
+    if not settings.service_api_keys or not matches_any(token, settings.service_api_keys):
+        raise Forbidden("The service key is not valid.")
+    return Caller(CallerKind.SERVICE, "service")
+
+
+async def _storefront_caller(request: Request, token: str) -> Caller | None:
+    cache: PublishableKeyCache = request.app.state.publishable_key_cache
+    hit, caller = cache.get(token)
+    if hit:
+        return caller
+    pool: MedusaPool = request.app.state.medusa_pool
+    try:
+        key = await MedusaReader(pool).get_publishable_key(token)
+    except Exception as exc:
+        # Also raised before any route runs (AuthenticateBeforeBody), where no exception handler would map it.
+        if is_database_outage(exc):
+            raise ServiceUnavailable("Medusa's database is unavailable.") from exc
+        raise
+    caller = Caller(CallerKind.STOREFRONT, key.id, key.sales_channel_ids) if key else None
+    cache.put(token, caller)
+    return caller
+
+
+async def require_storefront(request: Request) -> Caller:
+    """The storefront caller, with its key's id and sales channels (see ``Caller.may_use_sales_channel``)."""
+    if (known := _known_caller(request)) is not None:
+        return known
+    if _settings(request).storefront_auth is StorefrontAuth.NONE:
+        return Caller(CallerKind.STOREFRONT, "anonymous")
+    token = request.headers.get(PUBLISHABLE_KEY_HEADER)
+    if not token:
+        raise Unauthenticated(f"The '{PUBLISHABLE_KEY_HEADER}' header is required.")
+    # A malformed key costs neither a query nor a cache entry, whatever its size.
+    caller = await _storefront_caller(request, token) if is_well_formed_publishable_key(token) else None
+    if caller is None:
+        raise Forbidden("The publishable key is not valid.")
+    return caller
+
+
+async def require_service_or_storefront(request: Request) -> Caller:
+    """Status is readable by both; a bearer header means the caller claims to be a service."""
+    if request.headers.get("authorization"):
+        return require_service_key(request)
+    return await require_storefront(request)
+
+
+ServiceAuth = Annotated[Caller, Depends(require_service_key)]
+StorefrontAuthDep = Annotated[Caller, Depends(require_storefront)]
+AnyCaller = Annotated[Caller, Depends(require_service_or_storefront)]
+
+Authenticator = Callable[[Request], Caller | Awaitable[Caller]]
+_AUTHENTICATORS: tuple[Authenticator, ...] = (
+    require_service_key,
+    require_storefront,
+    require_service_or_storefront,
+)
+
+
+def _authenticator(dependant: Dependant) -> Authenticator | None:
+    for dependency in dependant.dependencies:
+        if dependency.call in _AUTHENTICATORS:
+            authenticator: Authenticator = dependency.call
+            return authenticator
+        if (nested := _authenticator(dependency)) is not None:
+            return nested
+    return None
+
+
+async def _authenticate(authenticate: Authenticator, request: Request) -> Caller:
+    outcome = authenticate(request)
+    return await outcome if inspect.isawaitable(outcome) else outcome
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedRoute:
+    path: re.Pattern[str]
+    methods: frozenset[str]
+    authenticate: Authenticator
+
+
+def authenticated_routes(prefix: str, routers: Iterable[APIRouter]) -> list[AuthenticatedRoute]:
+    """The routes of ``routers`` (mounted under ``prefix``) that depend on one of the auth dependencies."""
+    found = []
+    for router in routers:
+        for route in router.routes:
+            if isinstance(route, APIRoute) and (authenticate := _authenticator(route.dependant)) is not None:
+                path, _, _ = compile_path(prefix + route.path)
+                found.append(AuthenticatedRoute(path, frozenset(route.methods or ()), authenticate))
+    return found
+
+
+class AuthenticateBeforeBody:
+    """Runs the authentication of the route a request is for before the route reads its body, and leaves the
+    caller where the route's auth dependency returns it from. Headers only: ``receive`` is never called."""
+
+    def __init__(self, app: ASGIApp, routes: list[AuthenticatedRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    def _authenticator_for(self, scope: Scope) -> Authenticator | None:
+        for route in self.routes:
+            if scope["method"] in route.methods and route.path.match(scope["path"]):
+                return route.authenticate
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        authenticate = self._authenticator_for(scope) if scope["type"] == "http" else None
+        if authenticate is not None:
+            try:
+                caller = await _authenticate(authenticate, Request(scope))
+            except AppError as error:
+                refusal = error_response(
+                    error.status_code, error.code, error.detail_message, error.details, error.headers
+                )
+                await refusal(scope, receive, send)
+                return
+            scope.setdefault("state", {})[_CALLER] = caller
+        await self.app(scope, receive, send)

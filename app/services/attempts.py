@@ -1,0 +1,80 @@
+"""A payment attempt in the ledger: recorded and committed before NetValve hears of it, whether the card
+comes from the hosted fields (``/sale``, ``/authorize``) or the shopper pays on the Hosted Payment Page."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+
+from app.gateway import Outcome
+from app.models import GatewayTransaction, Operation, Payment, PaymentStatus
+from app.repositories.payments import PaymentRepository
+from app.services import errors
+from app.services.carts import Due
+from app.services.context import ServiceContext
+from app.services.ledger import CallRef, LockedPayment, Verdict
+from app.services.payment_state import is_allowed, is_already_done
+
+# The reference of a Hosted Payment Page order ends so: its attempt waits on the shopper, not on a request.
+HOSTED_SUFFIX = "-hpp"
+# Order states after which a hosted page can no longer be paid.
+HOSTED_CLOSED_STATES = frozenset({"EXPIRED", "DECLINED"})
+
+
+def is_hosted(call: GatewayTransaction) -> bool:
+    return call.request_reference.endswith(HOSTED_SUFFIX)
+
+
+async def open_attempt(
+    ctx: ServiceContext, due: Due, operation: Operation, idempotency_key: str | None, *, hosted: bool = False
+) -> tuple[CallRef, str] | Payment:
+    """Record the attempt and commit it; the payment itself when there is nothing to send."""
+    try:
+        async with ctx.sessionmaker.begin() as db:
+            repo = PaymentRepository(db)
+            payment = await repo.get_or_create(
+                cart_id=due.cart.id,
+                payment_session_id=due.session_id,
+                payment_collection_id=due.cart.payment_collection_id,
+                currency=due.currency,
+                amount_minor=due.amount_minor,
+                capture_mode=ctx.settings.netvalve_capture_mode.value,
+            )
+            if payment.operation_in_flight:
+                raise errors.OperationInProgress()
+            status = PaymentStatus(payment.status)
+            if is_already_done(status, operation) or not is_allowed(status, operation):
+                return payment
+            payment.attempt += 1
+            payment.amount_minor = due.amount_minor
+            payment.currency = due.currency
+            suffix = HOSTED_SUFFIX if hosted else ""
+            reference = f"{due.session_id or due.cart.id}-{payment.attempt}{suffix}"
+            payment.client_order_id = reference
+            ref = await LockedPayment(db, payment).open_call(
+                operation, reference=reference, amount_minor=due.amount_minor, idempotency_key=idempotency_key
+            )
+    except IntegrityError:
+        # The partial unique index on live payments per cart: another request won the race.
+        raise errors.OperationInProgress() from None
+    return ref, reference
+
+
+async def release_unpaid_hosted(ctx: ServiceContext, payment: Payment) -> bool:
+    """Close a hosted page attempt NetValve holds no payment for (the shopper cancelled or left), so that
+    the cart can be paid again; False when the payment is anything else or NetValve does not answer. Should
+    the page be paid after all, that late approval still reaches the ledger (``LockedPayment.settle``)."""
+    async with ctx.reads() as db:
+        call = await PaymentRepository(db).open_call(payment.id)
+    if call is None or not is_hosted(call):
+        return False
+    order = await ctx.gateway.get_order(call.request_reference)
+    if not order.answered:
+        return False
+    details = order.details if order.ok else None
+    if details is not None and details.approved_payment() is not None:
+        return False
+    if details is not None and any(t.outcome is Outcome.PENDING for t in details.transactions):
+        return False
+    declined = details is not None and details.all_declined()
+    async with ctx.ledger.locked(payment.id) as locked:
+        return locked.settle(await locked.call(call.id), Verdict.DECLINED if declined else Verdict.NOT_SENT)

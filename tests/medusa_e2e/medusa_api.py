@@ -1,0 +1,320 @@
+"""Medusa's Store and Admin APIs, called exactly as a storefront and an admin would (no Medusa SDK, no DB
+writes), plus the catalog the end-to-end test seeds through the Admin API."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+PROVIDER_ID = "pp_netvalve_netvalve"
+COUNTRY = "de"
+# Odd cents on purpose: any float or rounding slip between Medusa, the service and NetValve shows.
+UNIT_PRICE = Decimal("12.34")
+SHIPPING_PRICE = Decimal("4.99")
+ADDRESS = {
+    "first_name": "Erika",
+    "last_name": "Mustermann",
+    "address_1": "Hauptstrasse 1",
+    "city": "Berlin",
+    "postal_code": "10115",
+    "country_code": COUNTRY,
+    "phone": "+4930123456",
+}
+ORDER_FIELDS = ",".join(
+    [
+        "id",
+        "status",
+        "total",
+        "payment_status",
+        "*payment_collections",
+        "*payment_collections.payments",
+        "*payment_collections.payments.captures",
+        "*payment_collections.payments.refunds",
+    ]
+)
+
+
+def json_number(amount: Decimal) -> float:
+    """An amount for a Medusa route that takes a JSON number; refused unless its JSON text is exactly it."""
+    number = float(amount)
+    assert Decimal(repr(number)) == amount, amount
+    return number
+
+
+def body(response: httpx.Response) -> Any:
+    """The JSON answer with every fraction as an exact Decimal (Medusa writes amounts as JSON numbers)."""
+    return json.loads(response.text, parse_float=Decimal)
+
+
+def ok(response: httpx.Response) -> dict[str, Any]:
+    assert response.is_success, f"{response.request.method} {response.request.url}: {response.text}"
+    answer: dict[str, Any] = body(response)
+    return answer
+
+
+@dataclass(frozen=True)
+class Catalog:
+    region_id: str
+    sales_channel_id: str
+    publishable_key: str
+    variant_id: str
+    shipping_option_id: str
+
+
+@dataclass(frozen=True)
+class MedusaPayment:
+    id: str
+    amount: Decimal
+    captured: Decimal
+    refunded: Decimal
+    captured_at: str | None
+    canceled_at: str | None
+    payment_session_id: str
+
+
+@dataclass(frozen=True)
+class MedusaOrder:
+    id: str
+    status: str
+    total: Decimal
+    payment_status: str
+    payments: list[MedusaPayment]
+
+    @property
+    def payment(self) -> MedusaPayment:
+        assert len(self.payments) == 1, self.payments
+        return self.payments[0]
+
+
+class Admin:
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    @classmethod
+    async def sign_in(cls, base_url: str, email: str, password: str) -> Admin:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30) as anonymous:
+            token = ok(
+                await anonymous.post("/auth/user/emailpass", json={"email": email, "password": password})
+            )
+        client = httpx.AsyncClient(
+            base_url=base_url, timeout=60, headers={"authorization": f"Bearer {token['token']}"}
+        )
+        return cls(client)
+
+    async def post(self, path: str, payload: dict[str, Any], **params: str) -> dict[str, Any]:
+        return ok(await self.client.post(path, json=payload, params=params))
+
+    async def get(self, path: str, **params: str) -> dict[str, Any]:
+        return ok(await self.client.get(path, params=params))
+
+    async def seed(self, tag: str = "e2e") -> Catalog:
+        """A EUR region offering the netvalve provider, a shipping option, a product with a EUR price and a
+        publishable key, all in one sales channel (``tag`` keeps the names Medusa wants unique apart)."""
+        providers = await self.get("/admin/payments/payment-providers")
+        assert PROVIDER_ID in {p["id"] for p in providers["payment_providers"]}, providers
+        region = (
+            await self.post(
+                "/admin/regions",
+                {
+                    "name": "Europe (netvalve e2e)",
+                    "currency_code": "eur",
+                    "countries": [COUNTRY],
+                    "payment_providers": [PROVIDER_ID],
+                },
+            )
+        )["region"]
+        channel = (await self.post("/admin/sales-channels", {"name": "Webshop (netvalve e2e)"}))[
+            "sales_channel"
+        ]
+        key = (await self.post("/admin/api-keys", {"title": "Webshop", "type": "publishable"}))["api_key"]
+        await self.post(f"/admin/api-keys/{key['id']}/sales-channels", {"add": [channel["id"]]})
+
+        location = (
+            await self.post(
+                "/admin/stock-locations",
+                {
+                    "name": f"Berlin warehouse {tag}",
+                    "address": {"address_1": "Lagerweg 1", "country_code": COUNTRY},
+                },
+            )
+        )["stock_location"]
+        await self.post(f"/admin/stock-locations/{location['id']}/sales-channels", {"add": [channel["id"]]})
+        await self.post(
+            f"/admin/stock-locations/{location['id']}/fulfillment-providers", {"add": ["manual_manual"]}
+        )
+        with_set = (
+            await self.post(
+                f"/admin/stock-locations/{location['id']}/fulfillment-sets",
+                {"name": f"Berlin shipping {tag}", "type": "shipping"},
+                fields="*fulfillment_sets",
+            )
+        )["stock_location"]
+        fulfillment_set = with_set["fulfillment_sets"][0]
+        zone_set = (
+            await self.post(
+                f"/admin/fulfillment-sets/{fulfillment_set['id']}/service-zones",
+                {"name": f"Germany {tag}", "geo_zones": [{"type": "country", "country_code": COUNTRY}]},
+                fields="*service_zones",
+            )
+        )["fulfillment_set"]
+        profiles = await self.get("/admin/shipping-profiles", type="default")
+        profile_id = profiles["shipping_profiles"][0]["id"]
+        option = (
+            await self.post(
+                "/admin/shipping-options",
+                {
+                    "name": "Standard",
+                    "service_zone_id": zone_set["service_zones"][0]["id"],
+                    "shipping_profile_id": profile_id,
+                    "provider_id": "manual_manual",
+                    "price_type": "flat",
+                    "type": {"label": "Standard", "description": "2-3 days", "code": f"standard-{tag}"},
+                    "prices": [{"currency_code": "eur", "amount": json_number(SHIPPING_PRICE)}],
+                    "rules": [
+                        {"attribute": "enabled_in_store", "value": "true", "operator": "eq"},
+                        {"attribute": "is_return", "value": "false", "operator": "eq"},
+                    ],
+                },
+            )
+        )["shipping_option"]
+        product = (
+            await self.post(
+                "/admin/products",
+                {
+                    "title": f"Netvalve e2e mug {tag}",
+                    "status": "published",
+                    "shipping_profile_id": profile_id,
+                    "sales_channels": [{"id": channel["id"]}],
+                    "options": [{"title": "Size", "values": ["One"]}],
+                    "variants": [
+                        {
+                            "title": "One",
+                            "options": {"Size": "One"},
+                            "manage_inventory": False,
+                            "prices": [{"currency_code": "eur", "amount": json_number(UNIT_PRICE)}],
+                        }
+                    ],
+                },
+            )
+        )["product"]
+        return Catalog(
+            region_id=region["id"],
+            sales_channel_id=channel["id"],
+            publishable_key=key["token"],
+            variant_id=product["variants"][0]["id"],
+            shipping_option_id=option["id"],
+        )
+
+    async def order(self, order_id: str) -> MedusaOrder:
+        data = (await self.get(f"/admin/orders/{order_id}", fields=ORDER_FIELDS))["order"]
+        payments = [
+            MedusaPayment(
+                id=p["id"],
+                amount=Decimal(p["amount"]),
+                captured=sum((Decimal(c["amount"]) for c in p.get("captures") or []), Decimal(0)),
+                refunded=sum((Decimal(r["amount"]) for r in p.get("refunds") or []), Decimal(0)),
+                captured_at=p.get("captured_at"),
+                canceled_at=p.get("canceled_at"),
+                payment_session_id=p["payment_session_id"],
+            )
+            for collection in data["payment_collections"]
+            for p in collection.get("payments") or []
+        ]
+        return MedusaOrder(
+            id=data["id"],
+            status=data["status"],
+            total=Decimal(data["total"]),
+            payment_status=data["payment_status"],
+            payments=payments,
+        )
+
+    async def capture(self, payment_id: str, amount: Decimal | None = None) -> httpx.Response:
+        payload = {} if amount is None else {"amount": json_number(amount)}
+        return await self.client.post(f"/admin/payments/{payment_id}/capture", json=payload)
+
+    async def refund(self, payment_id: str, amount: Decimal) -> httpx.Response:
+        return await self.client.post(
+            f"/admin/payments/{payment_id}/refund", json={"amount": json_number(amount)}
+        )
+
+    async def cancel_order(self, order_id: str) -> httpx.Response:
+        return await self.client.post(f"/admin/orders/{order_id}/cancel", json={})
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+@dataclass
+class Checkout:
+    """One shopper's cart, ready to pay: items, addresses, shipping, and a netvalve payment session."""
+
+    cart_id: str
+    total: Decimal
+    payment_collection_id: str
+    payment_session_id: str
+
+
+class Storefront:
+    def __init__(self, base_url: str, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.client = httpx.AsyncClient(
+            base_url=base_url, timeout=60, headers={"x-publishable-api-key": catalog.publishable_key}
+        )
+        self._shoppers = 0
+
+    async def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return ok(await self.client.post(path, json=payload))
+
+    async def checkout(self, quantity: int = 2) -> Checkout:
+        self._shoppers += 1
+        cart = (
+            await self.post(
+                "/store/carts",
+                {
+                    "region_id": self.catalog.region_id,
+                    "sales_channel_id": self.catalog.sales_channel_id,
+                    "email": f"shopper{self._shoppers}@test.local",
+                },
+            )
+        )["cart"]
+        cart_id = cart["id"]
+        await self.post(
+            f"/store/carts/{cart_id}/line-items",
+            {"variant_id": self.catalog.variant_id, "quantity": quantity},
+        )
+        await self.post(f"/store/carts/{cart_id}", {"shipping_address": ADDRESS, "billing_address": ADDRESS})
+        await self.post(
+            f"/store/carts/{cart_id}/shipping-methods", {"option_id": self.catalog.shipping_option_id}
+        )
+        return await self.payment_session(cart_id)
+
+    async def payment_session(self, cart_id: str) -> Checkout:
+        """A netvalve payment session on the cart's payment collection (a new one replaces the old)."""
+        cart = (await self.post("/store/payment-collections", {"cart_id": cart_id}))["payment_collection"]
+        collection = (
+            await self.post(
+                f"/store/payment-collections/{cart['id']}/payment-sessions", {"provider_id": PROVIDER_ID}
+            )
+        )["payment_collection"]
+        sessions = [s for s in collection["payment_sessions"] if s["provider_id"] == PROVIDER_ID]
+        assert len(sessions) == 1, collection
+        return Checkout(
+            cart_id=cart_id,
+            total=Decimal(collection["amount"]),
+            payment_collection_id=collection["id"],
+            payment_session_id=sessions[0]["id"],
+        )
+
+    async def complete(self, cart_id: str) -> httpx.Response:
+        return await self.client.post(f"/store/carts/{cart_id}/complete", json={})
+
+    async def cart(self, cart_id: str) -> dict[str, Any]:
+        cart: dict[str, Any] = ok(await self.client.get(f"/store/carts/{cart_id}"))["cart"]
+        return cart
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
