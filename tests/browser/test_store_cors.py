@@ -117,6 +117,9 @@ def test_production_refuses_a_wildcard_store_cors() -> None:
         "app_env": "production",
         "netvalve_api_key": "live-api-key-0123456789",
         "service_api_keys": "live-service-key-0123456789",
+        "netvalve_client_id": "live-client",
+        "netvalve_webhook_auth_header": "x-netvalve-webhook",
+        "netvalve_webhook_auth_values": "live-webhook-secret-0123456789",
     }
     assert load_settings(**production, store_cors=SHOP).store_cors == [SHOP]
     with pytest.raises(ConfigurationError, match=r"STORE_CORS: '\*' is not allowed in production"):
