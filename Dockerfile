@@ -66,7 +66,10 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 
 # --no-proxy-headers: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 (FORWARDED_ALLOW_IPS);
 # the app reads every X-Forwarded-For line itself, right to left through TRUSTED_PROXIES.
-CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-server-header", "--no-proxy-headers"]
+# Keep-alive longer than the balancer's idle timeout (ALB: 60 s): were uvicorn to close an idle connection
+# first, a request the balancer sends on it at that moment would get no answer (an ALB 502).
+CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-server-header", "--no-proxy-headers", \
+     "--timeout-keep-alive", "75"]
 
 
 FROM runtime AS dev

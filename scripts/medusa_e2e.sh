@@ -16,11 +16,7 @@ for tool in node npm; do
     fi
 done
 
-python=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    "$python" -m venv .venv
-fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+source scripts/venv.sh
 
 cache="$root/.data/medusa-e2e"
 app="$cache/app"

@@ -6,8 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
-.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+source scripts/venv.sh
 
 install_with_apt() {
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -1,18 +1,13 @@
 #!/usr/bin/env bash
 # The whole check, exactly as CI runs it: virtualenv and dependencies, lint, format, types, then the
 # test suite on a real PostgreSQL (a throwaway cluster unless TEST_DATABASE_URL is set).
-# Extra arguments go to pytest, e.g. scripts/test.sh -k webhook
+# Without arguments it also builds and tests the Medusa provider package and runs the end-to-end test on a
+# real Medusa server (both need Node.js 20 and npm). Extra arguments go to pytest alone, e.g.
+# scripts/test.sh -k webhook
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    "$python" -m venv .venv
-fi
-# Exactly the locked versions, each checked against its hash; then the project itself, built by the locked
-# setuptools (no isolated build environment fetching an unpinned one).
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+source scripts/venv.sh
 
 if [ -z "${TEST_DATABASE_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
     && ! command -v initdb >/dev/null 2>&1; then
@@ -28,4 +23,8 @@ fi
 echo "== ruff check" && .venv/bin/ruff check .
 echo "== ruff format --check" && .venv/bin/ruff format --check .
 echo "== mypy --strict app" && .venv/bin/mypy --strict app
+if [ "$#" -eq 0 ]; then
+    echo "== medusa-payment-netvalve (tsc, node --test)" && scripts/test_provider.sh
+    echo "== end to end on a real Medusa server" && scripts/medusa_e2e.sh
+fi
 echo "== pytest" && .venv/bin/pytest "$@"

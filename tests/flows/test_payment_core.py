@@ -289,6 +289,22 @@ async def test_a_three_decimal_currency_is_refused_before_anything_is_recorded(
         assert await stack.sandbox_transactions() == []
 
 
+async def test_a_zero_decimal_currency_is_sent_exactly(
+    db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection
+) -> None:
+    from tests.flows.conftest import open_stack
+
+    async for stack in open_stack(db, nv_http, medusa_conn, netvalve_site_id="test-site"):
+        cart = await stack.cart(currency="jpy", amount=Decimal("1500"))
+        paid = await stack.pay(cart, await stack.token_for(cart))
+        assert paid.status_code == 200, paid.text
+        assert (paid.json()["amount"], paid.json()["currency_code"]) == ("1500", "JPY")
+        [sale] = await _of_type(stack, "SALE")
+        assert (dec(sale["amount"]), sale["currency"]) == (Decimal("1500"), "JPY")
+        payment, _ = await _ledger(stack, cart.cart_id)
+        assert (payment.amount_minor, payment.captured_minor) == (1500, 1500)
+
+
 async def test_a_paid_payment_whose_cart_amount_changed_is_409(stack: Stack) -> None:
     cart = await stack.cart(amount=Decimal("10.00"))
     paid = await stack.pay(cart, await stack.token_for(cart))
