@@ -71,19 +71,32 @@ class Carts:
         fields = {_ROUTING_FIELDS[key]: value for key, value in routing.items()}
         return Due(cart, from_minor(minor, currency), minor, currency, fields)
 
-    @staticmethod
-    def check_unchanged(payment: Payment, cart: MedusaCart | None) -> None:
+    async def check_current(self, payment: Payment) -> None:
+        """``check_unchanged`` against Medusa's current amount, read as cheaply as Medusa allows: the
+        payment's own session while it exists (Medusa deletes a session whose cart total changed)."""
+        if payment.payment_session_id is not None:
+            session = await self.medusa.get_payment_session(payment.payment_session_id)
+            if session is not None:
+                self._compare(payment, session.amount, session.currency_code)
+                return
+        self.check_unchanged(payment, await self.medusa.get_cart(payment.cart_id))
+
+    def check_unchanged(self, payment: Payment, cart: MedusaCart | None) -> None:
         """409 when Medusa's amount for the payment's cart is no longer what the ledger charged."""
         if cart is None or cart.amount_due is None:
             return
+        self._compare(payment, cart.amount_due, cart.currency_code)
+
+    @staticmethod
+    def _compare(payment: Payment, amount: Decimal, currency: str) -> None:
         try:
-            minor = to_minor(cart.amount_due, payment.currency)
+            minor = to_minor(amount, payment.currency)
         except InvalidAmount:
             minor = None
-        if minor != payment.amount_minor or cart.currency_code != payment.currency:
+        if minor != payment.amount_minor or currency.upper() != payment.currency:
             raise errors.PaymentAmountMismatch(
                 details={
                     "ledger_amount": str(from_minor(payment.amount_minor, payment.currency)),
-                    "medusa_amount": str(cart.amount_due),
+                    "medusa_amount": str(amount),
                 }
             )

@@ -48,7 +48,7 @@ class Reconciliation:
                 payment = await repo.find_live_for_cart(cart_id) or await repo.find_latest_for_cart(cart_id)
         if payment is None:
             raise errors.PaymentNotFound()
-        self.carts.check_unchanged(payment, await self.carts.medusa.get_cart(payment.cart_id))
+        await self.carts.check_current(payment)
         if not (refresh or is_open(payment)):
             return status_response(payment, "ledger")
         reached = await self.settle(payment.id, refresh=True)
