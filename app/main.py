@@ -16,6 +16,7 @@ from app.api.v1.endpoints.netvalve.router import ROUTERS as NETVALVE_ROUTERS
 from app.api.v1.endpoints.netvalve.router import WEBHOOK_PATH
 from app.api.v1.endpoints.netvalve.router import router as netvalve_router
 from app.core.config import Settings, get_settings
+from app.core.cors import StorefrontCORSMiddleware
 from app.core.errors import install_error_handlers
 from app.core.logging import configure_logging
 from app.core.middleware import RequestContextMiddleware, RequestLimitsMiddleware
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None, http_client: httpx.AsyncClient 
         body_limits={WEBHOOK_PATH: settings.webhook_max_body_bytes},
     )
     app.add_middleware(RequestContextMiddleware)
+    if settings.store_cors:
+        app.add_middleware(StorefrontCORSMiddleware, origins=settings.store_cors)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(netvalve_router)

@@ -1,6 +1,7 @@
-"""One command, no Docker: PostgreSQL under .data/, migrations, demo Medusa data, the NetValve sandbox and
-the service. Prints a walk-through ready to paste into bash; Ctrl-C, SIGTERM or ``--stop`` stops everything
-it started.
+"""One command, no Docker: PostgreSQL under .data/, migrations, demo Medusa data, the NetValve sandbox, the
+service and the demo storefront (a checkout page on its own origin, in STORE_CORS). Prints the checkout
+pages' URLs and a walk-through ready to paste into bash; Ctrl-C, SIGTERM or ``--stop`` stops everything it
+started.
 
 Standard output carries only the walk-through (every other line is a bash comment); the logs of the service,
 the sandbox and the migrations go to standard error. While the stack runs, ``<data>/local_stack.json`` names
@@ -135,8 +136,19 @@ def _running_stack(data: Path) -> dict[str, Any] | None:
     return state if b"devtools.local_stack" in cmdline else None
 
 
+def checkout_url(storefront_url: str, cart_id: str) -> str:
+    return f"{storefront_url}/?cart_id={cart_id}"
+
+
 def walkthrough(
-    *, service_url: str, sandbox_url: str, dsn: str, pg_dir: Path, demo: dict[str, Any], year: int
+    *,
+    service_url: str,
+    sandbox_url: str,
+    storefront_url: str,
+    dsn: str,
+    pg_dir: Path,
+    demo: dict[str, Any],
+    year: int,
 ) -> str:
     """What the stack prints: valid bash, every step's output feeding the next through shell variables."""
     carts = demo["carts"]
@@ -145,10 +157,20 @@ def walkthrough(
         f"\n#                       {cur.upper()} {rows['cart_id']} ({rows['amount']})"
         for cur, rows in carts.items()
     )
+    pages = "".join(
+        f"\n#   {cur.upper()} cart ({rows['amount']}):  {checkout_url(storefront_url, rows['cart_id'])}"
+        for cur, rows in carts.items()
+    )
     return f"""\
-# NetValve payment service: the local stack is up. Paste the lines below into bash in another terminal
+# NetValve payment service: the local stack is up.
+#
+# Pay in a browser: open a demo checkout page and type a test card into NetValve's fields
+# (4012 0000 9876 5439 is approved, 4000 0000 0000 9995 is declined; any future expiry, CVV 999):{pages}
+#
+# Or by hand: paste the lines below into bash in another terminal
 # (they need curl and jq); each step keeps what the next one needs in a shell variable.
 #   service           {service_url}   (API docs: {service_url}/docs)
+#   demo storefront   {storefront_url}   (its origin is the service's STORE_CORS)
 #   NetValve sandbox  {sandbox_url}
 #   PostgreSQL        {dsn}   (data: {pg_dir})
 #   demo Medusa data  a publishable key, and per currency a region and a cart with a payment collection and a
@@ -242,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-port", type=int, default=55432)
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--sandbox-port", type=int, default=8081)
+    parser.add_argument("--storefront-port", type=int, default=8082)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="start, verify /health and /ready, then stop")
     mode.add_argument("--stop", action="store_true", help="stop the stack running under --data")
@@ -266,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
         dsn = cluster.create_database("netvalve")
         service_url = f"http://127.0.0.1:{args.port}"
         sandbox_url = f"http://127.0.0.1:{args.sandbox_port}"
+        storefront_url = f"http://127.0.0.1:{args.storefront_port}"
         env = {
             **os.environ,
             "APP_ENV": "development",
@@ -283,7 +307,9 @@ def main(argv: list[str] | None = None) -> int:
             "NETVALVE_PAYMENT_API_URL": sandbox_url,
             "NETVALVE_HPP_BASE_URL": sandbox_url,
             "NETVALVE_BACKOFFICE_API_URL": sandbox_url,
-            "NETVALVE_RETURN_BASE_URL": service_url,
+            # NetValve's hosted page sends the shopper back to the storefront's /checkout/netvalve/<outcome>.
+            "NETVALVE_RETURN_BASE_URL": storefront_url,
+            "STORE_CORS": storefront_url,
             "SERVICE_API_KEYS": SERVICE_KEY,
             "NETVALVE_WEBHOOK_AUTH_HEADER": "x-netvalve-webhook",
             "NETVALVE_WEBHOOK_AUTH_VALUES": WEBHOOK_SECRET,
@@ -310,10 +336,29 @@ def main(argv: list[str] | None = None) -> int:
                 stdout=sys.stderr,
             )
         )
+        children.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "devtools.storefront_server",
+                    "--port",
+                    str(args.storefront_port),
+                    "--service-url",
+                    service_url,
+                    "--publishable-key",
+                    demo["publishable_key"],
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=sys.stderr,
+            )
+        )
         state = {
             "pid": os.getpid(),
             "service": {"url": service_url, "port": args.port, "pid": children[1].pid},
             "sandbox": {"url": sandbox_url, "port": args.sandbox_port, "pid": children[0].pid},
+            "storefront": {"url": storefront_url, "port": args.storefront_port, "pid": children[2].pid},
             "postgres": {
                 "dsn": dsn,
                 "port": args.pg_port,
@@ -328,10 +373,12 @@ def main(argv: list[str] | None = None) -> int:
         _wait_http(f"{sandbox_url}/_sandbox/health", children)
         _wait_http(f"{service_url}/health", children)
         _wait_http(f"{service_url}/ready", children)
+        _wait_http(f"{storefront_url}/config.json", children)
         sys.stdout.write(
             walkthrough(
                 service_url=service_url,
                 sandbox_url=sandbox_url,
+                storefront_url=storefront_url,
                 dsn=dsn,
                 pg_dir=pg_dir,
                 demo=demo,

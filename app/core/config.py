@@ -97,6 +97,17 @@ def _comma_list(value: Any) -> Any:
     return value
 
 
+def _origin(value: str) -> str:
+    if value == "*":
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ValueError(f"{value!r} is not an origin like https://shop.example.com or http://localhost:8000")
+    if parts.query or parts.fragment:
+        raise ValueError(f"{value!r} is not an origin: it has a query or fragment")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _blank_to_none(value: Any) -> Any:
     if isinstance(value, str) and not value.strip():
         return None
@@ -112,6 +123,8 @@ SecretList = Annotated[list[SecretStr], NoDecode, BeforeValidator(_comma_list)]
 NetworkList = Annotated[
     list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode, BeforeValidator(_comma_list)
 ]
+# Medusa's STORE_CORS format: comma-separated origins.
+OriginList = Annotated[list[Annotated[str, AfterValidator(_origin)]], NoDecode, BeforeValidator(_comma_list)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
 
@@ -154,6 +167,7 @@ class Settings(BaseSettings):
 
     service_api_keys: SecretList = Field(default_factory=list)
     storefront_auth: StorefrontAuth = StorefrontAuth.PUBLISHABLE_KEY
+    store_cors: OriginList = Field(default_factory=list)
     publishable_key_cache_seconds: Annotated[float, Field(ge=0)] = 60.0
     # Verdicts kept at most (least recently used go first); each entry is a hash and a few ids.
     publishable_key_cache_max_entries: Annotated[int, Field(ge=0)] = 10_000
@@ -291,6 +305,8 @@ class Settings(BaseSettings):
             problems.append("SERVICE_API_KEYS: at least one key is required in production")
         if self.storefront_auth is StorefrontAuth.NONE:
             problems.append("STOREFRONT_AUTH: 'none' is not allowed in production")
+        if "*" in self.store_cors:
+            problems.append("STORE_CORS: '*' is not allowed in production; list the storefront origins")
         if self.medusa_webhook_url and self.medusa_webhook_secret is None:
             problems.append("MEDUSA_WEBHOOK_SECRET: required when MEDUSA_WEBHOOK_URL is set")
         if self.log_level == "DEBUG":

@@ -24,29 +24,53 @@ from netvalve_sandbox.wire import (
 
 CHECKOUT_CARD_FIELDS = ("cardNumber", "expiryMonth", "expiryYear", "cvv")
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>NetValve sandbox checkout</title></head>
-<body>
-<h1>NetValve sandbox checkout</h1>
-<p>Order {order_id} &middot; {client_order_id} &middot; <strong>{amount} {currency}</strong></p>
+<html lang="en"><head><meta charset="utf-8"><title>NetValve checkout</title><link rel="icon" href="data:,">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font: 16px system-ui, sans-serif; background: #f3f4f6; color: #1d1f23; margin: 0; }}
+main {{ max-width: 26rem; margin: 2rem auto; background: #fff; padding: 1.5rem; border-radius: 8px; }}
+label {{ display: block; margin: 0.75rem 0 0.25rem; font-size: 0.9rem; }}
+input {{ box-sizing: border-box; width: 100%; padding: 0.5rem; font: inherit; }}
+.row {{ display: flex; gap: 0.75rem; }} .row > div {{ flex: 1; }}
+.actions {{ display: flex; gap: 0.75rem; margin-top: 1.25rem; }}
+button {{ flex: 1; padding: 0.6rem; font: inherit; }}
+[role=alert] {{ color: #b00020; }} .sandbox {{ font-size: 0.8rem; color: #5b606b; }}
+</style></head>
+<body><main>
+<h1>NetValve checkout</h1>
+<p>{merchant} &middot; order {order_id}</p>
+<p>Amount to pay: <strong id="amount">{amount} {currency}</strong></p>
 {notice}
-<form method="post" action="/checkout/complete">
+<form method="post" action="/checkout/complete" id="hpp-form">
   <input type="hidden" name="paymentToken" value="{token}">
-  <label>Card number <input name="cardNumber" value="{card_number}" autocomplete="off"></label>
-  <label>Expiry month <input name="expiryMonth" value="12" size="2"></label>
-  <label>Expiry year <input name="expiryYear" value="2030" size="4"></label>
-  <label>CVV <input name="cvv" value="999" size="4"></label>
-  <label>Card holder <input name="cardHolderName" value="Sandbox Tester"></label>
-  <button type="submit" name="action" value="pay">Pay</button>
-  <button type="submit" name="action" value="cancel">Cancel</button>
+  <label for="cardHolderName">Name on card</label>
+  <input id="cardHolderName" name="cardHolderName" autocomplete="cc-name">
+  <label for="cardNumber">Card number</label>
+  <input id="cardNumber" name="cardNumber" value="{card_number}" inputmode="numeric" autocomplete="cc-number">
+  <div class="row">
+    <div><label for="expiryMonth">Month (MM)</label>
+      <input id="expiryMonth" name="expiryMonth" inputmode="numeric" maxlength="2"
+        autocomplete="cc-exp-month"></div>
+    <div><label for="expiryYear">Year (YYYY)</label>
+      <input id="expiryYear" name="expiryYear" inputmode="numeric" maxlength="4"
+        autocomplete="cc-exp-year"></div>
+    <div><label for="cvv">CVV</label>
+      <input id="cvv" name="cvv" inputmode="numeric" maxlength="4" autocomplete="cc-csc"></div>
+  </div>
+  <div class="actions">
+    <button type="submit" name="action" value="pay">Pay {amount} {currency}</button>
+    <button type="submit" name="action" value="cancel" formnovalidate>Cancel</button>
+  </div>
 </form>
-</body></html>
+<p class="sandbox">Sandbox: 4012 0000 9876 5439 approves, 4000 0000 0000 9995 declines; any future expiry.</p>
+</main></body></html>
 """
 
 
-def _page(order: Order, token: str, notice: str = "", card_number: str = "4012000098765439") -> str:
+def _page(order: Order, token: str, notice: str = "", card_number: str = "") -> str:
     return PAGE.format(
+        merchant="NetValve Sandbox Merchant",
         order_id=order.id,
-        client_order_id=escape(order.client_order_id or ""),
         amount=money(order.amount),
         currency=escape(order.currency),
         notice=f'<p role="alert">{escape(notice)}</p>' if notice else "",

@@ -1,125 +1,296 @@
-/* NetValve sandbox Token Fields SDK stub: same surface as the real SDK, card data goes to the sandbox. */
+/* NetValve sandbox Token Fields SDK: the surface of NetValve's SDK (window.Netvalve, the <netvalve-tokenfields>
+   element, the same events and callbacks), with each card field in its own iframe on the sandbox's origin, so
+   the merchant's page never sees the card. The frames tokenize their field at the sandbox. */
 (function () {
   "use strict";
 
   var script = document.currentScript;
   var source = new URL(script && script.src ? script.src : window.location.href);
-  var paymentToken = source.searchParams.get("paymentToken");
-  var jwtToken = source.searchParams.get("jwtToken");
-  var endpoint = source.origin + "/_sandbox/tokenize";
-  var state = { config: {}, inputs: {}, tokenized: false, tokenizing: false };
+  var sdkOrigin = source.origin;
+  var paymentToken = source.searchParams.get("paymentToken") || "";
+  var jwtToken = source.searchParams.get("jwtToken") || "";
+  var FIELDS = ["cardNumber", "cardCvv", "cardExpiry"];
+  var TAGS = { cardNumber: "netvalve-cardnumber", cardCvv: "netvalve-cvv", cardExpiry: "netvalve-expiry" };
+  var TOKENIZE_TIMEOUT_MS = 15000;
 
-  function emit(type, detail) {
-    var payload = Object.assign({ type: type, paymentToken: paymentToken, success: true, message: "" }, detail);
-    document.dispatchEvent(new CustomEvent(type, { detail: payload }));
-    if (type === "field-validation" && typeof state.config.onValidate === "function") {
+  var state = {
+    config: null,
+    form: null,
+    frames: {},
+    initiated: {},
+    valid: {},
+    tokenized: {},
+    tokenizing: false,
+    pending: null,
+  };
+
+  function detail(type, extra) {
+    return Object.assign(
+      { type: type, fieldName: "allFields", success: true, message: "", paymentToken: paymentToken },
+      extra
+    );
+  }
+
+  function emit(type, extra) {
+    var payload = detail(type, extra);
+    window.dispatchEvent(new CustomEvent(type, { detail: payload }));
+    if (type === "field-validation" && state.config && typeof state.config.onValidate === "function") {
       state.config.onValidate(payload);
     }
+    return payload;
   }
 
-  function mount(fieldName, fieldConfig, placeholder) {
-    var selector = fieldConfig && fieldConfig.containerSelector;
-    var container = selector ? document.querySelector(selector) : null;
-    var input = document.createElement("input");
-    input.type = "text";
-    input.name = "netvalve-" + fieldName;
-    input.placeholder = placeholder;
-    input.autocomplete = "off";
-    input.setAttribute("data-netvalve-field", fieldName);
-    Object.assign(input.style, state.config.inputStyles || {});
-    input.addEventListener("input", function () {
-      state.tokenized = false;
-      emit("field-validation", { fieldName: fieldName, success: input.value.trim() !== "" });
+  function allFieldsTokenized() {
+    return FIELDS.every(function (name) {
+      return state.tokenized[name] === true;
     });
-    if (container) {
-      container.appendChild(input);
-    }
-    emit("field-initiated", { fieldName: fieldName });
-    return input;
   }
 
-  function findForm(config) {
+  function styleQuery(config, fieldConfig) {
+    return JSON.stringify({
+      input: Object.assign({}, config.inputStyles || {}, (fieldConfig && fieldConfig.inputStyles) || {}),
+      invalid: config.invalidStyles || {},
+      placeholder: config.placeholderStyles || {},
+    });
+  }
+
+  function mount(name, container, config) {
+    var fieldConfig = (config.fields || {})[name] || {};
+    var frame = document.createElement("iframe");
+    var query = new URLSearchParams({
+      paymentToken: paymentToken,
+      jwtToken: jwtToken,
+      origin: window.location.origin,
+      styles: styleQuery(config, fieldConfig),
+    });
+    frame.src = sdkOrigin + "/sdk/fields/" + name + "?" + query.toString();
+    frame.title = { cardNumber: "Card number", cardCvv: "Security code", cardExpiry: "Expiry date" }[name];
+    frame.name = "netvalve-" + name;
+    frame.setAttribute("data-netvalve-field", name);
+    frame.setAttribute("scrolling", "no");
+    frame.style.border = "0";
+    frame.style.width = "100%";
+    frame.style.height = config.defaultIframeHeight || "46px";
+    container.appendChild(frame);
+    state.frames[name] = frame;
+  }
+
+  function findForm(config, fallback) {
     if (config.formId) {
       return document.getElementById(config.formId);
     }
-    return config.formSelector ? document.querySelector(config.formSelector) : null;
+    if (config.formSelector) {
+      var found = document.querySelector(config.formSelector);
+      if (found && found.tagName !== "FORM") {
+        return found.querySelector("form") || found;
+      }
+      return found;
+    }
+    return fallback || null;
   }
 
-  function initTokenFields(config) {
-    state.config = config || {};
-    var fields = state.config.fields || {};
-    state.inputs.cardNumber = mount("cardNumber", fields.cardNumber, "4012 0000 9876 5439");
-    state.inputs.cardExpiry = mount("cardExpiry", fields.cardExpiry, "MM/YYYY");
-    state.inputs.cardCvv = mount("cardCvv", fields.cardCvv, "CVV");
-    var form = findForm(state.config);
-    if (form) {
-      var hidden = document.createElement("input");
-      hidden.type = "hidden";
-      hidden.name = "paymentToken";
-      hidden.value = paymentToken;
-      form.appendChild(hidden);
-      if (state.config.interceptFormSubmit !== false) {
-        form.addEventListener("submit", function (event) {
-          event.preventDefault();
-          tokenizeFields().then(function (token) {
-            if (token && typeof state.config.onSubmitPayment === "function") {
-              state.config.onSubmitPayment(token);
-            }
-          });
-        });
+  function addTokenInput(form) {
+    if (!form || form.querySelector('input[name="paymentToken"]')) {
+      return;
+    }
+    var hidden = document.createElement("input");
+    hidden.type = "hidden";
+    hidden.name = "paymentToken";
+    hidden.value = paymentToken;
+    form.appendChild(hidden);
+  }
+
+  function submitHandler(event) {
+    event.preventDefault();
+    if (state.tokenizing) {
+      return;
+    }
+    tokenizeFields().then(function (token) {
+      if (!token) {
+        return;
+      }
+      if (typeof state.config.onSubmitPayment === "function") {
+        state.config.onSubmitPayment(token);
+      } else if (state.form && typeof state.form.submit === "function") {
+        state.form.submit();
+      }
+    });
+  }
+
+  function initTokenFields(config, defaults) {
+    if (state.config) {
+      throw new Error("NetValve token fields are already initialized on this page.");
+    }
+    config = config || {};
+    defaults = defaults || {};
+    state.config = config;
+    state.form = findForm(config, defaults.form);
+    FIELDS.forEach(function (name) {
+      var selector = ((config.fields || {})[name] || {}).containerSelector;
+      var container = selector ? document.querySelector(selector) : (defaults.containers || {})[name];
+      if (!container) {
+        throw new Error("NetValve token fields: no container for " + name + ".");
+      }
+      mount(name, container, config);
+    });
+    if (config.interceptFormSubmit !== false) {
+      if (state.form) {
+        state.form.addEventListener("submit", submitHandler);
+      }
+      var button = config.payButtonId ? document.getElementById(config.payButtonId) : null;
+      if (button && button.form !== state.form) {
+        button.addEventListener("click", submitHandler);
       }
     }
-    emit("all-fields-ready", {});
+    return window.Netvalve;
   }
 
-  function value(name) {
-    return state.inputs[name] ? state.inputs[name].value.trim() : "";
+  function settle(success, message) {
+    var pending = state.pending;
+    state.pending = null;
+    state.tokenizing = false;
+    clearTimeout(pending.timer);
+    if (success) {
+      addTokenInput(state.form);
+    }
+    emit("all-fields-tokenized", { success: success, message: message });
+    pending.resolve(success ? paymentToken : null);
   }
 
   function tokenizeFields() {
-    var expiry = value("cardExpiry").split("/");
+    if (!state.config) {
+      return Promise.resolve(null);
+    }
+    if (state.pending) {
+      return state.pending.promise;
+    }
+    var pending = { results: {} };
+    pending.promise = new Promise(function (resolve) {
+      pending.resolve = resolve;
+    });
+    pending.timer = setTimeout(function () {
+      settle(false, "Tokenization timed out.");
+    }, TOKENIZE_TIMEOUT_MS);
+    state.pending = pending;
     state.tokenizing = true;
-    return fetch(endpoint, {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({
-        paymentToken: paymentToken,
-        jwtToken: jwtToken,
-        cardNumber: value("cardNumber").replace(/\s+/g, ""),
-        expiryMonth: (expiry[0] || "").trim(),
-        expiryYear: (expiry[1] || "").trim(),
-        cvv: value("cardCvv"),
-      }),
-    })
-      .then(function (response) {
-        return response.json().then(function (body) {
-          return { ok: response.ok, body: body };
-        });
-      })
-      .catch(function (error) {
-        return { ok: false, body: { message: String(error) } };
-      })
-      .then(function (result) {
-        state.tokenizing = false;
-        state.tokenized = result.ok;
-        if (result.ok && result.body.cardType) {
-          emit("card-type", { typeData: result.body.cardType });
-        }
-        emit("field-tokenization", { success: result.ok, message: result.body.message || "" });
-        emit("all-fields-tokenized", { success: result.ok, message: result.body.message || "" });
-        return result.ok ? paymentToken : null;
-      });
+    FIELDS.forEach(function (name) {
+      state.frames[name].contentWindow.postMessage({ source: "netvalve-sdk", type: "tokenize" }, sdkOrigin);
+    });
+    return pending.promise;
   }
+
+  function frameName(win) {
+    for (var i = 0; i < FIELDS.length; i += 1) {
+      var frame = state.frames[FIELDS[i]];
+      if (frame && frame.contentWindow === win) {
+        return FIELDS[i];
+      }
+    }
+    return null;
+  }
+
+  window.addEventListener("message", function (event) {
+    var data = event.data;
+    if (event.origin !== sdkOrigin || !data || data.source !== "netvalve-field") {
+      return;
+    }
+    var name = frameName(event.source);
+    if (!name || name !== data.fieldName) {
+      return;
+    }
+    var extra = { fieldName: name, success: data.success === true, message: data.message || "" };
+    if (data.type === "field-initiated") {
+      state.initiated[name] = true;
+      emit("field-initiated", extra);
+      if (FIELDS.every(function (field) { return state.initiated[field]; })) {
+        emit("all-fields-ready", {});
+      }
+    } else if (data.type === "field-validation") {
+      state.valid[name] = extra.success;
+      if (!extra.success && state.tokenized[name]) {
+        state.tokenized[name] = false;
+        emit("all-fields-tokenized", { success: false, message: "" });
+      }
+      emit("field-validation", extra);
+    } else if (data.type === "field-changed") {
+      state.tokenized[name] = false;
+    } else if (data.type === "card-type") {
+      emit("card-type", { fieldName: name, typeData: data.typeData || null });
+    } else if (data.type === "field-tokenization") {
+      state.tokenized[name] = extra.success;
+      emit("field-tokenization", extra);
+      if (state.pending) {
+        state.pending.results[name] = extra;
+        var results = state.pending.results;
+        if (FIELDS.every(function (field) { return results[field]; })) {
+          var failed = FIELDS.filter(function (field) { return !results[field].success; });
+          settle(failed.length === 0, failed.length ? results[failed[0]].message : "All fields tokenized.");
+        }
+      }
+    }
+  });
 
   window.Netvalve = {
     initTokenFields: initTokenFields,
+    initFields: initTokenFields,
     tokenizeFields: tokenizeFields,
-    allFieldsTokenized: function () {
-      return state.tokenized;
-    },
+    allFieldsTokenized: allFieldsTokenized,
     isTokenizing: function () {
       return state.tokenizing;
     },
   };
-  emit("netvalve-sdk-ready", {});
+
+  /* The HTML-only integration: <netvalve-tokenfields> around a form holding the three field elements. */
+  if (window.customElements && !window.customElements.get("netvalve-tokenfields")) {
+    window.customElements.define(
+      "netvalve-tokenfields",
+      class extends HTMLElement {
+        connectedCallback() {
+          var element = this;
+          var containers = {};
+          FIELDS.forEach(function (name) {
+            containers[name] = element.querySelector(TAGS[name]);
+          });
+          var css = function (text) {
+            var holder = document.createElement("div");
+            holder.setAttribute("style", text || "");
+            var out = {};
+            for (var i = 0; i < holder.style.length; i += 1) {
+              out[holder.style[i]] = holder.style.getPropertyValue(holder.style[i]);
+            }
+            return out;
+          };
+          var fields = {};
+          FIELDS.forEach(function (name) {
+            fields[name] = { inputStyles: css(containers[name] && containers[name].getAttribute("style")) };
+          });
+          initTokenFields(
+            {
+              formId: element.getAttribute("formId") || undefined,
+              payButtonId: element.getAttribute("submitButtonId") || undefined,
+              interceptFormSubmit: element.getAttribute("interceptFormSubmit") !== "false",
+              inputStyles: css(element.getAttribute("style")),
+              invalidStyles: css(element.getAttribute("invalidStyles")),
+              fields: fields,
+            },
+            { form: element.querySelector("form"), containers: containers }
+          );
+        }
+
+        tokenizeFields() {
+          return tokenizeFields();
+        }
+
+        allFieldsTokenized() {
+          return allFieldsTokenized();
+        }
+
+        isTokenizing() {
+          return state.tokenizing;
+        }
+      }
+    );
+  }
+
+  window.dispatchEvent(new CustomEvent("netvalve-sdk-ready", { detail: detail("netvalve-sdk-ready", {}) }));
 })();

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from sandbox_support import Harness, MakeHarness
 
 
@@ -78,7 +79,8 @@ async def test_integrity_is_the_sri_hash_of_the_served_script(sandbox: Harness) 
         "isTokenizing",
     ):
         assert name in script.text
-    assert "/_sandbox/tokenize" in script.text
+    assert "/sdk/fields/" in script.text
+    assert 'createElement("iframe")' in script.text
 
 
 async def test_jwt_is_a_signed_five_minute_netvalve_token(sandbox: Harness) -> None:
@@ -159,3 +161,83 @@ async def test_expired_session_can_neither_tokenize_nor_pay(make_harness: MakeHa
     sale = await harness.post("/sale", _token_sale(tokenized))
     assert sale.status_code == 400
     assert "Expired" in sale.json()[0]["responseMessage"]
+
+
+async def _tokenize_field(harness: Harness, token: str, field: str, value: str, **extra: str) -> Any:
+    body = {"paymentToken": token, "fieldName": field, "value": value} | extra
+    return await harness.client.post("/sdk/fields/tokenize", json=body)
+
+
+@pytest.mark.parametrize("field", ["cardNumber", "cardExpiry", "cardCvv"])
+async def test_each_card_field_is_its_own_frame_page(sandbox: Harness, field: str) -> None:
+    page = await sandbox.client.get(f"/sdk/fields/{field}")
+
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert f'data-field="{field}"' in page.text
+    assert '<script src="/sdk/field.sandbox.js"></script>' in page.text
+    assert "4532802195368940" in page.text  # the documented declining card that fails Luhn is accepted
+    script = await sandbox.client.get("/sdk/field.sandbox.js")
+    assert script.status_code == 200
+    assert "postMessage" in script.text
+    assert (await sandbox.client.get("/sdk/fields/cardHolder")).status_code == 404
+
+
+async def test_three_field_frames_tokenize_the_card_behind_the_token(sandbox: Harness) -> None:
+    session = await _session(sandbox)
+    token, jwt = session["paymentToken"], session["jwtToken"]
+
+    answers = [
+        await _tokenize_field(sandbox, token, "cardNumber", "4012 0000 9876 5439", jwtToken=jwt),
+        await _tokenize_field(sandbox, token, "cardExpiry", "12/30", jwtToken=jwt),
+        await _tokenize_field(sandbox, token, "cardCvv", "999", jwtToken=jwt),
+    ]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    sale = (await sandbox.post("/sale", _token_sale(token, clientOrderId="fields-1"))).json()
+    assert sale["responseCode"] == "GTW_1000"
+    assert (sale["cardNumber"], sale["cardExpiryMonth"], sale["cardExpiryYear"]) == (
+        "401200******5439",
+        "12",
+        "2030",
+    )
+
+
+async def test_two_fields_are_not_yet_a_card(sandbox: Harness) -> None:
+    token = (await _session(sandbox))["paymentToken"]
+    await _tokenize_field(sandbox, token, "cardNumber", "4012000098765439")
+    await _tokenize_field(sandbox, token, "cardCvv", "999")
+
+    response = await sandbox.post("/sale", _token_sale(token))
+
+    assert response.status_code == 400
+    assert "Not Tokenized" in response.json()[0]["responseMessage"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("cardNumber", "4111 1111 1111 1112", "Card number is invalid."),
+        ("cardExpiry", "13/30", "Expiry date is invalid. Use MM/YY."),
+        ("cardExpiry", "1230", "Expiry date is invalid. Use MM/YY."),
+        ("cardCvv", "12", "Security code is invalid."),
+    ],
+)
+async def test_field_tokenization_refuses_bad_values_with_the_fields_message(
+    sandbox: Harness, field: str, value: str, message: str
+) -> None:
+    token = (await _session(sandbox))["paymentToken"]
+
+    response = await _tokenize_field(sandbox, token, field, value)
+
+    assert response.status_code == 400
+    assert response.json() == {"success": False, "message": message, "fieldName": field}
+
+
+async def test_field_tokenization_needs_a_live_session(sandbox: Harness) -> None:
+    unknown = await _tokenize_field(sandbox, "00000000-0000-4000-8000-000000000000", "cardCvv", "999")
+    token = (await _session(sandbox))["paymentToken"]
+    forged = await _tokenize_field(sandbox, token, "cardCvv", "999", jwtToken="a.b.c")
+
+    assert unknown.status_code == 404
+    assert forged.status_code == 410

@@ -52,6 +52,9 @@ async def test_hpp_order_returns_a_checkout_redirect(sandbox: Harness) -> None:
     assert page.status_code == 200
     assert 'action="/checkout/complete"' in page.text
     assert "42.00 USD" in page.text
+    for name in ("cardNumber", "expiryMonth", "expiryYear", "cvv", "cardHolderName"):
+        assert f'name="{name}"' in page.text
+    assert 'value="4012000098765439"' not in page.text
     assert (await sandbox.get("/order", clientOrderId="hpp-1")).json()["orderState"] == "CREATED"
 
 
@@ -147,3 +150,12 @@ async def test_hpp_order_needs_api_credentials(sandbox: Harness) -> None:
     response = await sandbox.client.post("/hpp/order", json={"amount": 1, "currency": "USD", **URLS})
 
     assert response.status_code == 401
+
+
+async def test_redirects_keep_the_merchants_own_query_and_add_nothing(sandbox: Harness) -> None:
+    urls = {name: f"{url}?cart_id=cart_1&lang=en" for name, url in URLS.items()}
+    paid = await _order(sandbox, clientOrderId="hpp-q1", **urls)
+    cancelled = await _order(sandbox, clientOrderId="hpp-q2", **urls)
+
+    assert (await _complete(sandbox, paid)).headers["location"] == urls["successUrl"]
+    assert (await _complete(sandbox, cancelled, action="cancel")).headers["location"] == urls["cancelUrl"]

@@ -1,0 +1,235 @@
+/* The checkout page: the cart as the service prices it, NetValve's card fields (or its hosted page), the
+   payment with the token, and an answer the shopper understands. */
+"use strict";
+
+(() => {
+  const cartId = Storefront.cartId();
+  const FIELD_STYLES = {
+    inputStyles: { "font-size": "16px", color: "#1d1f23" },
+    invalidStyles: { color: "#b00020", "border-color": "#b00020" },
+  };
+  const SETTLED = new Set(["captured", "authorized", "error", "canceled", "refunded"]);
+  let paying = false;
+
+  function formatAmount(amount, currency) {
+    try {
+      return new Intl.NumberFormat(undefined, { style: "currency", currency: currency.toUpperCase() }).format(
+        amount
+      );
+    } catch (error) {
+      return amount + " " + currency.toUpperCase();
+    }
+  }
+
+  function showRetry(label) {
+    const retry = document.getElementById("retry");
+    retry.textContent = label || "Pay with another card";
+    retry.hidden = false;
+  }
+
+  function hideForms() {
+    document.getElementById("hpf").hidden = true;
+    document.getElementById("hpp").hidden = true;
+    document.getElementById("retry").hidden = true;
+  }
+
+  function setPayButton(busy, label) {
+    const button = document.getElementById("pay-button");
+    if (button) {
+      button.disabled = busy;
+      if (label) {
+        button.textContent = label;
+      }
+    }
+  }
+
+  function showFieldMessage(message) {
+    const slot = document.querySelector('.field-error[data-field="' + message.fieldName + '"]');
+    if (slot) {
+      slot.textContent = message.success ? "" : message.message;
+    }
+  }
+
+  /* Show what a payment status means; a settled outcome ends the checkout, anything else keeps polling. */
+  function showStatus(status) {
+    if (status === "error") {
+      hideForms();
+      Storefront.showResult("declined");
+      showRetry();
+    } else if (status === "none") {
+      Storefront.showResult("error", "Your payment was not taken. Please try again.");
+      showRetry("Try again");
+    } else if (status === "unreachable") {
+      Storefront.showResult(
+        "error",
+        "We cannot reach the store right now. Please do not pay again: reload this page in a minute to see " +
+          "whether your payment went through."
+      );
+    } else {
+      hideForms();
+      Storefront.showResult(Storefront.OUTCOME_OF_STATUS[status] || "pending");
+    }
+  }
+
+  /* The answer to /payment was lost or unclear: the service's status decides what happened. */
+  async function recover(firstOutcome) {
+    hideForms();
+    Storefront.showResult(firstOutcome || "checking");
+    const status = await Storefront.pollStatus(cartId, (current, attempt) => {
+      if (current === "pending" || current === "unknown") {
+        Storefront.showResult("pending");
+      }
+      return SETTLED.has(current) || (current === "none" && attempt >= 2);
+    });
+    showStatus(status);
+  }
+
+  async function pay(token) {
+    if (paying) {
+      return;
+    }
+    paying = true;
+    setPayButton(true, "Processing…");
+    Storefront.showResult("checking", "Processing your payment…");
+    let answer;
+    try {
+      answer = await Storefront.call(
+        "POST",
+        "/payment",
+        { cart_id: cartId, payment_token: token },
+        { "Idempotency-Key": "pay-" + token }
+      );
+    } catch (error) {
+      paying = false;
+      await recover("checking");
+      return;
+    }
+    paying = false;
+    const code = answer.data && answer.data.error ? answer.data.error.code : null;
+    if (answer.status === 200) {
+      showStatus(answer.data.status);
+    } else if (answer.status === 202 || code === "operation_in_progress") {
+      await recover("pending");
+    } else if (code === "card_declined") {
+      showStatus("error");
+    } else if (code === "invalid_payment_token") {
+      Storefront.showResult("error", "Your card details expired before the payment. Please enter them again.");
+      showRetry("Enter card again");
+    } else if (answer.status >= 500) {
+      await recover("checking");
+    } else {
+      Storefront.showResult("error", (answer.data && answer.data.error && answer.data.error.message) || "");
+      showRetry("Try again");
+    }
+  }
+
+  function loadFields(hpf) {
+    const slot = document.getElementById("card-form-slot");
+    // A fresh form per attempt: the previous SDK's listeners stay on the form it was given.
+    slot.replaceChildren(document.getElementById("card-form-template").content.cloneNode(true));
+    document.querySelectorAll("script[data-netvalve-sdk]").forEach((old) => old.remove());
+    document.getElementById("hpf").hidden = false;
+    setPayButton(true, "Loading card form…");
+    const script = document.createElement("script");
+    script.type = "text/javascript";
+    script.src = hpf.script_src;
+    if (hpf.integrity) {
+      script.integrity = hpf.integrity;
+    }
+    script.crossOrigin = "anonymous";
+    script.dataset.netvalveSdk = "";
+    script.onload = () => {
+      window.Netvalve.initTokenFields(
+        Object.assign({}, FIELD_STYLES, {
+          formSelector: "#payment-form",
+          payButtonId: "pay-button",
+          fields: {
+            cardNumber: { containerSelector: "#card-number" },
+            cardExpiry: { containerSelector: "#card-expiry" },
+            cardCvv: { containerSelector: "#card-cvv" },
+          },
+          onValidate: showFieldMessage,
+          onSubmitPayment: pay,
+        })
+      );
+    };
+    script.onerror = () => {
+      document.getElementById("hpf").hidden = true;
+      Storefront.showResult("error", "The card form could not be loaded. Please try again in a moment.");
+      showRetry("Try again");
+    };
+    document.head.appendChild(script);
+  }
+
+  window.addEventListener("all-fields-ready", () => setPayButton(false, document.body.dataset.payLabel));
+  window.addEventListener("field-tokenization", (event) => {
+    if (!event.detail.success) {
+      showFieldMessage(event.detail);
+    }
+  });
+
+  async function startCheckout() {
+    document.getElementById("result").hidden = true;
+    hideForms();
+    let session;
+    try {
+      session = await Storefront.call("POST", "/hpf/session", { cart_id: cartId });
+    } catch (error) {
+      Storefront.showResult("error", "We cannot reach the store right now. Please try again in a moment.");
+      showRetry("Try again");
+      return;
+    }
+    if (!session.ok) {
+      const code = session.data && session.data.error ? session.data.error.code : "";
+      const text =
+        code === "cart_completed"
+          ? "This cart has already been checked out."
+          : "Card payments are not available right now. Please try again in a moment.";
+      Storefront.showResult("error", text);
+      if (code !== "cart_completed") {
+        showRetry("Try again");
+      }
+      return;
+    }
+    const total = formatAmount(session.data.amount, session.data.currency_code);
+    document.getElementById("cart-total").textContent = total;
+    document.body.dataset.payLabel = "Pay " + total;
+    if (session.data.flow === "hpp") {
+      document.getElementById("hpp").hidden = false;
+      document.getElementById("hpp-continue").onclick = () => {
+        Storefront.hostedPageAbandoned(cartId, false);
+        window.location.assign(session.data.hpp.redirect_url);
+      };
+    } else {
+      loadFields(session.data.hpf);
+    }
+  }
+
+  async function start() {
+    if (!cartId) {
+      Storefront.showResult("error", "There is no cart to pay for. Open this page from the link the store gave you.");
+      return;
+    }
+    document.getElementById("cart-id").textContent = cartId;
+    let status;
+    try {
+      status = await Storefront.paymentStatus(cartId);
+    } catch (error) {
+      status = "unreachable";
+    }
+    const inFlight = (status === "pending" || status === "unknown") && !Storefront.hostedPageAbandoned(cartId);
+    if (status === "captured" || status === "authorized" || inFlight) {
+      // Paid, or being paid: never offer a second payment for the same cart.
+      if (status === "pending" || status === "unknown") {
+        await recover("pending");
+      } else {
+        showStatus(status);
+      }
+      return;
+    }
+    await startCheckout();
+  }
+
+  document.getElementById("retry").addEventListener("click", startCheckout);
+  start();
+})();

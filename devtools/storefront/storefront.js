@@ -1,0 +1,133 @@
+/* What every page of the demo storefront shares: its configuration, calls to the payment service with the
+   publishable key (never the service key), the payment status, and the words a shopper reads. */
+"use strict";
+
+const Storefront = (() => {
+  const CART_KEY = "netvalve-demo-cart";
+  const POLL_INTERVAL_MS = 1000;
+  const POLL_ATTEMPTS = 90;
+  let configPromise = null;
+
+  const MESSAGES = {
+    approved: ["Payment approved", "Thank you! Your payment was approved and your order is on its way."],
+    declined: ["Payment declined", "Your card was declined. No money was taken. Please try another card."],
+    pending: ["Payment pending", "Your bank is still confirming the payment. This page updates by itself."],
+    checking: ["Checking your payment…", "One moment while we confirm your payment with the store."],
+    cancelled: ["Payment cancelled", "You cancelled the payment. Nothing was charged; your cart is still here."],
+    refunded: ["Payment refunded", "This payment was refunded to your card."],
+    error: ["Something went wrong", "We could not complete the payment. Nothing was charged. Please try again."],
+  };
+
+  /* Medusa's payment status, as the storefront words it. */
+  const OUTCOME_OF_STATUS = {
+    captured: "approved",
+    authorized: "approved",
+    pending: "pending",
+    unknown: "pending",
+    requires_more: "pending",
+    error: "declined",
+    canceled: "cancelled",
+    refunded: "refunded",
+  };
+
+  function config() {
+    if (!configPromise) {
+      configPromise = fetch("/config.json").then((response) => {
+        if (!response.ok) {
+          throw new Error("storefront configuration unavailable");
+        }
+        return response.json();
+      });
+    }
+    return configPromise;
+  }
+
+  /* One call to the payment service; rejects only when the service could not be reached. */
+  async function call(method, path, body, headers) {
+    const settings = await config();
+    const request = {
+      method,
+      headers: Object.assign({ "x-publishable-api-key": settings.publishableKey }, headers || {}),
+    };
+    if (body !== undefined) {
+      request.headers["content-type"] = "application/json";
+      request.body = JSON.stringify(body);
+    }
+    const response = await fetch(settings.serviceUrl + "/api/v1/netvalve" + path, request);
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (error) {
+      data = null;
+    }
+    return { status: response.status, ok: response.ok, data };
+  }
+
+  /* The payment status of a cart: a Medusa status, "none" when no payment exists; rejects when unreachable. */
+  async function paymentStatus(cartId) {
+    const answer = await call("GET", "/status?cart_id=" + encodeURIComponent(cartId));
+    if (answer.ok && answer.data && answer.data.status) {
+      return answer.data.status;
+    }
+    if (answer.status === 404) {
+      return "none";
+    }
+    throw new Error("status unavailable (" + answer.status + ")");
+  }
+
+  function sleep(ms) {
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  /* Ask for the status until `settled(status)` says so; unreachable answers count as "unreachable". */
+  async function pollStatus(cartId, settled) {
+    let last = "unreachable";
+    for (let attempt = 0; attempt < POLL_ATTEMPTS; attempt += 1) {
+      try {
+        last = await paymentStatus(cartId);
+      } catch (error) {
+        last = "unreachable";
+      }
+      if (settled(last, attempt)) {
+        return last;
+      }
+      await sleep(POLL_INTERVAL_MS);
+    }
+    return last;
+  }
+
+  function showResult(outcome, text) {
+    const section = document.getElementById("result");
+    const [title, standard] = MESSAGES[outcome];
+    section.hidden = false;
+    section.dataset.outcome = outcome;
+    document.getElementById("result-title").textContent = title;
+    document.getElementById("result-text").textContent = text || standard;
+  }
+
+  function cartId() {
+    const fromUrl = new URLSearchParams(window.location.search).get("cart_id");
+    if (fromUrl) {
+      window.localStorage.setItem(CART_KEY, fromUrl);
+      return fromUrl;
+    }
+    return window.localStorage.getItem(CART_KEY);
+  }
+
+  /* The shopper came back from the hosted page without paying: the order NetValve still holds open for the
+     cart is no payment in flight, so the checkout may offer the card form again. */
+  function hostedPageAbandoned(cart, abandoned) {
+    const key = "netvalve-demo-hpp-abandoned:" + cart;
+    if (abandoned === undefined) {
+      return window.localStorage.getItem(key) === "1";
+    }
+    if (abandoned) {
+      window.localStorage.setItem(key, "1");
+    } else {
+      window.localStorage.removeItem(key);
+    }
+    return abandoned;
+  }
+
+  return { call, cartId, hostedPageAbandoned, paymentStatus, pollStatus, showResult, OUTCOME_OF_STATUS };
+})();
