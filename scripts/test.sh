@@ -20,6 +20,16 @@ if [ -z "${TEST_DATABASE_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/de
     fi
 fi
 
+if [ -z "${CHROMIUM_PATH:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "Chromium not found: installing it with apt-get (tests/browser drives it)" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "Chromium not found: apt-get install chromium, or set CHROMIUM_PATH to a Chromium binary" >&2
+        exit 1
+    fi
+fi
+
 echo "== ruff check" && .venv/bin/ruff check .
 echo "== ruff format --check" && .venv/bin/ruff format --check .
 echo "== mypy --strict app" && .venv/bin/mypy --strict app

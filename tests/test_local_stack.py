@@ -72,7 +72,7 @@ def _gone(pid: int) -> bool:
 def _start(*extra: str) -> Stack:
     data = Path(tempfile.mkdtemp(prefix="netvalve-stack-"))
     data.chmod(0o755)  # the postgres user keeps its cluster inside
-    ports = {"postgres": free_port(), "service": free_port(), "sandbox": free_port()}
+    ports = {name: free_port() for name in ("postgres", "service", "sandbox", "storefront")}
     args = [
         "--pg-port",
         str(ports["postgres"]),
@@ -80,6 +80,8 @@ def _start(*extra: str) -> Stack:
         str(ports["service"]),
         "--sandbox-port",
         str(ports["sandbox"]),
+        "--storefront-port",
+        str(ports["storefront"]),
         *extra,
     ]
     with (data / "stdout.txt").open("wb") as out, (data / "stderr.txt").open("wb") as err:
@@ -137,6 +139,7 @@ def _assert_all_stopped(stack: Stack, state: dict[str, Any]) -> None:
         "stack": stack.process.pid,
         "service": int(state["service"]["pid"]),
         "sandbox": int(state["sandbox"]["pid"]),
+        "storefront": int(state["storefront"]["pid"]),
         "postgres": int(state["postgres"]["pid"]),
     }
     deadline = time.monotonic() + 10
@@ -221,6 +224,7 @@ def test_walkthrough_runs_as_printed_and_ctrl_c_stops_everything(
         f"PK={demo['publishable_key']}",
         f"SERVICE_KEY={SERVICE_KEY}",
         f"CART={eur['cart_id']}",
+        f"{state['storefront']['url']}/?cart_id={eur['cart_id']}",
         "they need curl and jq",
         f"EUR {eur['cart_id']} ({eur['amount']})",
         f"USD {demo['carts']['usd']['cart_id']} ({demo['carts']['usd']['amount']})",
@@ -270,6 +274,12 @@ def test_walkthrough_runs_as_printed_and_ctrl_c_stops_everything(
         (sale_id, "SALE"),
         (refund_id, "REFUND"),
     ]
+
+    # The demo storefront serves the checkout page and hands it the service's URL and the publishable key.
+    assert _get_json(f"{state['storefront']['url']}/config.json") == {
+        "serviceUrl": state["service"]["url"],
+        "publishableKey": demo["publishable_key"],
+    }
 
     # Ctrl-C (SIGINT to the terminal's foreground process group): the stack stops the service, the sandbox
     # and PostgreSQL (which pg_ctl detached from the group), then exits cleanly.
