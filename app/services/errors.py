@@ -151,6 +151,11 @@ class PaymentAmountMismatch(AppError):
     message = "The cart's amount in Medusa is no longer the amount this payment was made for."
 
 
+class TransactionIdNotForStorefront(Forbidden):
+    code = "transaction_id_not_allowed"
+    message = "A storefront names its cart or payment session, not a NetValve transaction id."
+
+
 class InvalidPaymentRequest(AppError):
     status_code = 422
     code = "invalid_payment_request"

@@ -27,10 +27,10 @@ router = APIRouter()
         ),
     },
 )
-async def cancel(body: CancelRequest, request: Request, service: ServiceDep, _: ServiceAuth) -> Response:
+async def cancel(body: CancelRequest, request: Request, service: ServiceDep, caller: ServiceAuth) -> Response:
     """Void; an already cancelled payment is success, a captured one is 409 (refund it instead)."""
 
     async def handler(key: str | None) -> Response:
         return answer_response(await service.money.cancel(body.transaction_id, body.payment_session_id, key))
 
-    return await run_idempotent(request, "cancel", handler)
+    return await run_idempotent(request, f"cancel:{caller.key_id}", handler)

@@ -28,7 +28,9 @@ router = APIRouter()
         ),
     },
 )
-async def capture(body: CaptureRequest, request: Request, service: ServiceDep, _: ServiceAuth) -> Response:
+async def capture(
+    body: CaptureRequest, request: Request, service: ServiceDep, caller: ServiceAuth
+) -> Response:
     """Capture; capturing what is already captured is success without a gateway call."""
 
     async def handler(key: str | None) -> Response:
@@ -36,4 +38,4 @@ async def capture(body: CaptureRequest, request: Request, service: ServiceDep, _
             await service.money.capture(body.transaction_id, body.payment_session_id, body.amount, key)
         )
 
-    return await run_idempotent(request, "capture", handler)
+    return await run_idempotent(request, f"capture:{caller.key_id}", handler)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query
 
 from app.api.auth import StorefrontAuthDep
-from app.api.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
 from app.api.v1.endpoints.netvalve.deps import ServiceDep
 from app.core.errors import (
     AppError,
@@ -36,7 +35,6 @@ _ERROR_TYPES: tuple[type[AppError], ...] = (
     errors.InvalidAmount,
     errors.HpfSessionUnavailable,
     DatabaseUnavailable,
-    *IDEMPOTENCY_ERRORS,
 )
 
 
@@ -46,15 +44,13 @@ _ERROR_TYPES: tuple[type[AppError], ...] = (
     responses=responses_for(MalformedBody, *_ERROR_TYPES),
 )
 async def create_hpf_session(
-    body: HpfSessionRequest, request: Request, service: ServiceDep, caller: StorefrontAuthDep
-) -> Response:
-    """Start a Hosted Payment Fields session for a cart (the waterfall of design.md section 3)."""
+    body: HpfSessionRequest, service: ServiceDep, caller: StorefrontAuthDep
+) -> HpfSessionResponse:
+    """Start a Hosted Payment Fields session for a cart (the waterfall of design.md section 3).
 
-    async def handler(_: str | None) -> Response:
-        result = await service.checkout.create_hpf_session(body.cart_id, body.payment_session_id, caller)
-        return Response(result.model_dump_json(), media_type="application/json")
-
-    return await run_idempotent(request, "hpf_session", handler)
+    No Idempotency-Key is kept for it: its answer holds the payment token and JWT, credentials no table may
+    store, and a second session moves no money (a retry simply gets a fresh one)."""
+    return await service.checkout.create_hpf_session(body.cart_id, body.payment_session_id, caller)
 
 
 @router.get("/hpf/session", response_model=HpfSessionResponse, responses=responses_for(*_ERROR_TYPES))

@@ -65,4 +65,5 @@ async def pay(body: PayRequest, request: Request, service: ServiceDep, caller: S
         )
         return answer_response(answer)
 
-    return await run_idempotent(request, "payment", handler)
+    # Scoped by key and cart: every shopper shares the publishable key, and none may occupy another's key.
+    return await run_idempotent(request, f"payment:{caller.key_id}:{body.cart_id}", handler)

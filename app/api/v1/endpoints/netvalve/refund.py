@@ -28,7 +28,7 @@ router = APIRouter()
         ),
     },
 )
-async def refund(body: RefundRequest, request: Request, service: ServiceDep, _: ServiceAuth) -> Response:
+async def refund(body: RefundRequest, request: Request, service: ServiceDep, caller: ServiceAuth) -> Response:
     """Refund; never more than captured minus refunded."""
 
     async def handler(key: str | None) -> Response:
@@ -36,4 +36,4 @@ async def refund(body: RefundRequest, request: Request, service: ServiceDep, _: 
             await service.money.refund(body.transaction_id, body.payment_session_id, body.amount, key)
         )
 
-    return await run_idempotent(request, "refund", handler)
+    return await run_idempotent(request, f"refund:{caller.key_id}", handler)

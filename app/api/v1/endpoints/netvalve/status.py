@@ -71,6 +71,7 @@ def status_query(request: Request) -> StatusRequest:
         UnprocessableRequest,
         errors.PaymentNotFound,
         errors.PaymentAmountMismatch,
+        errors.TransactionIdNotForStorefront,
         DatabaseUnavailable,
     ),
     openapi_extra={"parameters": [_IDENTIFIERS_PARAMETER]},
@@ -89,6 +90,9 @@ async def status(
     A payment whose outcome is open (pending, unknown, an operation in flight) is looked up in NetValve; a
     settled one answers from the ledger, which webhooks and reconciliation keep current, so that polling
     never turns into gateway traffic. ``refresh=true`` with the service key asks NetValve anyway."""
+    if query.transaction_id is not None and caller.kind is not CallerKind.SERVICE:
+        # NetValve's ids are sequential: a storefront could walk them. It names its own cart or session.
+        raise errors.TransactionIdNotForStorefront()
     result = await service.reconciliation.status(
         query.transaction_id,
         query.payment_session_id,
