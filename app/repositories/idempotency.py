@@ -65,9 +65,3 @@ class IdempotencyRepository:
         await self.session.execute(
             delete(IdempotencyKey).where(IdempotencyKey.scope == scope, IdempotencyKey.key == key)
         )
-
-    async def purge_expired(self) -> int:
-        result = await self.session.execute(
-            delete(IdempotencyKey).where(IdempotencyKey.expires_at < datetime.now(UTC))
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
