@@ -3,7 +3,6 @@ never twice. The intent is committed before the call (``Ledger``), the answer re
 
 from __future__ import annotations
 
-import logging
 import re
 from typing import Any
 
@@ -22,8 +21,6 @@ from app.services.carts import Due
 from app.services.checkout import token_digest
 from app.services.context import ServiceContext
 from app.services.views import Answer, paid_answer
-
-logger = logging.getLogger(__name__)
 
 ORDER_DESC_MAX = 100
 PHONE_MAX = 20
