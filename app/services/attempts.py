@@ -63,6 +63,8 @@ async def release_unpaid_hosted(ctx: ServiceContext, payment: Payment) -> bool:
     """Close a hosted page attempt NetValve holds no payment for (the shopper cancelled or left), so that
     the cart can be paid again; False when the payment is anything else or NetValve does not answer. Should
     the page be paid after all, that late approval still reaches the ledger (``LockedPayment.settle``)."""
+    if not (payment.client_order_id or "").endswith(HOSTED_SUFFIX):
+        return False  # not a hosted page attempt: spare the read
     async with ctx.reads() as db:
         call = await PaymentRepository(db).open_call(payment.id)
     if call is None or not is_hosted(call):

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import AppError
 from app.core.money import InvalidAmount, from_minor, to_minor
 from app.gateway import (
+    ALREADY_DONE,
     CancelRequest,
     CaptureOptions,
     CaptureRequest,
@@ -108,7 +109,7 @@ class MoneyOperations:
                 payment,
                 operation_transaction_id=result.transaction_id,
                 response_code=result.code,
-                already_done=result.outcome.value.startswith("already_"),
+                already_done=result.outcome in ALREADY_DONE,
             )
             answer = Answer(body, is_open(payment))
         if not applied or result.ok or answer.is_open or body.already_done:

@@ -18,7 +18,7 @@ from app.gateway.outcomes import EventKind, event_kind
 from app.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
 from app.repositories.payments import PaymentRepository
 from app.repositories.webhooks import WebhookRepository
-from app.services.announce import forward_row
+from app.services.announce import LEDGER_ACTIONS, forward_row
 from app.services.reconciliation import Reconciliation
 
 logger = logging.getLogger(__name__)
@@ -44,13 +44,11 @@ MEDUSA_ACTIONS: Mapping[EventKind, str] = {
 }
 
 # The Medusa action the ledger's (NetValve-confirmed) state stands for.
-LEDGER_ACTIONS: Mapping[PaymentStatus, str] = {
-    PaymentStatus.AUTHORIZED: "authorized",
-    PaymentStatus.CAPTURED: "captured",
-    PaymentStatus.ERROR: "failed",
+# The ledger's own announcements, plus "pending" while NetValve's outcome is open.
+CONFIRMED_ACTIONS: Mapping[PaymentStatus, str] = {
+    **LEDGER_ACTIONS,
     PaymentStatus.PENDING: "pending",
     PaymentStatus.UNKNOWN: "pending",
-    PaymentStatus.CANCELED: "canceled",
 }
 
 # Headers never stored with an event.
@@ -229,7 +227,7 @@ class WebhookProcessor:
             return None
         if payment.payment_session_id is None:
             return None
-        if LEDGER_ACTIONS.get(PaymentStatus(payment.status)) != action:
+        if CONFIRMED_ACTIONS.get(PaymentStatus(payment.status)) != action:
             return None
         # Keyed by the payment's own transaction, like the ledger's announcement of the same move.
         return forward_row(payment, action, payment.netvalve_transaction_id, event.id)
