@@ -25,6 +25,7 @@ from app.db.medusa import create_medusa_pool
 from app.db.session import create_autocommit_sessionmaker, create_engine, create_sessionmaker
 from app.gateway import NetValveClient, build_http_client
 from app.runtime import run_background_workers
+from app.services.rate_limits import RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None, http_client: httpx.AsyncClient 
         app.state.publishable_key_cache = PublishableKeyCache(
             settings.publishable_key_cache_seconds, settings.publishable_key_cache_max_entries
         )
+        app.state.rate_limiter = RateLimiter(settings, app.state.autocommit)
         logger.info("service started", extra={"app_env": settings.app_env.value})
         try:
             async with run_background_workers(app):

@@ -200,10 +200,11 @@ PAYMENT=$(curl -sS -X POST "$SERVICE/api/v1/netvalve/payment" -H "x-publishable-
   -H 'content-type: application/json' \\
   -d "$(jq -n --arg cart "$CART" --arg token "$PAYMENT_TOKEN" '{{cart_id: $cart, payment_token: $token}}')")
 echo "$PAYMENT" | jq .
-TRANSACTION_ID=$(echo "$PAYMENT" | jq .netvalve_transaction_id)
 
 # 4. Status with the service key (amounts and ids; a publishable key sees only the status).
-curl -sS "$SERVICE/api/v1/netvalve/status?cart_id=$CART" -H "Authorization: Bearer $SERVICE_KEY" | jq .
+STATUS=$(curl -sS "$SERVICE/api/v1/netvalve/status?cart_id=$CART" -H "Authorization: Bearer $SERVICE_KEY")
+echo "$STATUS" | jq .
+TRANSACTION_ID=$(echo "$STATUS" | jq .netvalve_transaction_id)
 
 # 5. Refund {REFUND_AMOUNT} of it with the service key.
 curl -sS -X POST "$SERVICE/api/v1/netvalve/refund" -H "Authorization: Bearer $SERVICE_KEY" \\

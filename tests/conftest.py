@@ -135,6 +135,9 @@ def make_settings(database_dsn: str, **overrides: object) -> Settings:
         "netvalve_webhook_auth_values": WEBHOOK_SECRET,
         "webhook_worker_enabled": False,
         "reconcile_interval_seconds": 0,
+        # Every test calls from one address; the limits have their own tests (flows/test_card_testing.py).
+        "storefront_rate_limit_per_address": 1_000_000,
+        "storefront_payment_rate_limit_per_address": 1_000_000,
     }
     values.update(overrides)
     return load_settings(**values)

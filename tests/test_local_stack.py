@@ -247,11 +247,11 @@ def test_walkthrough_runs_as_printed_and_ctrl_c_stops_everything(
     assert payment["status"] == "captured"
     assert (payment["cart_id"], payment["payment_session_id"]) == (eur["cart_id"], eur["payment_session_id"])
     assert (Decimal(payment["amount"]), payment["currency_code"]) == (Decimal(eur["amount"]), "EUR")
-    assert (payment["response_code"], payment["card_masked"]) == ("GTW_1000", "401200******5439")
-    sale_id = payment["netvalve_transaction_id"]
+    assert set(payment) == {"cart_id", "payment_session_id", "status", "currency_code", "amount"}
+    sale_id = status["netvalve_transaction_id"]
     assert isinstance(sale_id, int)
 
-    assert (status["status"], status["netvalve_transaction_id"]) == ("captured", sale_id)
+    assert status["status"] == "captured"
     assert Decimal(status["captured_amount"]) == Decimal(eur["amount"])
     assert Decimal(status["refunded_amount"]) == 0
 

@@ -74,6 +74,12 @@ async def add_outbox(conn: asyncpg.Connection, name: str, status: str, delivered
     )
 
 
+async def add_hits(conn: asyncpg.Connection, bucket: str, window_start: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO rate_limit_hits (bucket, window_start, hits) VALUES ($1, $2, 3)", bucket, window_start
+    )
+
+
 async def names(conn: asyncpg.Connection, query: str) -> set[str]:
     return {row[0] for row in await conn.fetch(query)}
 
@@ -96,10 +102,14 @@ async def test_the_purge_deletes_only_what_is_due(
     await add_outbox(conn, "recent-delivered", "delivered", recent)
     await add_outbox(conn, "old-pending", "pending", None)
     await add_outbox(conn, "old-failed", "failed", None)
+    # Windows of 60 s: the one that began 61 s ago is over, the one that began 59 s ago still counts.
+    await add_hits(conn, "address:ended", NOW - timedelta(seconds=61))
+    await add_hits(conn, "address:current", NOW - timedelta(seconds=59))
 
     result = await purge_due_rows(sessionmaker, make_settings(db, retention_batch_size=2), now=NOW)
 
-    assert result == PurgeResult(idempotency_keys=2, webhook_events=4, outbox=1)
+    assert result == PurgeResult(idempotency_keys=2, webhook_events=4, outbox=1, rate_limit_hits=1)
+    assert await names(conn, "SELECT bucket FROM rate_limit_hits") == {"address:current"}
     assert await names(conn, "SELECT key FROM idempotency_keys") == {"live"}
     assert await names(conn, "SELECT dedup_key FROM webhook_events") == {
         "recent-processed",

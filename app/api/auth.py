@@ -21,9 +21,11 @@ from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.core.client_address import client_address
 from app.core.config import Settings, StorefrontAuth
 from app.core.errors import (
     AppError,
+    DatabaseUnavailable,
     Forbidden,
     ServiceUnavailable,
     Unauthenticated,
@@ -39,9 +41,12 @@ from app.core.security import (
 )
 from app.db.medusa import MedusaPool
 from app.repositories.medusa import MedusaReader
+from app.services.rate_limits import RateLimiter
 
 PUBLISHABLE_KEY_HEADER = "x-publishable-api-key"
 _CALLER = "caller"
+# Routes whose every request is a payment attempt: they also count against the tighter per-address limit.
+PAYMENT_ROUTES = frozenset({"/payment"})
 
 
 def _bearer(request: Request) -> str | None:
@@ -57,6 +62,14 @@ def _bearer(request: Request) -> str | None:
 def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def request_address(request: Request) -> str | None:
+    """The client's address: every ``X-Forwarded-For`` line, believed only through ``TRUSTED_PROXIES``."""
+    peer = request.client.host if request.client else None
+    return client_address(
+        peer, request.headers.getlist("x-forwarded-for"), _settings(request).trusted_proxies
+    )
 
 
 def _known_caller(request: Request) -> Caller | None:
@@ -149,6 +162,7 @@ class AuthenticatedRoute:
     path: re.Pattern[str]
     methods: frozenset[str]
     authenticate: Authenticator
+    is_payment: bool
 
 
 def authenticated_routes(prefix: str, routers: Iterable[APIRouter]) -> list[AuthenticatedRoute]:
@@ -158,29 +172,51 @@ def authenticated_routes(prefix: str, routers: Iterable[APIRouter]) -> list[Auth
         for route in router.routes:
             if isinstance(route, APIRoute) and (authenticate := _authenticator(route.dependant)) is not None:
                 path, _, _ = compile_path(prefix + route.path)
-                found.append(AuthenticatedRoute(path, frozenset(route.methods or ()), authenticate))
+                found.append(
+                    AuthenticatedRoute(
+                        path, frozenset(route.methods or ()), authenticate, route.path in PAYMENT_ROUTES
+                    )
+                )
     return found
 
 
+async def _limit(request: Request, caller: Caller, route: AuthenticatedRoute) -> None:
+    """A storefront caller's request counted against its rate limits (``RateLimiter``)."""
+    if caller.kind is not CallerKind.STOREFRONT:
+        return
+    limiter: RateLimiter = request.app.state.rate_limiter
+    try:
+        await limiter.check(caller, request_address(request), payment=route.is_payment)
+    except AppError:
+        raise
+    except Exception as exc:
+        if is_database_outage(exc):
+            raise DatabaseUnavailable() from exc
+        raise
+
+
 class AuthenticateBeforeBody:
-    """Runs the authentication of the route a request is for before the route reads its body, and leaves the
-    caller where the route's auth dependency returns it from. Headers only: ``receive`` is never called."""
+    """Runs the authentication of the route a request is for before the route reads its body, then its rate
+    limits, and leaves the caller where the route's auth dependency returns it from. Headers only: ``receive``
+    is never called, so a refused request costs no body parsing."""
 
     def __init__(self, app: ASGIApp, routes: list[AuthenticatedRoute]) -> None:
         self.app = app
         self.routes = routes
 
-    def _authenticator_for(self, scope: Scope) -> Authenticator | None:
+    def _route_for(self, scope: Scope) -> AuthenticatedRoute | None:
         for route in self.routes:
             if scope["method"] in route.methods and route.path.match(scope["path"]):
-                return route.authenticate
+                return route
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        authenticate = self._authenticator_for(scope) if scope["type"] == "http" else None
-        if authenticate is not None:
+        route = self._route_for(scope) if scope["type"] == "http" else None
+        if route is not None:
+            request = Request(scope)
             try:
-                caller = await _authenticate(authenticate, Request(scope))
+                caller = await _authenticate(route.authenticate, request)
+                await _limit(request, caller, route)
             except AppError as error:
                 refusal = error_response(
                     error.status_code, error.code, error.detail_message, error.details, error.headers

@@ -175,6 +175,15 @@ class Settings(BaseSettings):
     # (except the webhook's, which has WEBHOOK_MAX_BODY_BYTES).
     request_max_header_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024
     request_max_body_bytes: Annotated[int, Field(ge=1024)] = 32 * 1024
+    # Card testing (README, "Hostile traffic"): payment attempts a cart and each of its payment sessions may
+    # make, and storefront requests per window, counted in PostgreSQL so that every replica shares one count.
+    # A limit of 0 is off. Service-key callers are not limited.
+    payment_attempts_per_session: Annotated[int, Field(ge=1)] = 5
+    payment_attempts_per_cart: Annotated[int, Field(ge=1)] = 10
+    storefront_rate_limit_window_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
+    storefront_rate_limit_per_address: Annotated[int, Field(ge=0)] = 120
+    storefront_rate_limit_per_key: Annotated[int, Field(ge=0)] = 6000
+    storefront_payment_rate_limit_per_address: Annotated[int, Field(ge=0)] = 20
     idempotency_key_ttl_hours: Annotated[int, Field(ge=24)] = 24
     # A claimed key nobody answered within this time belongs to a request that died; a retry takes it over.
     idempotency_lease_seconds: PositiveSeconds = 120.0

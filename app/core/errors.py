@@ -98,6 +98,15 @@ class ServiceUnavailable(AppError):
     message = "The service cannot answer right now; retry later."
 
 
+class RateLimited(AppError):
+    status_code = 429
+    code = "rate_limited"
+    message = "Too many requests; retry after the time in Retry-After."
+
+    def __init__(self, per: str, retry_after_seconds: int) -> None:
+        super().__init__(details={"per": per}, headers={"Retry-After": str(retry_after_seconds)})
+
+
 class DatabaseUnavailable(AppError):
     status_code = 503
     code = "database_unavailable"

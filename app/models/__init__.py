@@ -10,6 +10,7 @@ from app.models.payment import (
     Payment,
     PaymentStatus,
 )
+from app.models.rate_limit import RateLimitHit
 from app.models.webhook_event import WebhookEvent, WebhookEventStatus
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "OutboxStatus",
     "Payment",
     "PaymentStatus",
+    "RateLimitHit",
     "WebhookEvent",
     "WebhookEventStatus",
     "WebhookOutbox",

@@ -72,6 +72,7 @@ class Payment(TimestampMixin, Base):
             postgresql_where=text(f"status IN ({_LIVE_STATUSES})"),
         ),
         Index("ix_payments_netvalve_transaction_id", "netvalve_transaction_id"),
+        Index("ix_payments_cart_id", "cart_id"),
         Index(
             "ix_payments_needs_reconcile",
             "updated_at",

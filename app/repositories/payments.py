@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,6 +80,13 @@ class PaymentRepository:
             .limit(1)
         )
         return result.scalar_one_or_none()
+
+    async def attempts_for_cart(self, cart_id: str) -> int:
+        """Payment attempts made for the cart, over all its payment sessions."""
+        total = await self.session.scalar(
+            select(func.coalesce(func.sum(Payment.attempt), 0)).where(Payment.cart_id == cart_id)
+        )
+        return int(total or 0)
 
     async def get_or_create(
         self,

@@ -11,7 +11,14 @@ from datetime import datetime
 from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import IdempotencyKey, OutboxStatus, WebhookEvent, WebhookEventStatus, WebhookOutbox
+from app.models import (
+    IdempotencyKey,
+    OutboxStatus,
+    RateLimitHit,
+    WebhookEvent,
+    WebhookEventStatus,
+    WebhookOutbox,
+)
 
 # Final states only: received, pending and attention events still have work (or a person) waiting on them.
 SETTLED_WEBHOOK_STATUSES = (
@@ -60,3 +67,16 @@ class RetentionRepository:
             .with_for_update(skip_locked=True)
         )
         return _count(await self.session.execute(delete(WebhookOutbox).where(WebhookOutbox.id.in_(due))))
+
+    async def delete_past_rate_limit_windows(self, before: datetime, limit: int) -> int:
+        """Counts of windows that ended before ``before``: no request is counted in them any more."""
+        due = (
+            select(RateLimitHit.bucket, RateLimitHit.window_start)
+            .where(RateLimitHit.window_start < before)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        statement = delete(RateLimitHit).where(
+            tuple_(RateLimitHit.bucket, RateLimitHit.window_start).in_(due)
+        )
+        return _count(await self.session.execute(statement))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from enum import StrEnum
-from ipaddress import IPv4Address, IPv6Address
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
@@ -145,7 +144,6 @@ class PayRequest(PayBase):
     """Pay for a cart with the token NetValve's hosted fields produced. No amount: Medusa decides."""
 
     payment_token: str | None = Field(default=None, min_length=1, max_length=256)
-    customer_ip: IPv4Address | IPv6Address | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -161,15 +159,12 @@ class PayRequest(PayBase):
 
 
 class PayResponse(PayBase):
+    """The outcome and nothing else: every shopper holds the publishable key, and card, transaction id and
+    decline text answer a card tester's questions. The service key reads them from ``/status``."""
+
     status: PaymentStatus
     currency_code: str
     amount: Decimal
-    netvalve_transaction_id: int | None = None
-    client_order_id: str | None = None
-    response_code: str | None = None
-    response_message: str | None = None
-    card_masked: str | None = None
-    card_brand: str | None = None
 
 
 # --- Capture / refund / cancel ----------------------------------------------------------------------

@@ -44,6 +44,7 @@ async def open_attempt(
             status = PaymentStatus(payment.status)
             if is_already_done(status, operation) or not is_allowed(status, operation):
                 return payment
+            await _check_attempt_caps(ctx, repo, payment)
             payment.attempt += 1
             payment.amount_minor = due.amount_minor
             payment.currency = due.currency
@@ -57,6 +58,16 @@ async def open_attempt(
         # The partial unique index on live payments per cart: another request won the race.
         raise errors.OperationInProgress() from None
     return ref, reference
+
+
+async def _check_attempt_caps(ctx: ServiceContext, repo: PaymentRepository, payment: Payment) -> None:
+    """A card tester pays, is declined and pays again: each session, and the cart across the sessions a
+    storefront may open at will, gets a bounded number of attempts."""
+    settings = ctx.settings
+    if payment.attempt >= settings.payment_attempts_per_session:
+        raise errors.PaymentAttemptsExceeded("payment_session", settings.payment_attempts_per_session)
+    if await repo.attempts_for_cart(payment.cart_id) >= settings.payment_attempts_per_cart:
+        raise errors.PaymentAttemptsExceeded("cart", settings.payment_attempts_per_cart)
 
 
 async def release_unpaid_hosted(ctx: ServiceContext, payment: Payment) -> bool:

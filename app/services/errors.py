@@ -87,6 +87,9 @@ class InvalidAmount(AppError):
 
 
 class CardDeclined(AppError):
+    """What a storefront hears of any decline: the bank's code stays in the ledger (``/status``, service key),
+    so that a card tester learns nothing but "declined"."""
+
     status_code = 402
     code = "card_declined"
     message = "The card was declined."
@@ -154,6 +157,15 @@ class PaymentAmountMismatch(AppError):
 class TransactionIdNotForStorefront(Forbidden):
     code = "transaction_id_not_allowed"
     message = "A storefront names its cart or payment session, not a NetValve transaction id."
+
+
+class PaymentAttemptsExceeded(AppError):
+    status_code = 429
+    code = "payment_attempts_exceeded"
+    message = "This cart has made as many payment attempts as it may; start a new checkout."
+
+    def __init__(self, per: str, limit: int) -> None:
+        super().__init__(details={"per": per, "limit": limit})
 
 
 class InvalidPaymentRequest(AppError):

@@ -98,10 +98,7 @@ class Payments:
         if not applied:
             return answer  # a look-up settled the call while we waited: what it recorded stands
         if result.declined:
-            raise errors.CardDeclined(
-                result.message or "The card was declined.",
-                details={"response_code": result.code, "response_message": result.message},
-            )
+            raise errors.CardDeclined()
         if result.refusal is Refusal.INVALID_TOKEN:
             # The token is the one field of the request the storefront supplies: its fault, not ours.
             raise errors.InvalidPaymentToken(details={"response_code": result.code})

@@ -1,5 +1,6 @@
 """Scheduled purge of rows nobody needs any more: expired idempotency keys, settled webhook events and
-delivered outbox rows, each after its own retention setting, in short batches."""
+delivered outbox rows, each after its own retention setting, and rate-limit counts of past windows, in short
+batches."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ class PurgeResult:
     idempotency_keys: int
     webhook_events: int
     outbox: int
+    rate_limit_hits: int = 0
 
 
 async def _in_batches(sessionmaker: async_sessionmaker[AsyncSession], batch_size: int, batch: Batch) -> int:
@@ -44,6 +46,7 @@ async def purge_due_rows(
     size = settings.retention_batch_size
     events_before = now - timedelta(days=settings.webhook_event_retention_days)
     outbox_before = now - timedelta(days=settings.outbox_retention_days)
+    windows_before = now - timedelta(seconds=settings.storefront_rate_limit_window_seconds)
     result = PurgeResult(
         idempotency_keys=await _in_batches(
             sessionmaker, size, lambda repo, limit: repo.delete_expired_idempotency_keys(now, limit)
@@ -54,14 +57,20 @@ async def purge_due_rows(
         outbox=await _in_batches(
             sessionmaker, size, lambda repo, limit: repo.delete_delivered_outbox(outbox_before, limit)
         ),
+        rate_limit_hits=await _in_batches(
+            sessionmaker,
+            size,
+            lambda repo, limit: repo.delete_past_rate_limit_windows(windows_before, limit),
+        ),
     )
-    if result.idempotency_keys or result.webhook_events or result.outbox:
+    if result.idempotency_keys or result.webhook_events or result.outbox or result.rate_limit_hits:
         logger.info(
             "retention purge",
             extra={
                 "idempotency_keys": result.idempotency_keys,
                 "webhook_events": result.webhook_events,
                 "outbox": result.outbox,
+                "rate_limit_hits": result.rate_limit_hits,
             },
         )
     return result

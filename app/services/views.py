@@ -62,12 +62,6 @@ def pay_response(payment: Payment) -> PayResponse:
         status=PaymentStatus(payment.status),
         currency_code=payment.currency,
         amount=_money(payment, payment.amount_minor),
-        netvalve_transaction_id=payment.netvalve_transaction_id,
-        client_order_id=payment.client_order_id,
-        response_code=payment.last_response_code,
-        response_message=payment.last_response_message,
-        card_masked=payment.card_masked,
-        card_brand=payment.card_brand,
     )
 
 

@@ -155,7 +155,7 @@ class FaultStack(Stack):
         headers = {**self.storefront, **({"Idempotency-Key": key} if key else {})}
         return await self.client.post(
             "/api/v1/netvalve/payment",
-            json={"cart_id": cart.cart_id, "payment_token": token, "customer_ip": "203.0.113.7"},
+            json={"cart_id": cart.cart_id, "payment_token": token},
             headers=headers,
             timeout=30,
         )

@@ -57,7 +57,10 @@ async def test_payment_routes_answer_503_while_the_database_is_down(own_db: OwnD
             headers=storefront,
         )
         assert paid.status_code == 200, paid.text
-        transaction_id = paid.json()["netvalve_transaction_id"]
+        paid_status = await client.get(
+            "/api/v1/netvalve/status", params={"cart_id": paid_cart.cart_id}, headers=service_auth
+        )
+        transaction_id = paid_status.json()["netvalve_transaction_id"]
         open_token = await token(open_cart.cart_id)
         pay_body = {"cart_id": open_cart.cart_id, "payment_token": open_token}
 

@@ -130,7 +130,7 @@ class Scenario:
             return
         paid = await stack.pay(self.cart, self.token)
         assert paid.status_code == 200, paid.text
-        self.transaction_id = paid.json()["netvalve_transaction_id"]
+        self.transaction_id = await stack.transaction_id(self.cart)
         assert paid.json()["status"] == self.op.before.value
 
     async def perform(self, key: str | None) -> httpx.Response:

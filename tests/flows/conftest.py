@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,7 @@ from devtools.medusa_rows import CartRows, create_cart, create_publishable_key
 from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.settings import SandboxSettings
 from tests.conftest import SERVICE_KEY, make_settings, start_app
+from tests.flows.scripted import ScriptedTransport
 
 APPROVED_CARD = "4012000098765439"
 DECLINED_CARD = "4532802195368940"
@@ -90,9 +92,23 @@ class Stack:
     async def pay(self, cart: CartRows, token: str, **headers: str) -> httpx.Response:
         return await self.client.post(
             "/api/v1/netvalve/payment",
-            json={"cart_id": cart.cart_id, "payment_token": token, "customer_ip": "203.0.113.7"},
+            json={"cart_id": cart.cart_id, "payment_token": token},
             headers={**self.storefront, **headers},
         )
+
+    async def transaction_id(self, cart: CartRows) -> int:
+        """The NetValve transaction of the cart's payment, as the service key sees it."""
+        response = await self.client.get(
+            "/api/v1/netvalve/status", params={"cart_id": cart.cart_id}, headers=self.service
+        )
+        assert response.status_code == 200, response.text
+        return int(response.json()["netvalve_transaction_id"])
+
+    async def paid_transaction(self, cart: CartRows) -> int:
+        """Pay the cart with an approved card; the NetValve transaction it made."""
+        paid = await self.pay(cart, await self.token_for(cart))
+        assert paid.status_code == 200, paid.text
+        return await self.transaction_id(cart)
 
     async def sandbox_transactions(self) -> list[dict[str, Any]]:
         response = await self.nv.get("/_sandbox/transactions")
@@ -133,3 +149,41 @@ async def authorize_stack(
 
 def dec(value: Any) -> Decimal:
     return Decimal(str(value))
+
+
+OpenScripted = Callable[..., Awaitable[tuple[Stack, ScriptedTransport]]]
+
+
+@pytest.fixture
+async def scripted(db: str, sandbox: FastAPI, medusa_conn: asyncpg.Connection) -> AsyncIterator[OpenScripted]:
+    """Open a stack whose NetValve answers can be scripted; settings overrides as keyword arguments."""
+    async with contextlib_stack() as opened:
+
+        async def open_(**overrides: Any) -> tuple[Stack, ScriptedTransport]:
+            transport = ScriptedTransport(httpx.ASGITransport(app=sandbox))
+            http = httpx.AsyncClient(transport=transport, base_url="http://netvalve.test")
+            nv = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=sandbox), base_url="http://netvalve.test"
+            )
+            app = create_app(flow_settings(db, **overrides), http_client=http)
+            key = await create_publishable_key(medusa_conn)
+            agen = start_app(app)
+            client = await agen.__anext__()
+            opened.append((agen, http, nv, transport))
+            return Stack(client=client, nv=nv, conn=medusa_conn, app=app, publishable_key=key), transport
+
+        yield open_
+
+
+@asynccontextmanager
+async def contextlib_stack() -> AsyncIterator[list[Any]]:
+    opened: list[Any] = []
+    try:
+        yield opened
+    finally:
+        for agen, http, nv, transport in reversed(opened):
+            for task in transport.background:
+                task.cancel()
+            await agen.aclose()
+            await http.aclose()
+            await nv.aclose()

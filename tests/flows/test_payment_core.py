@@ -3,68 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 import httpx
-import pytest
-from fastapi import FastAPI
 from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 
-from app.main import create_app
 from app.models import GatewayTransaction, Payment, WebhookOutbox
-from devtools.medusa_rows import create_publishable_key
-from tests.conftest import start_app
-from tests.flows.conftest import Stack, dec, flow_settings
+from tests.flows.conftest import OpenScripted, Stack, dec
 from tests.flows.scripted import (
     TINY_TIMEOUTS,
-    ScriptedTransport,
     answered_pending,
     delivered_after_timeout,
     reaches_netvalve_after,
 )
 
 API = "/api/v1/netvalve"
-OpenScripted = Callable[..., Awaitable[tuple[Stack, ScriptedTransport]]]
-
-
-@pytest.fixture
-async def scripted(db: str, sandbox: FastAPI, medusa_conn: asyncpg.Connection) -> AsyncIterator[OpenScripted]:
-    """Open a stack whose NetValve answers can be scripted; settings overrides as keyword arguments."""
-    async with contextlib_stack() as opened:
-
-        async def open_(**overrides: Any) -> tuple[Stack, ScriptedTransport]:
-            transport = ScriptedTransport(httpx.ASGITransport(app=sandbox))
-            http = httpx.AsyncClient(transport=transport, base_url="http://netvalve.test")
-            nv = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=sandbox), base_url="http://netvalve.test"
-            )
-            app = create_app(flow_settings(db, **overrides), http_client=http)
-            key = await create_publishable_key(medusa_conn)
-            agen = start_app(app)
-            client = await agen.__anext__()
-            opened.append((agen, http, nv, transport))
-            return Stack(client=client, nv=nv, conn=medusa_conn, app=app, publishable_key=key), transport
-
-        yield open_
-
-
-@asynccontextmanager
-async def contextlib_stack() -> AsyncIterator[list[Any]]:
-    opened: list[Any] = []
-    try:
-        yield opened
-    finally:
-        for agen, http, nv, transport in reversed(opened):
-            for task in transport.background:
-                task.cancel()
-            await agen.aclose()
-            await http.aclose()
-            await nv.aclose()
 
 
 async def _ledger(stack: Stack, cart_id: str) -> tuple[Payment, list[GatewayTransaction]]:
@@ -109,7 +65,7 @@ async def test_a_pending_refund_is_202_blocks_a_second_one_and_is_settled_once(
 ) -> None:
     stack, transport = await scripted()
     cart = await stack.cart(amount=Decimal("40.00"))
-    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    txn = await stack.paid_transaction(cart)
 
     transport.once("/refund", answered_pending())
     pending = await stack.client.post(
@@ -139,7 +95,7 @@ async def test_a_pending_refund_is_202_blocks_a_second_one_and_is_settled_once(
 async def test_a_retry_with_the_key_of_a_settled_refund_never_refunds_again(scripted: OpenScripted) -> None:
     stack, _ = await scripted(idempotency_lease_seconds=1)
     cart = await stack.cart(amount=Decimal("40.00"))
-    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    txn = await stack.paid_transaction(cart)
     body = {"transaction_id": txn, "amount": "5.00"}
     headers = {**stack.service, "Idempotency-Key": "refund-k"}
 
@@ -231,7 +187,7 @@ async def test_a_late_approval_wins_over_a_look_up_that_found_nothing(scripted: 
 async def test_a_refund_completing_during_a_refresh_is_counted_once(scripted: OpenScripted) -> None:
     stack, transport = await scripted()
     cart = await stack.cart(amount=Decimal("40.00"))
-    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    txn = await stack.paid_transaction(cart)
 
     release, started = asyncio.Event(), asyncio.Event()
     # The refresh reads the ledger, then NetValve answers /transaction only after the refund is made.

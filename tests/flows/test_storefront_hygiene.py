@@ -12,7 +12,7 @@ API = "/api/v1/netvalve"
 
 async def test_a_storefront_cannot_address_a_payment_by_netvalve_transaction_id(stack: Stack) -> None:
     cart = await stack.cart()
-    txn = (await stack.pay(cart, await stack.token_for(cart))).json()["netvalve_transaction_id"]
+    txn = await stack.paid_transaction(cart)
 
     by_id = {"transaction_id": txn}
     guessed = await stack.client.get(f"{API}/status", params=by_id, headers=stack.storefront)

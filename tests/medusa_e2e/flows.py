@@ -97,7 +97,6 @@ class E2E:
                 "cart_id": checkout.cart_id,
                 "payment_session_id": checkout.payment_session_id,
                 "payment_token": token,
-                "customer_ip": "203.0.113.7",
             },
             headers=self.storefront_headers,
         )

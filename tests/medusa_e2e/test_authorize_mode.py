@@ -32,7 +32,7 @@ async def authorized_order(e2e: E2E) -> tuple[Checkout, MedusaOrder]:
     assert order.payment.canceled_at is None
     assert order.payment_status == "authorized"
     await e2e.assert_agree(checkout, order, captured=ZERO)
-    sandbox = await e2e.sandbox(paid["netvalve_transaction_id"])
+    sandbox = await e2e.sandbox((await e2e.status(checkout))["netvalve_transaction_id"])
     assert sandbox.kind == "AUTHORIZATION"
     return checkout, order
 

@@ -13,6 +13,7 @@ from app.core.errors import (
     DatabaseUnavailable,
     Forbidden,
     MalformedBody,
+    RateLimited,
     Unauthenticated,
     UnprocessableRequest,
     responses_for,
@@ -34,6 +35,8 @@ _ERROR_TYPES: tuple[type[AppError], ...] = (
     errors.CurrencyNotSupported,
     errors.InvalidAmount,
     errors.HpfSessionUnavailable,
+    errors.PaymentAttemptsExceeded,
+    RateLimited,
     DatabaseUnavailable,
 )
 

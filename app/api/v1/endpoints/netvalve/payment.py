@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.api.auth import StorefrontAuthDep
+from app.api.auth import StorefrontAuthDep, request_address
 from app.api.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
 from app.api.v1.endpoints.netvalve.deps import ServiceDep, answer_response
+from app.core.client_address import parse_ip
 from app.core.errors import (
     DatabaseUnavailable,
     Forbidden,
     MalformedBody,
+    RateLimited,
     Unauthenticated,
     UnprocessableRequest,
     responses_for,
@@ -42,6 +44,8 @@ router = APIRouter()
             errors.PaymentAmountMismatch,
             errors.OperationInProgress,
             errors.PaymentTokenCartMismatch,
+            errors.PaymentAttemptsExceeded,
+            RateLimited,
             errors.InvalidPaymentToken,
             errors.CardDeclined,
             errors.GatewayRejected,
@@ -59,7 +63,7 @@ async def pay(body: PayRequest, request: Request, service: ServiceDep, caller: S
             body.cart_id,
             body.payment_session_id,
             body.payment_token,
-            str(body.customer_ip) if body.customer_ip else None,
+            _customer_ip(request),
             key,
             caller,
         )
@@ -67,3 +71,9 @@ async def pay(body: PayRequest, request: Request, service: ServiceDep, caller: S
 
     # Scoped by key and cart: every shopper shares the publishable key, and none may occupy another's key.
     return await run_idempotent(request, f"payment:{caller.key_id}:{body.cart_id}", handler)
+
+
+def _customer_ip(request: Request) -> str | None:
+    """The shopper's address as our proxies saw it, for NetValve's risk checks; never one the body claims."""
+    address = parse_ip(request_address(request))
+    return str(address) if address is not None else None

@@ -13,6 +13,7 @@ from app.api.v1.endpoints.netvalve.deps import ServiceDep
 from app.core.errors import (
     DatabaseUnavailable,
     Forbidden,
+    RateLimited,
     Unauthenticated,
     UnprocessableRequest,
     responses_for,
@@ -72,6 +73,7 @@ def status_query(request: Request) -> StatusRequest:
         errors.PaymentNotFound,
         errors.PaymentAmountMismatch,
         errors.TransactionIdNotForStorefront,
+        RateLimited,
         DatabaseUnavailable,
     ),
     openapi_extra={"parameters": [_IDENTIFIERS_PARAMETER]},

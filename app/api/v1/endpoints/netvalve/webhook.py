@@ -14,8 +14,8 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.api.auth import ServiceAuth
-from app.core.client_address import client_address, in_networks, parse_ip
+from app.api.auth import ServiceAuth, request_address
+from app.core.client_address import in_networks, parse_ip
 from app.core.config import Settings
 from app.core.errors import AppError, DatabaseUnavailable, Forbidden, NotFound, Unauthenticated, responses_for
 from app.core.security import matches_any
@@ -60,16 +60,10 @@ class InvalidWebhookBody(AppError):
     message = "The webhook body must be a JSON object with an 'eventName'."
 
 
-def source_ip(request: Request, settings: Settings) -> str | None:
-    """The caller's address: every ``X-Forwarded-For`` line, believed only through ``TRUSTED_PROXIES``."""
-    peer = request.client.host if request.client else None
-    return client_address(peer, request.headers.getlist("x-forwarded-for"), settings.trusted_proxies)
-
-
 def _authenticate(request: Request, settings: Settings) -> str | None:
     if not settings.webhook_auth_configured:
         raise WebhookNotConfigured()
-    client_ip = source_ip(request, settings)
+    client_ip = request_address(request)
     if settings.netvalve_webhook_allowed_ips and not in_networks(
         parse_ip(client_ip), settings.netvalve_webhook_allowed_ips
     ):
