@@ -49,6 +49,7 @@ from bench.run import (
     PYTHON,
     ROOT,
     SERVICE_KEY,
+    UNREACHED_RATE_LIMITS,
     USD_MID,
     WEBHOOK_HEADER,
     WEBHOOK_SECRET,
@@ -290,6 +291,7 @@ class Deployment:
             # a replica may close one just as HAProxy sends a request on it, which the client sees as a
             # connection closed without an answer. An ALB (idle timeout 60 s) needs the same.
             "UVICORN_TIMEOUT_KEEP_ALIVE": "75",
+            **UNREACHED_RATE_LIMITS,
         }
 
     def sandbox_env(self) -> dict[str, str]:

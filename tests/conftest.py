@@ -137,6 +137,7 @@ def make_settings(database_dsn: str, **overrides: object) -> Settings:
         "reconcile_interval_seconds": 0,
         # Every test calls from one address; the limits have their own tests (flows/test_card_testing.py).
         "storefront_rate_limit_per_address": 1_000_000,
+        "storefront_rate_limit_per_key": 1_000_000,
         "storefront_payment_rate_limit_per_address": 1_000_000,
     }
     values.update(overrides)

@@ -75,6 +75,9 @@ class Harness:
                 dsn,
                 **TINY_TIMEOUTS,
                 reconcile_min_age_seconds=0,
+                # The machine pays a cart as often as its rules draw; the caps have their own tests.
+                payment_attempts_per_session=1_000,
+                payment_attempts_per_cart=1_000,
             ),
             http_client=self.http,
         )
