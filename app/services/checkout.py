@@ -16,6 +16,7 @@ from app.services.attempts import open_attempt, release_unpaid_hosted
 from app.services.carts import Due
 from app.services.context import ServiceContext
 from app.services.ledger import Verdict
+from app.services.views import is_open
 
 HPF_TOKEN_LIFETIME = timedelta(minutes=5)
 
@@ -33,13 +34,23 @@ class Checkout:
         self.gateway = ctx.gateway
 
     async def create_hpf_session(
-        self, cart_id: str, payment_session_id: str | None, caller: Caller | None = None
+        self,
+        cart_id: str,
+        payment_session_id: str | None,
+        caller: Caller | None = None,
+        *,
+        may_open_order: bool = True,
     ) -> HpfSessionResponse:
-        """Run the waterfall of design.md section 3; the first step that works wins."""
+        """Run the waterfall of design.md section 3; the first step that works wins. A paid cart is answered
+        from the ledger, and only a POST (``may_open_order``) may open a hosted page order."""
         cart = await self.carts.get(cart_id, payment_session_id, caller)
         if cart.is_completed:
             raise errors.CartCompleted()
         due = self.carts.due(cart)
+        async with self.ctx.reads() as db:
+            live = await PaymentRepository(db).find_live_for_cart(cart.id)
+        if live is not None and live.authorized_minor > 0 and not is_open(live):
+            raise errors.CartAlreadyPaid()
         amount, session_id = due.amount, due.session_id
         diagnostic: list[DiagnosticStep] = []
         settings = self.settings
@@ -125,13 +136,15 @@ class Checkout:
         hpp_urls = {
             name: settings.hpp_return_url(name) for name in ("success", "cancel", "failed", "pending")
         }
-        if (
+        if not may_open_order:
+            diagnostic.append(DiagnosticStep(step="hpp_order", outcome="post_only"))
+        elif (
             settings.netvalve_hpp_fallback_enabled
             and hpp_urls["success"]
             and hpp_urls["cancel"]
             and hpp_urls["failed"]
         ):
-            hosted = await self._hosted_order(due, hpp_urls)
+            hosted = await self._hosted_order(due, live, hpp_urls)
             if isinstance(hosted, DiagnosticStep):
                 diagnostic.append(hosted)
             else:
@@ -159,12 +172,12 @@ class Checkout:
         diagnostic.append(DiagnosticStep(step="fallback_script", outcome="not_configured"))
         raise errors.HpfSessionUnavailable(details=[step.model_dump() for step in diagnostic])
 
-    async def _hosted_order(self, due: Due, urls: dict[str, Any]) -> GatewayResult[None] | DiagnosticStep:
+    async def _hosted_order(
+        self, due: Due, live: Payment | None, urls: dict[str, Any]
+    ) -> GatewayResult[None] | DiagnosticStep:
         """Record the hosted page payment (intent first, under the reference NetValve gets), then create
         the order. The attempt stays open until NetValve holds its outcome; an order that could not be
         created closes it (the shopper never got a page to pay on)."""
-        async with self.ctx.reads() as db:
-            live = await PaymentRepository(db).find_live_for_cart(due.cart.id)
         if live is not None and not await release_unpaid_hosted(self.ctx, live):
             return DiagnosticStep(step="hpp_order", outcome="payment_in_progress")
         operation = Operation.SALE if self.settings.netvalve_hpp_mode == "SALE" else Operation.AUTHORIZE

@@ -26,6 +26,12 @@ class PaymentNotFound(AppError):
     message = "No NetValve payment matches these identifiers."
 
 
+class CartAlreadyPaid(AppError):
+    status_code = 409
+    code = "cart_already_paid"
+    message = "The cart is paid; complete it instead of starting a new payment."
+
+
 class CartCompleted(AppError):
     status_code = 409
     code = "cart_completed"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+import asyncpg
+import httpx
+from sqlalchemy import func, select, text
 
+from app.models import Payment
 from devtools.medusa_rows import create_publishable_key
-from tests.flows.conftest import Stack
+from tests.flows.conftest import OpenScripted, Stack, open_stack
 
 API = "/api/v1/netvalve"
 
@@ -61,3 +64,54 @@ async def test_hpf_session_answers_are_never_stored(stack: Stack) -> None:
     async with stack.app.state.sessionmaker() as db:
         stored = (await db.execute(text("SELECT count(*) FROM idempotency_keys"))).scalar_one()
     assert stored == 0
+
+
+async def test_a_paid_cart_is_answered_from_the_ledger_without_a_gateway_call(scripted: OpenScripted) -> None:
+    """Polling the session of a paid cart must not turn into NetValve traffic (nor a second payment)."""
+    stack, transport = await scripted()
+    cart = await stack.cart()
+    assert (await stack.pay(cart, await stack.token_for(cart))).status_code == 200
+    asked: list[str] = []
+
+    async def record(request: httpx.Request, inner: httpx.AsyncBaseTransport) -> httpx.Response:
+        asked.append(request.method)
+        return await inner.handle_async_request(request)
+
+    transport.once("/hpf/initializeSession", record)
+    transport.once("/hpf/initializeSession", record)
+    posted = await stack.client.post(
+        f"{API}/hpf/session", json={"cart_id": cart.cart_id}, headers=stack.storefront
+    )
+    got = await stack.client.get(
+        f"{API}/hpf/session", params={"cart_id": cart.cart_id}, headers=stack.storefront
+    )
+
+    for answer in (posted, got):
+        assert answer.status_code == 409, answer.text
+        assert answer.json()["error"]["code"] == "cart_already_paid"
+    assert asked == []
+
+
+async def test_a_get_never_opens_a_hosted_page_order(
+    db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection
+) -> None:
+    """A GET is a look-up: the hosted page order (a payment intent in the ledger) takes a POST."""
+    async for stack in open_stack(
+        db, nv_http, medusa_conn, netvalve_return_base_url="https://shop.example.com", netvalve_max_retries=0
+    ):
+        await stack.knobs(fault="html502", fault_paths=["/hpf/initializeSession"])
+        cart = await stack.cart()
+        got = await stack.client.get(
+            f"{API}/hpf/session", params={"cart_id": cart.cart_id}, headers=stack.storefront
+        )
+        assert got.status_code == 200, got.text
+        assert got.json()["flow"] == "hpf"
+        assert {"step": "hpp_order", "outcome": "post_only", "detail": None} in got.json()["diagnostic"]
+        async with stack.app.state.sessionmaker() as session:
+            assert await session.scalar(select(func.count()).select_from(Payment)) == 0
+
+        posted = await stack.client.post(
+            f"{API}/hpf/session", json={"cart_id": cart.cart_id}, headers=stack.storefront
+        )
+        assert posted.status_code == 200, posted.text
+        assert posted.json()["flow"] == "hpp"

@@ -30,6 +30,7 @@ _ERROR_TYPES: tuple[type[AppError], ...] = (
     errors.CartNotFound,
     errors.PaymentSessionNotFound,
     errors.CartCompleted,
+    errors.CartAlreadyPaid,
     errors.PaymentCollectionMissing,
     errors.CurrencyNotConfigured,
     errors.CurrencyNotSupported,
@@ -60,5 +61,8 @@ async def create_hpf_session(
 async def get_hpf_session(
     query: Annotated[HpfSessionRequest, Query()], service: ServiceDep, caller: StorefrontAuthDep
 ) -> HpfSessionResponse:
-    """The same session, with the fields as query parameters."""
-    return await service.checkout.create_hpf_session(query.cart_id, query.payment_session_id, caller)
+    """The same session, with the fields as query parameters. A look-up: it never opens a hosted page
+    order (a payment intent in the ledger), which takes a POST."""
+    return await service.checkout.create_hpf_session(
+        query.cart_id, query.payment_session_id, caller, may_open_order=False
+    )
