@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, http_client: httpx.AsyncClient 
         app.state.publishable_key_cache = PublishableKeyCache(
             settings.publishable_key_cache_seconds, settings.publishable_key_cache_max_entries
         )
-        app.state.rate_limiter = RateLimiter(settings, app.state.autocommit)
+        app.state.rate_limiter = RateLimiter(settings, engine)
         logger.info("service started", extra={"app_env": settings.app_env.value})
         try:
             async with run_background_workers(app):

@@ -9,7 +9,6 @@ dependencies then return the caller it found."""
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -77,7 +76,7 @@ def _known_caller(request: Request) -> Caller | None:
     return caller
 
 
-def require_service_key(request: Request) -> Caller:
+async def require_service_key(request: Request) -> Caller:
     if (known := _known_caller(request)) is not None:
         return known
     token = _bearer(request)
@@ -126,7 +125,7 @@ async def require_storefront(request: Request) -> Caller:
 async def require_service_or_storefront(request: Request) -> Caller:
     """Status is readable by both; a bearer header means the caller claims to be a service."""
     if request.headers.get("authorization"):
-        return require_service_key(request)
+        return await require_service_key(request)
     return await require_storefront(request)
 
 
@@ -134,7 +133,7 @@ ServiceAuth = Annotated[Caller, Depends(require_service_key)]
 StorefrontAuthDep = Annotated[Caller, Depends(require_storefront)]
 AnyCaller = Annotated[Caller, Depends(require_service_or_storefront)]
 
-Authenticator = Callable[[Request], Caller | Awaitable[Caller]]
+Authenticator = Callable[[Request], Awaitable[Caller]]
 _AUTHENTICATORS: tuple[Authenticator, ...] = (
     require_service_key,
     require_storefront,
@@ -150,11 +149,6 @@ def _authenticator(dependant: Dependant) -> Authenticator | None:
         if (nested := _authenticator(dependency)) is not None:
             return nested
     return None
-
-
-async def _authenticate(authenticate: Authenticator, request: Request) -> Caller:
-    outcome = authenticate(request)
-    return await outcome if inspect.isawaitable(outcome) else outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +209,7 @@ class AuthenticateBeforeBody:
         if route is not None:
             request = Request(scope)
             try:
-                caller = await _authenticate(route.authenticate, request)
+                caller = await route.authenticate(request)
                 await _limit(request, caller, route)
             except AppError as error:
                 refusal = error_response(

@@ -72,5 +72,5 @@ async def ready(request: Request) -> ReadyResponse | Response:
 async def metrics(request: Request) -> Response:
     """Prometheus text format; in production only with a service key (``Authorization: Bearer``)."""
     if request.app.state.settings.is_production:
-        require_service_key(request)
+        await require_service_key(request)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

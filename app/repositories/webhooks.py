@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
-from asyncpg import ConnectionDoesNotExistError
-from sqlalchemy import Dialect, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.db.session import fetch_on_driver
 from app.models import OutboxStatus, WebhookEvent, WebhookEventStatus, WebhookOutbox, WebhookOutboxAttempt
 
 DUE_STATUSES = (WebhookEventStatus.RECEIVED, WebhookEventStatus.PENDING)
@@ -42,12 +41,6 @@ _INSERT_EVENT = (
 )
 
 
-@lru_cache(maxsize=4)
-def _insert_event_sql(dialect: Dialect) -> tuple[str, tuple[str, ...]]:
-    compiled = _INSERT_EVENT.compile(dialect=dialect)
-    return str(compiled), tuple(compiled.positiontup or ())
-
-
 def _json_text(value: Any) -> str:
     # Text is JSON already (the delivery's own body): PostgreSQL parses it, nothing is encoded again.
     return value if isinstance(value, str) else json.dumps(value)
@@ -57,25 +50,9 @@ async def store_event(engine: AsyncEngine, values: Mapping[str, Any]) -> int | N
     """Store one delivery, committed when this returns; None when its de-duplication key is already stored.
 
     JSON columns take an object or its JSON text."""
-    sql, order = _insert_event_sql(engine.dialect)
-    args = [_json_text(values[name]) if name in _JSON_COLUMNS else values[name] for name in order]
-    for attempt in range(2):
-        async with engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            driver = raw.driver_connection
-            assert driver is not None
-            if driver.is_closed() and attempt == 0:
-                # Closed by the server (restart, idle timeout) while it sat in the pool: take another one.
-                await conn.invalidate()
-                continue
-            try:
-                event_id: int | None = await driver.fetchval(sql, *args)
-            except BaseException:
-                # The pool never sees failures on the driver connection: do not hand it out again.
-                await conn.invalidate()
-                raise
-            return event_id
-    raise ConnectionDoesNotExistError("no open database connection")
+    args = {name: _json_text(value) if name in _JSON_COLUMNS else value for name, value in values.items()}
+    rows = await fetch_on_driver(engine, _INSERT_EVENT, args)
+    return int(rows[0][0]) if rows else None
 
 
 class WebhookRepository:

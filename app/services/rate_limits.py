@@ -9,12 +9,12 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import Settings
 from app.core.errors import RateLimited
 from app.core.security import Caller
-from app.repositories.rate_limits import RateLimitRepository
+from app.repositories.rate_limits import count_hits
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +25,9 @@ class _Limit:
 
 
 class RateLimiter:
-    def __init__(self, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, settings: Settings, engine: AsyncEngine) -> None:
         self.settings = settings
-        # One statement per request: autocommit spares the BEGIN and COMMIT round trips.
-        self.sessionmaker = sessionmaker
+        self.engine = engine
 
     def _limits(self, caller: Caller, address: str | None, payment: bool) -> list[_Limit]:
         settings = self.settings
@@ -57,10 +56,9 @@ class RateLimiter:
         window = self.settings.storefront_rate_limit_window_seconds
         now = time.time()
         start = now - now % window
-        async with self.sessionmaker() as db:
-            counts = await RateLimitRepository(db).hit(
-                [limit.bucket for limit in limits], datetime.fromtimestamp(start, UTC)
-            )
+        counts = await count_hits(
+            self.engine, [limit.bucket for limit in limits], datetime.fromtimestamp(start, UTC)
+        )
         for limit in limits:
             if counts[limit.bucket] > limit.most:
                 raise RateLimited(limit.per, max(1, math.ceil(start + window - now)))

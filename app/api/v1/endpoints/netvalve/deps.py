@@ -11,7 +11,9 @@ from app.services.netvalve_service import NetValveService
 from app.services.views import Answer
 
 
-def get_netvalve_service(request: Request) -> NetValveService:
+async def get_netvalve_service(request: Request) -> NetValveService:
+    # Async, as every dependency here: FastAPI runs a plain ``def`` one on a worker thread, a hand-off
+    # that costs more than the function.
     return netvalve_service(request.app.state)
 
 

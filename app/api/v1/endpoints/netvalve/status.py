@@ -52,7 +52,7 @@ _IDENTIFIERS_PARAMETER: dict[str, Any] = {
 }
 
 
-def status_query(request: Request) -> StatusRequest:
+async def status_query(request: Request) -> StatusRequest:
     """The query string as a ``StatusRequest``, refused with the same 422 as any other invalid request."""
     identifiers = {key: value for key, value in request.query_params.items() if key != "refresh"}
     try:
