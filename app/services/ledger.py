@@ -78,6 +78,8 @@ class CallRef:
 
 def derived_status(payment: Payment) -> PaymentStatus:
     """The status the amounts imply, used when an operation turned out not to have happened."""
+    if payment.disputed_at is not None:
+        return PaymentStatus.DISPUTED
     if payment.refunded_minor > 0:
         return PaymentStatus.REFUNDED
     if payment.captured_minor > 0:
@@ -201,7 +203,8 @@ class LockedPayment:
             payment.final_capture_done = True
         elif operation is Operation.REFUND:
             payment.refunded_minor += minor or 0
-        payment.status = ON_APPROVED[operation]
+        # A dispute outlives what follows it, e.g. a refund that was already on its way to NetValve.
+        payment.status = PaymentStatus.DISPUTED if payment.disputed_at is not None else ON_APPROVED[operation]
         payment.operation_in_flight = None
 
     def _late_approval(self, call: GatewayTransaction, transaction_id: int | None, minor: int | None) -> None:
