@@ -131,5 +131,22 @@ async def authorize_stack(
         yield s
 
 
+@pytest.fixture
+async def hosted(
+    db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection
+) -> AsyncIterator[Stack]:
+    """A stack whose hosted fields are down, so that the waterfall sends the shopper to the hosted page."""
+    async for stack in open_stack(
+        db,
+        nv_http,
+        medusa_conn,
+        netvalve_return_base_url="https://shop.example.com",
+        netvalve_max_retries=0,
+        medusa_webhook_url="http://medusa.test/hooks/payment/netvalve_netvalve",
+    ):
+        await stack.knobs(fault="html502", fault_paths=["/hpf/initializeSession"])
+        yield stack
+
+
 def dec(value: Any) -> Decimal:
     return Decimal(str(value))
