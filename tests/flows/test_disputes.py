@@ -141,6 +141,29 @@ async def test_a_disputed_payment_refuses_refunds_without_calling_netvalve(shop:
     assert (payment.status, payment.refunded_minor, payment.operation_in_flight) == ("disputed", 0, None)
 
 
+async def test_a_refund_made_in_netvalves_back_office_is_still_counted_and_the_dispute_stays(
+    shop: Stack,
+) -> None:
+    cart, txn = await _paid(shop)
+    await _deliver(shop, await _raise(shop, txn, amount="30.00"))
+    await process_due_webhooks(shop.app.state, 10)
+    refunded = await shop.nv.post(
+        "/refund",
+        json={"transactionID": txn, "amount": 10},
+        headers={"netvalve-client-id": "sandbox-client", "netvalve-api-key": "sandbox-api-key"},
+    )
+    assert refunded.json()["responseCode"] == "GTW_1000", refunded.text
+
+    fresh = await shop.client.get(
+        f"{API}/status", params={"cart_id": cart.cart_id, "refresh": "true"}, headers=shop.service
+    )
+    assert (fresh.json()["status"], fresh.json()["source"]) == ("disputed", "netvalve")
+    assert (dec(fresh.json()["refunded_amount"]), dec(fresh.json()["disputed_amount"])) == (
+        Decimal("10.00"),
+        Decimal("30.00"),
+    )
+
+
 async def test_the_same_chargeback_delivered_twice_is_processed_once(shop: Stack) -> None:
     cart, txn = await _paid(shop)
     before = _counted("chargeback", "dispute")
