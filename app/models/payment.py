@@ -22,7 +22,8 @@ from app.db.base import Base, TimestampMixin
 
 
 class PaymentStatus(StrEnum):
-    """Medusa's payment-session vocabulary where Medusa has a word, plus ``refunded`` and ``unknown``."""
+    """Medusa's payment-session vocabulary where Medusa has a word, plus ``refunded``, ``unknown`` and
+    ``disputed``."""
 
     PENDING = "pending"
     REQUIRES_MORE = "requires_more"

@@ -11,6 +11,8 @@ what the ledger records. It can only make the payment stricter, never move money
   the cardholder from the merchant at once), and any type we do not know or that is missing. The payment
   becomes ``disputed`` with the amount, and refunds are refused for good: refunding money a chargeback took
   back would pay the cardholder twice.
+
+The body names no currency: its ``amount`` is read, exactly, in the payment's.
 """
 
 from __future__ import annotations

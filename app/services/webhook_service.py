@@ -202,6 +202,7 @@ class WebhookProcessor:
             await self._retry_later(event.id, "NetValve did not confirm the payment's state")
             return
         if event_kind(event.event_name) is EventKind.CHARGEBACK:
+            # The one body the ledger records as sent: NetValve has no look-up of chargebacks (disputes.py).
             await self._dispute(event.id, payment.id)
             return
         async with self.sessionmaker.begin() as db:
@@ -219,23 +220,22 @@ class WebhookProcessor:
 
     async def _dispute(self, event_id: int, payment_id: int) -> None:
         """A CHARGEBACK, once the ledger holds captured money (the sale's own webhook may come later)."""
+        notice: disputes.Notice | None = None
+        problem: str | None = None
         async with self.sessionmaker.begin() as db:
             repo = WebhookRepository(db)
             locked = await self._lock_open(repo, event_id)
             if locked is None:
                 return
             payment = await PaymentRepository(db).lock(payment_id)
-            if payment.captured_minor == 0:
-                waiting = True
-            else:
-                waiting = False
+            if payment.captured_minor > 0:
                 notice = disputes.read_notice(locked.raw_body)
                 problem = disputes.record(payment, notice, datetime.now(UTC))
                 _finish(locked, payment, "not_supported", problem)
                 row = dispute_row(payment, disputes.dispute_data(payment, notice), locked.id)
                 if row is not None and self.settings.medusa_webhook_url:
                     await repo.insert_outbox(row)
-        if waiting:
+        if notice is None:
             await self._retry_later(
                 event_id, "no captured money on the payment: NetValve has not confirmed it"
             )
