@@ -21,6 +21,7 @@ from tests.conftest import SERVICE_KEY, make_settings, start_app
 
 APPROVED_CARD = "4012000098765439"
 DECLINED_CARD = "4532802195368940"
+SANDBOX_CLIENT = {"netvalve-client-id": "sandbox-client", "netvalve-api-key": "sandbox-api-key"}
 
 
 @pytest.fixture
@@ -98,6 +99,12 @@ class Stack:
         response = await self.nv.get("/_sandbox/transactions")
         data = response.json()
         return list(data["transactions"] if isinstance(data, dict) else data)
+
+    async def netvalve(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A call made straight to NetValve, e.g. from its back office, behind the service's back."""
+        response = await self.nv.post(path, json=body, headers=SANDBOX_CLIENT)
+        answer: dict[str, Any] = response.json()
+        return answer
 
     async def knobs(self, **knobs: Any) -> None:
         response = await self.nv.put("/_sandbox/knobs", json=knobs)

@@ -72,6 +72,11 @@ async def _refund(stack: Stack, cart: CartRows, amount: str | None = None) -> ht
     return await stack.client.post(f"{API}/refund", json=body, headers=stack.service)
 
 
+async def _service_status(stack: Stack, cart: CartRows, *, refresh: bool = False) -> httpx.Response:
+    params = {"cart_id": cart.cart_id} | ({"refresh": "true"} if refresh else {})
+    return await stack.client.get(f"{API}/status", params=params, headers=stack.service)
+
+
 def _counted(kind_type: str, kind: str) -> float:
     return REGISTRY.get_sample_value("netvalve_disputes_total", {"type": kind_type, "kind": kind}) or 0.0
 
@@ -115,7 +120,7 @@ async def test_a_chargeback_disputes_the_payment_reaches_the_outbox_and_is_count
     }
     assert _counted("chargeback", "dispute") == before + 1
 
-    service = await shop.client.get(f"{API}/status", params={"cart_id": cart.cart_id}, headers=shop.service)
+    service = await _service_status(shop, cart)
     assert service.json()["status"] == "disputed"
     assert (dec(service.json()["disputed_amount"]), service.json()["dispute_type"]) == (
         Decimal("40.00"),
@@ -147,16 +152,10 @@ async def test_a_refund_made_in_netvalves_back_office_is_still_counted_and_the_d
     cart, txn = await _paid(shop)
     await _deliver(shop, await _raise(shop, txn, amount="30.00"))
     await process_due_webhooks(shop.app.state, 10)
-    refunded = await shop.nv.post(
-        "/refund",
-        json={"transactionID": txn, "amount": 10},
-        headers={"netvalve-client-id": "sandbox-client", "netvalve-api-key": "sandbox-api-key"},
-    )
-    assert refunded.json()["responseCode"] == "GTW_1000", refunded.text
+    refunded = await shop.netvalve("/refund", {"transactionID": txn, "amount": 10})
+    assert refunded["responseCode"] == "GTW_1000", refunded
 
-    fresh = await shop.client.get(
-        f"{API}/status", params={"cart_id": cart.cart_id, "refresh": "true"}, headers=shop.service
-    )
+    fresh = await _service_status(shop, cart, refresh=True)
     assert (fresh.json()["status"], fresh.json()["source"]) == ("disputed", "netvalve")
     assert (dec(fresh.json()["refunded_amount"]), dec(fresh.json()["disputed_amount"])) == (
         Decimal("10.00"),
