@@ -295,7 +295,7 @@ async def test_a_chargeback_before_the_sales_own_webhook_still_ends_disputed(hos
 
 
 async def test_a_refund_already_on_its_way_when_the_chargeback_lands_leaves_the_payment_disputed(
-    shop: Stack,
+    shop: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
     cart, _ = await _paid(shop)
     ledger = Ledger(shop.app.state.settings, shop.app.state.sessionmaker)
@@ -311,3 +311,4 @@ async def test_a_refund_already_on_its_way_when_the_chargeback_lands_leaves_the_
     payment = await _payment(shop, cart)
     assert (payment.status, payment.refunded_minor, payment.disputed_minor) == ("disputed", 1000, 4000)
     assert payment.operation_in_flight is None
+    assert any("repaid twice" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
