@@ -52,5 +52,7 @@ def event_body(
     body["data"]["traceId"] = trace_id or f"trace-{name}-{transaction_id}"
     if name.endswith("_FAILED"):
         body["data"] |= {"responseCode": "BNK_2011", "responseCodeType": "SOFT DECLINE"}
+    if name == "CHARGEBACK":
+        body["data"] |= {"chargebackTransactionType": "Chargeback", "chargebackSource": "CB-Alert"}
     body["data"].update(data)
     return body

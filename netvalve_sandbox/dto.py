@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from netvalve_sandbox.settings import SandboxSettings
 from netvalve_sandbox.state import Ledger, Order, Transaction, TxType
-from netvalve_sandbox.wire import api_timestamp, money, webhook_timestamp
+from netvalve_sandbox.wire import api_timestamp, money, new_trace_id, webhook_timestamp
 
 WEBHOOK_CLIENT_ID = 1
 WEBHOOK_CALLBACK_CONFIGURATION_ID = 1
@@ -197,3 +198,24 @@ def webhook_body(txn: Transaction, settings: SandboxSettings, moment: datetime) 
             "paymentTokenType": txn.payment_token_type or "",
         },
     }
+
+
+def chargeback_body(
+    txn: Transaction,
+    settings: SandboxSettings,
+    moment: datetime,
+    *,
+    amount: Decimal,
+    chargeback_type: str,
+    source: str,
+) -> dict[str, Any]:
+    """`CHARGEBACK` on a transaction: its webhook body, the dispute's type and source, a trace of its own."""
+    body = webhook_body(txn, settings, moment)
+    body["eventName"] = "CHARGEBACK"
+    body["data"] |= {
+        "traceId": new_trace_id(),
+        "amount": amount,
+        "chargebackTransactionType": chargeback_type,
+        "chargebackSource": source,
+    }
+    return body

@@ -22,7 +22,8 @@ from app.db.base import Base, TimestampMixin
 
 
 class PaymentStatus(StrEnum):
-    """Medusa's payment-session vocabulary where Medusa has a word, plus ``refunded`` and ``unknown``."""
+    """Medusa's payment-session vocabulary where Medusa has a word, plus ``refunded``, ``unknown`` and
+    ``disputed``."""
 
     PENDING = "pending"
     REQUIRES_MORE = "requires_more"
@@ -32,6 +33,8 @@ class PaymentStatus(StrEnum):
     CANCELED = "canceled"
     ERROR = "error"
     UNKNOWN = "unknown"
+    # A chargeback (or another dispute that moves money) was opened on the captured money.
+    DISPUTED = "disputed"
 
 
 class Operation(StrEnum):
@@ -54,7 +57,7 @@ class CallOutcome(StrEnum):
     NOT_SENT = "not_sent"
 
 
-_LIVE_STATUSES = "'pending', 'unknown', 'authorized', 'captured', 'refunded'"
+_LIVE_STATUSES = "'pending', 'unknown', 'authorized', 'captured', 'refunded', 'disputed'"
 
 
 class Payment(TimestampMixin, Base):
@@ -64,6 +67,8 @@ class Payment(TimestampMixin, Base):
         CheckConstraint("captured_minor <= authorized_minor", name="captured_within_authorized"),
         CheckConstraint("refunded_minor <= captured_minor", name="refunded_within_captured"),
         CheckConstraint("authorized_minor <= amount_minor", name="authorized_within_amount"),
+        CheckConstraint("disputed_minor >= 0", name="disputed_not_negative"),
+        CheckConstraint("disputed_minor <= captured_minor", name="disputed_within_captured"),
         # At most one live payment per cart: the database itself refuses a second charge.
         Index(
             "uq_payments_live_cart",
@@ -102,6 +107,13 @@ class Payment(TimestampMixin, Base):
     last_response_message: Mapped[str | None] = mapped_column(Text)
     card_masked: Mapped[str | None] = mapped_column(String(32))
     card_brand: Mapped[str | None] = mapped_column(String(32))
+    # Money a chargeback takes back; ``disputed_at`` is set by the first one and blocks refunds for good.
+    disputed_minor: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    disputed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The latest chargeback notice, dispute or alert, as NetValve named it.
+    dispute_type: Mapped[str | None] = mapped_column(String(32))
+    dispute_source: Mapped[str | None] = mapped_column(String(64))
+    dispute_noticed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class GatewayTransaction(Base):

@@ -18,6 +18,7 @@ LIVE_STATUSES = (
     PaymentStatus.AUTHORIZED,
     PaymentStatus.CAPTURED,
     PaymentStatus.REFUNDED,
+    PaymentStatus.DISPUTED,
 )
 
 

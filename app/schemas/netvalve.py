@@ -260,6 +260,9 @@ class StatusResponse(BaseModel):
     refunded_amount: Decimal | None = None
     netvalve_transaction_id: int | None = None
     response_code: str | None = None
+    # What chargebacks took back, and the latest chargeback notice's type (a dispute or an alert).
+    disputed_amount: Decimal | None = None
+    dispute_type: str | None = None
 
 
 class StorefrontStatusResponse(BaseModel):

@@ -36,13 +36,33 @@ def forward_row(
     payment: Payment, action: str, transaction_id: int | None, webhook_event_id: int | None = None
 ) -> dict[str, Any] | None:
     """The outbox row announcing ``action``; one per (action, session, transaction), whoever queues it."""
+    amount = from_minor(_action_minor(payment, action), payment.currency)
+    key = f"{action}|{payment.payment_session_id}|{transaction_id}"
+    return _row(key, action, payment, transaction_id, {"amount": str(amount)}, webhook_event_id)
+
+
+def dispute_row(payment: Payment, dispute: Mapping[str, Any], webhook_event_id: int) -> dict[str, Any] | None:
+    """The outbox row telling Medusa of a chargeback notice. Medusa has no dispute action, so it goes as
+    ``not_supported`` (Medusa changes nothing) with the notice in ``data.dispute``; one per webhook event."""
+    key = f"dispute|{payment.payment_session_id}|{webhook_event_id}"
+    return _row(
+        key, "not_supported", payment, payment.netvalve_transaction_id, {"dispute": dispute}, webhook_event_id
+    )
+
+
+def _row(
+    key: str,
+    action: str,
+    payment: Payment,
+    transaction_id: int | None,
+    data: Mapping[str, Any],
+    webhook_event_id: int | None,
+) -> dict[str, Any] | None:
     if payment.payment_session_id is None:
         return None
-    key = f"{action}|{payment.payment_session_id}|{transaction_id}"
-    amount = from_minor(_action_minor(payment, action), payment.currency)
     body = {
         "action": action,
-        "data": {"session_id": payment.payment_session_id, "amount": str(amount)},
+        "data": {"session_id": payment.payment_session_id, **data},
         "event_id": "nvwh_" + hashlib.sha256(key.encode()).hexdigest()[:32],
         "occurred_at": datetime.now(UTC).isoformat(),
     }

@@ -56,6 +56,15 @@ class InvalidTransition(AppError):
     message = "The payment's status does not allow this operation."
 
 
+class PaymentDisputed(AppError):
+    status_code = 409
+    code = "payment_disputed"
+    message = (
+        "The payment is disputed (a chargeback took the money back): it cannot be refunded; "
+        "resolve the dispute with NetValve."
+    )
+
+
 class OperationInProgress(AppError):
     status_code = 409
     code = "operation_in_progress"

@@ -78,6 +78,8 @@ class CallRef:
 
 def derived_status(payment: Payment) -> PaymentStatus:
     """The status the amounts imply, used when an operation turned out not to have happened."""
+    if payment.disputed_at is not None:
+        return PaymentStatus.DISPUTED
     if payment.refunded_minor > 0:
         return PaymentStatus.REFUNDED
     if payment.captured_minor > 0:
@@ -201,8 +203,14 @@ class LockedPayment:
             payment.final_capture_done = True
         elif operation is Operation.REFUND:
             payment.refunded_minor += minor or 0
-        payment.status = ON_APPROVED[operation]
+        # A dispute outlives what follows it, e.g. a refund that was already on its way to NetValve.
+        payment.status = PaymentStatus.DISPUTED if payment.disputed_at is not None else ON_APPROVED[operation]
         payment.operation_in_flight = None
+        if payment.disputed_at is not None and operation is Operation.REFUND:
+            logger.error(
+                "a refund went through on a disputed payment: the cardholder may be repaid twice (act on it)",
+                extra={"payment_id": payment.id, "refunded_minor": payment.refunded_minor},
+            )
 
     def _late_approval(self, call: GatewayTransaction, transaction_id: int | None, minor: int | None) -> None:
         """NetValve approved a call the ledger had closed as not sent: the money moved, so record it."""

@@ -187,7 +187,8 @@ def _follow_up_minor(payment: Payment, operation: Operation, amount: Any) -> int
         allowed = status is PaymentStatus.AUTHORIZED
     elif operation is Operation.REFUND:
         room = payment.captured_minor - payment.refunded_minor
-        allowed = status in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED)
+        # A refund NetValve made on a disputed payment is money gone too: the ledger counts it.
+        allowed = status in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED)
     else:
         return 0 if status is PaymentStatus.AUTHORIZED else None
     minor = room if amount is None else to_minor(amount, payment.currency)

@@ -159,6 +159,10 @@ class MoneyOperations:
         done = Answer(money_response(payment, already_done=True), is_open=False)
         if is_already_done(status, operation):
             return done
+        if operation is Operation.REFUND and payment.disputed_at is not None:
+            raise errors.PaymentDisputed(
+                details={"disputed_amount": str(from_minor(payment.disputed_minor, payment.currency))}
+            )
         if is_allowed(status, operation):
             return None
         if operation is Operation.CANCEL and status in (PaymentStatus.CAPTURED, PaymentStatus.REFUNDED):

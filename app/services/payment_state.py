@@ -27,6 +27,7 @@ ALREADY_DONE: frozenset[tuple[PaymentStatus, Operation]] = frozenset(
     {
         (S.CAPTURED, O.CAPTURE),
         (S.REFUNDED, O.CAPTURE),
+        (S.DISPUTED, O.CAPTURE),
         (S.CANCELED, O.CANCEL),
     }
 )
@@ -52,6 +53,7 @@ RANK: dict[PaymentStatus, int] = {
     S.CAPTURED: 4,
     S.REFUNDED: 5,
     S.CANCELED: 5,
+    S.DISPUTED: 6,
 }
 
 

@@ -15,7 +15,9 @@ from app.services.lookups import Lookups
 from app.services.views import OPEN_STATUSES, is_open, status_response
 
 # Settled payments whose follow-ups (captures, refunds, cancels) a refresh looks up in NetValve.
-FOLLOW_UP_STATUSES = frozenset({PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED, PaymentStatus.REFUNDED})
+FOLLOW_UP_STATUSES = frozenset(
+    {PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED, PaymentStatus.REFUNDED, PaymentStatus.DISPUTED}
+)
 
 
 class Reconciliation:

@@ -52,7 +52,13 @@ def money_response(payment: Payment, **extra: Any) -> MoneyOperationResponse:
 
 
 def status_response(payment: Payment, source: str) -> StatusResponse:
-    return StatusResponse(**_ledger_fields(payment), source=source, response_code=payment.last_response_code)
+    return StatusResponse(
+        **_ledger_fields(payment),
+        source=source,
+        response_code=payment.last_response_code,
+        disputed_amount=_money(payment, payment.disputed_minor),
+        dispute_type=payment.dispute_type,
+    )
 
 
 def pay_response(payment: Payment) -> PayResponse:

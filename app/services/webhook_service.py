@@ -18,7 +18,8 @@ from app.gateway.outcomes import EventKind, event_kind
 from app.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
 from app.repositories.payments import PaymentRepository
 from app.repositories.webhooks import WebhookRepository
-from app.services.announce import LEDGER_ACTIONS, forward_row
+from app.services import disputes
+from app.services.announce import LEDGER_ACTIONS, dispute_row, forward_row
 from app.services.reconciliation import Reconciliation
 
 logger = logging.getLogger(__name__)
@@ -200,26 +201,57 @@ class WebhookProcessor:
         if not answered:
             await self._retry_later(event.id, "NetValve did not confirm the payment's state")
             return
+        if event_kind(event.event_name) is EventKind.CHARGEBACK:
+            # The one body the ledger records as sent: NetValve has no look-up of chargebacks (disputes.py).
+            await self._dispute(event.id, payment.id)
+            return
         async with self.sessionmaker.begin() as db:
             repo = WebhookRepository(db)
-            locked = await repo.lock_event(event.id)
-            if locked is None or locked.status not in (
-                WebhookEventStatus.RECEIVED,
-                WebhookEventStatus.PENDING,
-            ):
+            locked = await self._lock_open(repo, event.id)
+            if locked is None:
                 return
             current = await PaymentRepository(db).lock(payment.id)
             action = medusa_action(locked.event_name)
-            locked.status = WebhookEventStatus.PROCESSED
-            locked.payment_session_id = current.payment_session_id
-            locked.medusa_action = action
-            locked.processed_at = datetime.now(UTC)
-            locked.attempts += 1
-            locked.last_error = None
+            _finish(locked, current, action)
             forward = self._forward_payload(locked, current, action)
             if forward is not None:
                 await repo.insert_outbox(forward)
         WEBHOOKS.labels("processed").inc()
+
+    async def _dispute(self, event_id: int, payment_id: int) -> None:
+        """A CHARGEBACK, once the ledger holds captured money (the sale's own webhook may come later)."""
+        notice: disputes.Notice | None = None
+        problem: str | None = None
+        async with self.sessionmaker.begin() as db:
+            repo = WebhookRepository(db)
+            locked = await self._lock_open(repo, event_id)
+            if locked is None:
+                return
+            payment = await PaymentRepository(db).lock(payment_id)
+            if payment.captured_minor > 0:
+                notice = disputes.read_notice(locked.raw_body)
+                problem = disputes.record(payment, notice, datetime.now(UTC))
+                _finish(locked, payment, "not_supported", problem)
+                row = dispute_row(payment, disputes.dispute_data(payment, notice), locked.id)
+                if row is not None and self.settings.medusa_webhook_url:
+                    await repo.insert_outbox(row)
+        if notice is None:
+            await self._retry_later(
+                event_id, "no captured money on the payment: NetValve has not confirmed it"
+            )
+            return
+        disputes.DISPUTES.labels(notice.label, notice.kind.value).inc()
+        if problem is not None:
+            logger.error(problem, extra={"payment_id": payment_id, "webhook_event_id": event_id})
+        WEBHOOKS.labels("processed" if problem is None else "attention").inc()
+
+    @staticmethod
+    async def _lock_open(repo: WebhookRepository, event_id: int) -> WebhookEvent | None:
+        """The event under its row lock, or None when another worker finished it meanwhile."""
+        event = await repo.lock_event(event_id)
+        if event is None or event.status not in (WebhookEventStatus.RECEIVED, WebhookEventStatus.PENDING):
+            return None
+        return event
 
     def _forward_payload(self, event: WebhookEvent, payment: Payment, action: str) -> dict[str, Any] | None:
         """The outbox row for an applied action, or None: only what the ledger confirms is forwarded."""
@@ -234,11 +266,8 @@ class WebhookProcessor:
 
     async def _retry_later(self, event_id: int, reason: str) -> None:
         async with self.sessionmaker.begin() as db:
-            event = await WebhookRepository(db).lock_event(event_id)
-            if event is None or event.status not in (
-                WebhookEventStatus.RECEIVED,
-                WebhookEventStatus.PENDING,
-            ):
+            event = await self._lock_open(WebhookRepository(db), event_id)
+            if event is None:
                 return
             now = datetime.now(UTC)
             event.attempts += 1
@@ -252,3 +281,13 @@ class WebhookProcessor:
                     seconds=backoff_seconds(self.settings, event.attempts)
                 )
                 WEBHOOKS.labels("pending").inc()
+
+
+def _finish(event: WebhookEvent, payment: Payment, action: str, problem: str | None = None) -> None:
+    """Mark a claimed event done: processed, or left for an operator with ``problem``."""
+    event.status = WebhookEventStatus.PROCESSED if problem is None else WebhookEventStatus.ATTENTION
+    event.payment_session_id = payment.payment_session_id
+    event.medusa_action = action
+    event.processed_at = datetime.now(UTC)
+    event.attempts += 1
+    event.last_error = problem

@@ -205,6 +205,14 @@ export class NetValveProviderService extends AbstractPaymentProvider<NetValveOpt
     if (verdict.rejected !== null) {
       this.logger_?.warn(`NetValve webhook ignored: ${verdict.rejected}`);
     }
+    const dispute = verdict.dispute;
+    if (dispute !== undefined) {
+      this.logger_?.warn(
+        `NetValve ${dispute.kind} on payment session ${dispute.sessionId}: ${dispute.type ?? "unspecified"}, ` +
+          `amount ${dispute.amount ?? "unknown"} ${dispute.currency ?? ""}, disputed in all ` +
+          `${dispute.disputedAmount ?? "unknown"}. Medusa records no disputes: review the order.`,
+      );
+    }
     return verdict.result;
   }
 

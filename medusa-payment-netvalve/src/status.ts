@@ -2,10 +2,19 @@ import { PaymentActions, PaymentSessionStatus } from "@medusajs/framework/utils"
 
 /** The service's payment statuses (app/models/payment.py `PaymentStatus`). */
 export type ServiceStatus =
-  "pending" | "requires_more" | "authorized" | "captured" | "refunded" | "canceled" | "error" | "unknown";
+  | "pending"
+  | "requires_more"
+  | "authorized"
+  | "captured"
+  | "refunded"
+  | "disputed"
+  | "canceled"
+  | "error"
+  | "unknown";
 
 /** The service's status in Medusa's session vocabulary. Medusa tracks refunds itself, so `refunded` is
- * still a captured session; `unknown` (an outcome NetValve has not settled) is pending. */
+ * still a captured session, and so is `disputed` (a chargeback took money back: Medusa has no word for it);
+ * `unknown` (an outcome NetValve has not settled) is pending. */
 export const SESSION_STATUS: Readonly<Record<ServiceStatus, PaymentSessionStatus>> = {
   pending: PaymentSessionStatus.PENDING,
   unknown: PaymentSessionStatus.PENDING,
@@ -13,6 +22,7 @@ export const SESSION_STATUS: Readonly<Record<ServiceStatus, PaymentSessionStatus
   authorized: PaymentSessionStatus.AUTHORIZED,
   captured: PaymentSessionStatus.CAPTURED,
   refunded: PaymentSessionStatus.CAPTURED,
+  disputed: PaymentSessionStatus.CAPTURED,
   canceled: PaymentSessionStatus.CANCELED,
   error: PaymentSessionStatus.ERROR,
 };

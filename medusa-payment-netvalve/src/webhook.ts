@@ -17,8 +17,19 @@ export type WebhookPayload = {
   headers?: Record<string, unknown>;
 };
 
-/** Why a webhook was ignored; `null` when it was taken. */
-export type Verdict = { result: WebhookActionResult; rejected: string | null };
+/** A chargeback notice the service forwards as `not_supported` with `data.dispute` (app/services/disputes.py
+ * `dispute_data`): Medusa has no dispute action, so it changes nothing and the provider only reports it. */
+export type DisputeNotice = {
+  sessionId: string;
+  kind: string;
+  type: string | null;
+  amount: string | null;
+  disputedAmount: string | null;
+  currency: string | null;
+};
+
+/** Why a webhook was ignored (`null` when it was taken), and the dispute it carried, if any. */
+export type Verdict = { result: WebhookActionResult; rejected: string | null; dispute?: DisputeNotice };
 
 const NOT_SUPPORTED: WebhookActionResult = { action: PaymentActions.NOT_SUPPORTED };
 
@@ -63,6 +74,30 @@ function signatureMatches(expected: string, received: string): boolean {
   const a = Buffer.from(expected, "utf8");
   const b = Buffer.from(received, "utf8");
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function disputeOf(body: unknown): DisputeNotice | undefined {
+  if (typeof body !== "object" || body === null) {
+    return undefined;
+  }
+  const { action, data } = body as Record<string, unknown>;
+  if (action !== "not_supported" || typeof data !== "object" || data === null) {
+    return undefined;
+  }
+  const { session_id: sessionId, dispute } = data as Record<string, unknown>;
+  if (typeof sessionId !== "string" || sessionId === "" || typeof dispute !== "object" || dispute === null) {
+    return undefined;
+  }
+  const fields = dispute as Record<string, unknown>;
+  const text = (value: unknown): string | null => (typeof value === "string" ? value : null);
+  return {
+    sessionId,
+    kind: text(fields["kind"]) ?? "dispute",
+    type: text(fields["type"]),
+    amount: text(fields["amount"]),
+    disputedAmount: text(fields["disputed_amount"]),
+    currency: text(fields["currency_code"]),
+  };
 }
 
 function actionData(body: unknown): WebhookActionResult | string {
@@ -125,6 +160,10 @@ export function verifyWebhook(payload: WebhookPayload, secret: string, nowSecond
     parsed = JSON.parse(body.toString("utf8"));
   } catch {
     return reject("the body is not JSON");
+  }
+  const dispute = disputeOf(parsed);
+  if (dispute !== undefined) {
+    return { result: NOT_SUPPORTED, rejected: null, dispute };
   }
   const outcome = actionData(parsed);
   return typeof outcome === "string" ? reject(outcome) : { result: outcome, rejected: null };

@@ -111,6 +111,7 @@ describe("authorizePayment, getPaymentStatus, retrievePayment", () => {
       authorized: "authorized",
       captured: "captured",
       refunded: "captured",
+      disputed: "captured",
       requires_more: "requires_more",
       pending: "pending",
       unknown: "pending",

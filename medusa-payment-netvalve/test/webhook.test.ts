@@ -178,6 +178,47 @@ describe("getWebhookActionAndData", () => {
     });
   }
 
+  it("reports a forwarded chargeback and answers not_supported, so Medusa changes nothing", async () => {
+    const body = JSON.stringify({
+      action: "not_supported",
+      data: {
+        session_id: "payses_03",
+        dispute: {
+          kind: "dispute",
+          type: "Chargeback",
+          source: "CB-Alert",
+          amount: "15.50",
+          disputed_amount: "15.50",
+          currency_code: "EUR",
+          status: "disputed",
+          netvalve_transaction_id: 9001,
+        },
+      },
+    });
+    const { result, logger } = await verdict(delivery(body, signed(body)));
+    assert.deepEqual(result, { action: PaymentActions.NOT_SUPPORTED });
+    assert.deepEqual(logger.lines, [
+      "NetValve dispute on payment session payses_03: Chargeback, amount 15.50 EUR, disputed in all 15.50. " +
+        "Medusa records no disputes: review the order.",
+    ]);
+  });
+
+  it("ignores not_supported without a dispute, and a dispute that is not signed", async () => {
+    const plain = JSON.stringify({ action: "not_supported", data: { session_id: "payses_03" } });
+    const unsigned = JSON.stringify({
+      action: "not_supported",
+      data: { session_id: "payses_03", dispute: {} },
+    });
+    for (const [payload, reason] of [
+      [delivery(plain, signed(plain)), "unknown action"],
+      [delivery(unsigned, signed(unsigned, now(), "another-secret")), "signature mismatch"],
+    ] as const) {
+      const { result, logger } = await verdict(payload);
+      assert.deepEqual(result, { action: PaymentActions.NOT_SUPPORTED });
+      assert.deepEqual(logger.lines, [`NetValve webhook ignored: ${reason}`]);
+    }
+  });
+
   it("trusts the signed raw body, not the parsed data Medusa passes beside it", async () => {
     const payload = delivery(BODY, signed());
     payload.data = { action: "captured", data: { session_id: "payses_forged", amount: "9999" } };

@@ -1,18 +1,26 @@
-"""Sandbox-only control surface under `/_sandbox`: knobs, webhook log and drain, ledger, reset."""
+"""Sandbox-only control surface under `/_sandbox`: knobs, webhooks, ledger, chargebacks, reset."""
 
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
-from netvalve_sandbox.dto import ledger_entry
+from netvalve_sandbox.dto import chargeback_body, ledger_entry
 from netvalve_sandbox.faults import Knobs
 from netvalve_sandbox.runtime import Sandbox
-from netvalve_sandbox.wire import NetvalveJSONResponse
+from netvalve_sandbox.wire import NetvalveJSONResponse, now
+
+
+class ChargebackRequest(BaseModel):
+    transactionId: int
+    amount: Decimal | None = Field(default=None, gt=0)
+    type: str = "Chargeback"
+    source: str = "CB-Alert"
 
 
 def control_router(sandbox: Sandbox) -> APIRouter:
@@ -65,6 +73,25 @@ def control_router(sandbox: Sandbox) -> APIRouter:
             sandbox.gateway.settle_due()
             rows = [ledger_entry(txn, sandbox.ledger) for txn in sandbox.ledger.transactions.values()]
         return NetvalveJSONResponse(rows)
+
+    @router.post("/chargeback")
+    async def chargeback(request: ChargebackRequest) -> Response:
+        """Raise a `CHARGEBACK` webhook on a transaction, as NetValve's dispute desk would: the amount
+        defaults to the transaction's, `type` is the `chargebackTransactionType`. Answers the body sent."""
+        async with sandbox.ledger.lock:
+            txn = sandbox.ledger.transactions.get(request.transactionId)
+            if txn is None:
+                return NetvalveJSONResponse({"detail": "no such transaction"}, status_code=404)
+            body = chargeback_body(
+                txn,
+                sandbox.settings,
+                now(),
+                amount=request.amount or txn.amount,
+                chargeback_type=request.type,
+                source=request.source,
+            )
+        sandbox.webhooks.emit(body)
+        return NetvalveJSONResponse(body)
 
     @router.post("/reset")
     async def reset() -> Response:

@@ -23,6 +23,7 @@ from tests.flows.scripted import ScriptedTransport
 
 APPROVED_CARD = "4012000098765439"
 DECLINED_CARD = "4532802195368940"
+SANDBOX_CLIENT = {"netvalve-client-id": "sandbox-client", "netvalve-api-key": "sandbox-api-key"}
 
 
 @pytest.fixture
@@ -115,6 +116,12 @@ class Stack:
         data = response.json()
         return list(data["transactions"] if isinstance(data, dict) else data)
 
+    async def netvalve(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A call made straight to NetValve, e.g. from its back office, behind the service's back."""
+        response = await self.nv.post(path, json=body, headers=SANDBOX_CLIENT)
+        answer: dict[str, Any] = response.json()
+        return answer
+
     async def knobs(self, **knobs: Any) -> None:
         response = await self.nv.put("/_sandbox/knobs", json=knobs)
         assert response.status_code == 200, response.text
@@ -145,6 +152,23 @@ async def authorize_stack(
 ) -> AsyncIterator[Stack]:
     async for s in open_stack(db, nv_http, medusa_conn, netvalve_capture_mode="authorize"):
         yield s
+
+
+@pytest.fixture
+async def hosted(
+    db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection
+) -> AsyncIterator[Stack]:
+    """A stack whose hosted fields are down, so that the waterfall sends the shopper to the hosted page."""
+    async for stack in open_stack(
+        db,
+        nv_http,
+        medusa_conn,
+        netvalve_return_base_url="https://shop.example.com",
+        netvalve_max_retries=0,
+        medusa_webhook_url="http://medusa.test/hooks/payment/netvalve_netvalve",
+    ):
+        await stack.knobs(fault="html502", fault_paths=["/hpf/initializeSession"])
+        yield stack
 
 
 def dec(value: Any) -> Decimal:

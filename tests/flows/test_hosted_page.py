@@ -3,14 +3,11 @@ and whatever the shopper does on the page (pay, cancel, fail) reaches the ledger
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import asyncpg
 import httpx
-import pytest
 from sqlalchemy import select
 
 from app.models import GatewayTransaction, Payment, WebhookOutbox
@@ -18,26 +15,9 @@ from app.runtime import process_due_webhooks
 from devtools.medusa_rows import CartRows
 from devtools.netvalve_events import event_body
 from tests.conftest import WEBHOOK_HEADER, WEBHOOK_SECRET
-from tests.flows.conftest import APPROVED_CARD, DECLINED_CARD, Stack, dec, open_stack
+from tests.flows.conftest import APPROVED_CARD, DECLINED_CARD, Stack, dec
 
 API = "/api/v1/netvalve"
-
-
-@pytest.fixture
-async def hosted(
-    db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection
-) -> AsyncIterator[Stack]:
-    """A stack whose hosted fields are down, so that the waterfall sends the shopper to the hosted page."""
-    async for stack in open_stack(
-        db,
-        nv_http,
-        medusa_conn,
-        netvalve_return_base_url="https://shop.example.com",
-        netvalve_max_retries=0,
-        medusa_webhook_url="http://medusa.test/hooks/payment/netvalve_netvalve",
-    ):
-        await stack.knobs(fault="html502", fault_paths=["/hpf/initializeSession"])
-        yield stack
 
 
 async def _hosted_session(stack: Stack, cart: CartRows) -> dict[str, Any]:

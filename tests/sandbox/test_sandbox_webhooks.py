@@ -166,3 +166,28 @@ async def test_lifespan_shutdown_stops_the_worker() -> None:
     assert not dispatcher.running
     assert not client.is_closed
     await client.aclose()
+
+
+async def test_a_chargeback_is_raised_on_a_transaction_with_its_type_source_and_a_trace_of_its_own(
+    sandbox: Harness,
+) -> None:
+    sale = (await sandbox.sale(amount="10.99", clientOrderId="cart-cb")).json()
+    raised = await sandbox.client.post(
+        "/_sandbox/chargeback", json={"transactionId": sale["transactionID"], "type": "Ethoca"}
+    )
+    partial = await sandbox.client.post(
+        "/_sandbox/chargeback", json={"transactionId": sale["transactionID"], "amount": "4.5"}
+    )
+    unknown = await sandbox.client.post("/_sandbox/chargeback", json={"transactionId": 1})
+    await sandbox.drain()
+
+    assert (raised.status_code, partial.status_code, unknown.status_code) == (200, 200, 404)
+    assert sandbox.receiver.events == ["PURCHASED", "CHARGEBACK", "CHARGEBACK"]
+    alert, chargeback = (hook.body["data"] for hook in sandbox.receiver.received[1:])
+    assert alert["traceId"] == raised.json()["data"]["traceId"]
+    assert (alert["chargebackTransactionType"], alert["chargebackSource"]) == ("Ethoca", "CB-Alert")
+    assert (alert["amount"], chargeback["amount"]) == (Decimal("10.99"), Decimal("4.50"))
+    assert chargeback["chargebackTransactionType"] == "Chargeback"
+    assert (alert["transactionId"], alert["clientOrderId"]) == (sale["transactionID"], "cart-cb")
+    assert len({sale["traceID"], alert["traceId"], chargeback["traceId"]}) == 3
+    assert [row["type"] for row in await sandbox.ledger()] == ["SALE"]

@@ -23,6 +23,7 @@ router = APIRouter()
             MalformedBody,
             *errors.MONEY_OPERATION_ERRORS,
             errors.RefundExceedsCaptured,
+            errors.PaymentDisputed,
             errors.InvalidAmount,
             *IDEMPOTENCY_ERRORS,
         ),

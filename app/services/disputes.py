@@ -1,0 +1,134 @@
+"""Chargebacks: NetValve's CHARGEBACK webhook recorded on the payment, and what Medusa is told of it.
+
+NetValve offers no look-up of chargebacks, so the webhook's own body (authenticated like every webhook) is
+what the ledger records. It can only make the payment stricter, never move money in the ledger.
+
+``chargebackTransactionType`` decides what a notice does:
+- alerts, sent before any money moves, while a refund can still avert the chargeback: Ethoca, Verify
+  (Verifi CDRN), InformAlert, and TC40 (an issuer's fraud report, which moves no money). The payment is
+  flagged (type, source, time) and stays refundable;
+- disputes, where the money is taken back: Chargeback, Fraud, RDR (Visa's Rapid Dispute Resolution credits
+  the cardholder from the merchant at once), and any type we do not know or that is missing. The payment
+  becomes ``disputed`` with the amount, and refunds are refused for good: refunding money a chargeback took
+  back would pay the cardholder twice.
+
+The body names no currency: its ``amount`` is read, exactly, in the payment's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from prometheus_client import Counter
+
+from app.core.money import InvalidAmount, from_minor, parse_amount, to_minor
+from app.models import Payment, PaymentStatus
+
+DISPUTES = Counter(
+    "netvalve_disputes_total",
+    "Chargeback notices recorded on a payment, by NetValve's type and by kind: a dispute blocks refunds, "
+    "an alert only flags the payment.",
+    ["type", "kind"],
+)
+
+ALERT_TYPES = frozenset({"ethoca", "verify", "informalert", "tc40"})
+DISPUTE_TYPES = frozenset({"chargeback", "fraud", "rdr"})
+
+
+class NoticeKind(StrEnum):
+    DISPUTE = "dispute"
+    ALERT = "alert"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One CHARGEBACK webhook as the ledger reads it."""
+
+    type: str | None
+    source: str | None
+    amount: Decimal | None
+
+    @property
+    def kind(self) -> NoticeKind:
+        return NoticeKind.ALERT if (self.type or "").lower() in ALERT_TYPES else NoticeKind.DISPUTE
+
+    @property
+    def label(self) -> str:
+        """The metric's ``type``: NetValve's documented types only, so a body cannot grow the series."""
+        name = (self.type or "").lower()
+        if name in ALERT_TYPES | DISPUTE_TYPES:
+            return name
+        return "other" if name else "unspecified"
+
+
+def _text(value: Any, limit: int) -> str | None:
+    return None if value in (None, "") else str(value)[:limit]
+
+
+def read_notice(raw_body: str) -> Notice:
+    """The notice in a CHARGEBACK body, its amount read from the body's own text (10.99 stays exact)."""
+    try:
+        body = json.loads(raw_body, parse_float=Decimal)
+    except ValueError:
+        body = None
+    data = body.get("data") if isinstance(body, Mapping) else None
+    data = data if isinstance(data, Mapping) else {}
+    try:
+        amount: Decimal | None = parse_amount(data.get("amount"))
+    except InvalidAmount:
+        amount = None
+    return Notice(
+        _text(data.get("chargebackTransactionType"), 32), _text(data.get("chargebackSource"), 64), amount
+    )
+
+
+def _exact_minor(amount: Decimal | None, currency: str) -> int | None:
+    if amount is None:
+        return None
+    try:
+        return to_minor(amount, currency)
+    except InvalidAmount:
+        return None
+
+
+def record(payment: Payment, notice: Notice, now: datetime) -> str | None:
+    """Record ``notice`` on ``payment`` (row-locked, with money captured). Returns what an operator must look
+    at, or None: a dispute whose amount is not an exact part of the captured money still blocks refunds, but
+    its amount is not guessed."""
+    payment.dispute_type = notice.type
+    payment.dispute_source = notice.source
+    payment.dispute_noticed_at = now
+    if notice.kind is NoticeKind.ALERT:
+        return None
+    payment.disputed_at = payment.disputed_at or now
+    payment.status = PaymentStatus.DISPUTED
+    minor = _exact_minor(notice.amount, payment.currency)
+    if minor is None or not 0 < minor <= payment.captured_minor:
+        return (
+            f"chargeback amount {notice.amount} is not an exact amount of the captured "
+            f"{payment.currency.upper()}: the payment is disputed, the disputed amount is left to an operator"
+        )
+    # NetValve names no dispute id: a second notice for the same sale (a later cycle) is the same money.
+    payment.disputed_minor = max(payment.disputed_minor, minor)
+    return None
+
+
+def dispute_data(payment: Payment, notice: Notice) -> dict[str, Any]:
+    """What Medusa is told of a notice (``data.dispute`` of the forwarded webhook)."""
+    exact = _exact_minor(notice.amount, payment.currency)
+    return {
+        "kind": notice.kind.value,
+        "type": notice.type,
+        "source": notice.source,
+        "amount": None if exact is None else str(from_minor(exact, payment.currency)),
+        "disputed_amount": str(from_minor(payment.disputed_minor, payment.currency)),
+        "currency_code": payment.currency,
+        "status": payment.status,
+        "netvalve_transaction_id": payment.netvalve_transaction_id,
+    }
