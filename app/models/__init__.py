@@ -9,6 +9,7 @@ from app.models.payment import (
     Operation,
     Payment,
     PaymentStatus,
+    ThreeDSStage,
 )
 from app.models.webhook_event import WebhookEvent, WebhookEventStatus
 
@@ -21,6 +22,7 @@ __all__ = [
     "OutboxStatus",
     "Payment",
     "PaymentStatus",
+    "ThreeDSStage",
     "WebhookEvent",
     "WebhookEventStatus",
     "WebhookOutbox",

@@ -44,6 +44,9 @@ router = APIRouter()
             errors.PaymentTokenCartMismatch,
             errors.InvalidPaymentToken,
             errors.CardDeclined,
+            errors.ThreeDSFailed,
+            errors.BrowserDataRequired,
+            errors.ThreeDSReturnUrlNotAllowed,
             errors.GatewayRejected,
             errors.GatewayUnavailable,
             DatabaseUnavailable,
@@ -62,6 +65,8 @@ async def pay(body: PayRequest, request: Request, service: ServiceDep, caller: S
             str(body.customer_ip) if body.customer_ip else None,
             key,
             caller,
+            body.browser,
+            body.threeds_return_url,
         )
         return answer_response(answer)
 
