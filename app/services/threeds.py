@@ -262,7 +262,12 @@ class ThreeDS:
             else:
                 payment.threeds_code = result.code
             return
-        move(payment, _STAGE_OF[step.kind], step.code)
+        target = _STAGE_OF[step.kind]
+        if target is stage_of(payment):
+            # Asked too early (the challenge is still unanswered): the stage, and its window, stand.
+            payment.threeds_code = step.code
+        else:
+            move(payment, target, step.code)
         payment.threeds_transaction_id = step.transaction_id or payment.threeds_transaction_id
         if step.kind in (ThreeDSKind.CHALLENGE, ThreeDSKind.DEVICE_DATA):
             payment.threeds_url = step.url

@@ -152,6 +152,17 @@ async def test_challenge_in_a_frame_then_finish_charges_once_and_finishing_twice
     assert dec(sale["amount"]) == Decimal("80.00")
 
 
+async def test_finishing_before_the_challenge_is_answered_returns_the_challenge_again(stack: Stack) -> None:
+    cart = await stack.cart()
+    token, action = await open_challenge(stack, cart)
+    early = await finish(stack, cart, token)
+    assert early.status_code == 200, early.text
+    assert early.json()["next_action"] == action
+    assert await sales(stack) == []
+    await answer_challenge(stack, action, "complete")
+    assert (await finish(stack, cart, token)).json()["status"] == "captured"
+
+
 async def test_paying_again_while_the_challenge_is_open_returns_the_same_challenge(stack: Stack) -> None:
     cart = await stack.cart()
     token, action = await open_challenge(stack, cart)
