@@ -212,7 +212,7 @@ class ThreeDS:
             same = payment.threeds_token_sha256 == digest and payment.amount_minor == due.amount_minor
             if stage in THREEDS_WAITING and fresh and same:
                 return action_answer(payment)
-            if stage is ThreeDSStage.INITIALIZING and not abandoned(payment, self.stale):
+            if self._busy(payment):
                 raise errors.OperationInProgress()
             if stage in THREEDS_WAITING:
                 move(payment, ThreeDSStage.FAILED, ABANDONED_CODE if not fresh else REPLACED_CODE)
@@ -272,12 +272,25 @@ class ThreeDS:
         if step.kind in (ThreeDSKind.CHALLENGE, ThreeDSKind.DEVICE_DATA):
             payment.threeds_url = step.url
 
+    def _busy(self, payment: Payment) -> bool:
+        """Another request is at work on this authentication: initializing it, or about to send the sale it
+        authenticated. Past the longest a call can take, that request has died and no longer counts."""
+        stage = stage_of(payment)
+        about_to_sell = (
+            stage is ThreeDSStage.AUTHENTICATED
+            and PaymentStatus(payment.status) is PaymentStatus.REQUIRES_MORE
+            and payment.operation_in_flight is None
+        )
+        started = payment.threeds_started_at
+        young = started is not None and started >= datetime.now(UTC) - self.stale
+        return (stage is ThreeDSStage.INITIALIZING or about_to_sell) and young
+
     def _settled(self, payment: Payment) -> Answer[PayResponse]:
         """The answer the authentication already has: what a repeated finish returns."""
         stage = stage_of(payment)
         if stage in THREEDS_WAITING:
             return action_answer(payment)
-        if stage is ThreeDSStage.INITIALIZING:
+        if self._busy(payment):
             raise errors.OperationInProgress()
         if stage is ThreeDSStage.FAILED and PaymentStatus(payment.status) is PaymentStatus.ERROR:
             raise errors.ThreeDSFailed()

@@ -3,6 +3,7 @@ and the NetValve sandbox's 3DS endpoints, test cards and pages."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -150,6 +151,22 @@ async def test_challenge_in_a_frame_then_finish_charges_once_and_finishing_twice
     [sale] = await sales(stack)
     assert sale["threeDS"]["eci"] == "02"
     assert dec(sale["amount"]) == Decimal("80.00")
+
+
+async def test_two_finishes_at_once_send_one_sale(stack: Stack) -> None:
+    cart = await stack.cart()
+    token, action = await open_challenge(stack, cart)
+    await answer_challenge(stack, action, "complete")
+
+    answers = await asyncio.gather(finish(stack, cart, token), finish(stack, cart, token))
+
+    assert len(await sales(stack)) == 1
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes[0] == 200, [answer.text for answer in answers]
+    assert codes[1] in (200, 202, 409)
+    assert await storefront_status(stack, cart) == "captured"
+    again = await finish(stack, cart, token)
+    assert (again.status_code, again.json()["status"]) == (200, "captured")
 
 
 async def test_finishing_before_the_challenge_is_answered_returns_the_challenge_again(stack: Stack) -> None:
