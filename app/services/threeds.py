@@ -138,7 +138,7 @@ class ThreeDS:
         """Authenticate the card before the sale: at once (frictionless), or after the storefront's part."""
         if browser is None:
             raise errors.BrowserDataRequired()
-        request = self._init_request(due, fields, browser, self._return_url(return_url))
+        request = _init_request(due, fields, browser, self._return_url(return_url))
         digest = token_digest(fields["payment_token"])
         claimed = await self._claim(due, digest, redirect=return_url is not None)
         if isinstance(claimed, Answer):
@@ -169,14 +169,14 @@ class ThreeDS:
         if payment.threeds_token_sha256 != token_digest(payment_token):
             raise errors.ThreeDSTokenMismatch()
         payment = await self._expire_or_check_amount(payment, due)
+        fields = _sale_fields(due, payment_token, customer_ip)
+        _sale_request(fields, reference="x" * 100)
         stage = stage_of(payment)
         if stage is ThreeDSStage.DEVICE_DATA:
             assert payment.threeds_transaction_id is not None
             result = await self.gateway.threeds_authenticate(
                 ThreeDSAuthRequest(
-                    trans_id=payment.threeds_transaction_id,
-                    **due.routing,
-                    **_customer(_sale_fields(due, payment_token, customer_ip)),
+                    trans_id=payment.threeds_transaction_id, **due.routing, **_customer(fields)
                 )
             )
         elif stage is ThreeDSStage.CHALLENGE:
@@ -186,8 +186,6 @@ class ThreeDS:
             )
         else:
             return self._settled(payment)
-        fields = _sale_fields(due, payment_token, customer_ip)
-        _sale_request(fields, reference="x" * 100)
         return await self._go_on(payment.id, {stage}, result, due, fields, idempotency_key)
 
     async def _claim(self, due: Due, digest: str, *, redirect: bool) -> int | Answer[PayResponse]:
@@ -324,41 +322,37 @@ class ThreeDS:
             return None
         parts = urlsplit(url)
         origin = f"{parts.scheme}://{parts.netloc}"
-        if parts.scheme not in ("http", "https") or origin not in self.settings.store_cors:
+        allowed = self.settings.store_cors
+        if parts.scheme not in ("http", "https") or ("*" not in allowed and origin not in allowed):
             raise errors.ThreeDSReturnUrlNotAllowed()
         return url
-
-    @staticmethod
-    def _init_request(
-        due: Due, fields: dict[str, Any], browser: BrowserInfo, return_url: str | None
-    ) -> ThreeDSInitRequest:
-        try:
-            return _init_request(due, fields, browser, return_url)
-        except ValidationError as exc:
-            raise errors.InvalidPaymentRequest(
-                details={"fields": sorted({".".join(map(str, err["loc"])) for err in exc.errors()})}
-            ) from None
 
 
 def _init_request(
     due: Due, fields: dict[str, Any], browser: BrowserInfo, return_url: str | None
 ) -> ThreeDSInitRequest:
-    return ThreeDSInitRequest(
-        amount=due.amount,
-        currency=due.currency,
-        payment_token=fields["payment_token"],
-        merchant_redirect_url=return_url,
-        user_agent=browser.user_agent,
-        browser_header=browser.accept_header,
-        browser_java_enabled=browser.java_enabled,
-        browser_language=browser.language,
-        browser_color_depth=browser.color_depth,
-        browser_screen_height=browser.screen_height,
-        browser_screen_width=browser.screen_width,
-        browser_time_zone=browser.time_zone,
-        **due.routing,
-        **_customer(fields),
-    )
+    """``/3ds/v2/initialization`` for the sale's own fields; checked before anything is recorded."""
+    try:
+        return ThreeDSInitRequest(
+            amount=due.amount,
+            currency=due.currency,
+            payment_token=fields["payment_token"],
+            merchant_redirect_url=return_url,
+            user_agent=browser.user_agent,
+            browser_header=browser.accept_header,
+            browser_java_enabled=browser.java_enabled,
+            browser_language=browser.language,
+            browser_color_depth=browser.color_depth,
+            browser_screen_height=browser.screen_height,
+            browser_screen_width=browser.screen_width,
+            browser_time_zone=browser.time_zone,
+            **due.routing,
+            **_customer(fields),
+        )
+    except ValidationError as exc:
+        raise errors.InvalidPaymentRequest(
+            details={"fields": sorted({".".join(map(str, err["loc"])) for err in exc.errors()})}
+        ) from None
 
 
 def _customer(fields: dict[str, Any]) -> dict[str, Any]:

@@ -442,6 +442,22 @@ async def test_cart_amount_changed_during_the_challenge_fails_the_authentication
     assert await sales(stack) == []
 
 
+async def test_authorize_mode_sends_the_authentication_with_the_authorization(
+    db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection
+) -> None:
+    settings = {"netvalve_threeds": "on", "store_cors": SHOP, "netvalve_capture_mode": "authorize"}
+    async for authorizing in open_stack(db, nv_http, medusa_conn, **settings):
+        cart = await authorizing.cart()
+        token, action = await open_challenge(authorizing, cart)
+        await answer_challenge(authorizing, action, "complete")
+        response = await finish(authorizing, cart, token)
+        assert response.status_code == 200, response.text
+        assert response.json()["status"] == "authorized"
+        [authorization] = await authorizing.sandbox_transactions()
+        assert authorization["type"] == "AUTHORIZATION"
+        assert authorization["threeDS"]["eci"] == "05"
+
+
 async def test_off_sends_no_threeds_and_ignores_browser_data(
     db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection
 ) -> None:
