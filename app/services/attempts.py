@@ -24,21 +24,25 @@ def is_hosted(call: GatewayTransaction) -> bool:
     return call.request_reference.endswith(HOSTED_SUFFIX)
 
 
+async def cart_payment(ctx: ServiceContext, repo: PaymentRepository, due: Due) -> Payment:
+    """The payment row for what the cart owes, locked (created when the cart has none to reuse)."""
+    return await repo.get_or_create(
+        cart_id=due.cart.id,
+        payment_session_id=due.session_id,
+        payment_collection_id=due.cart.payment_collection_id,
+        currency=due.currency,
+        amount_minor=due.amount_minor,
+        capture_mode=ctx.settings.netvalve_capture_mode.value,
+    )
+
+
 async def open_attempt(
     ctx: ServiceContext, due: Due, operation: Operation, idempotency_key: str | None, *, hosted: bool = False
 ) -> tuple[CallRef, str] | Payment:
     """Record the attempt and commit it; the payment itself when there is nothing to send."""
     try:
         async with ctx.sessionmaker.begin() as db:
-            repo = PaymentRepository(db)
-            payment = await repo.get_or_create(
-                cart_id=due.cart.id,
-                payment_session_id=due.session_id,
-                payment_collection_id=due.cart.payment_collection_id,
-                currency=due.currency,
-                amount_minor=due.amount_minor,
-                capture_mode=ctx.settings.netvalve_capture_mode.value,
-            )
+            payment = await cart_payment(ctx, PaymentRepository(db), due)
             if payment.operation_in_flight:
                 raise errors.OperationInProgress()
             status = PaymentStatus(payment.status)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from app.core.errors import AppError, DatabaseUnavailable, Forbidden, Unauthenticated, UnprocessableRequest
 from app.gateway import GatewayResult, Outcome
 
@@ -190,6 +192,11 @@ class InvalidPaymentRequest(AppError):
     status_code = 422
     code = "invalid_payment_request"
     message = "The cart holds data NetValve cannot take; nothing was charged."
+
+    @classmethod
+    def naming(cls, exc: ValidationError) -> InvalidPaymentRequest:
+        """The error naming the request fields NetValve would not take (never their values)."""
+        return cls(details={"fields": sorted({".".join(map(str, err["loc"])) for err in exc.errors()})})
 
 
 def raise_if_nothing_happened(result: GatewayResult[Any]) -> None:

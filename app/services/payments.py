@@ -140,9 +140,7 @@ def _sale_request(fields: dict[str, Any], *, reference: str) -> SaleRequest:
     try:
         return SaleRequest(**fields, client_order_id=reference)
     except ValidationError as exc:
-        raise errors.InvalidPaymentRequest(
-            details={"fields": sorted({".".join(map(str, err["loc"])) for err in exc.errors()})}
-        ) from None
+        raise errors.InvalidPaymentRequest.naming(exc) from None
 
 
 def _sale_fields(due: Due, payment_token: str, customer_ip: str | None) -> dict[str, Any]:

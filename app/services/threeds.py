@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from app.core.security import Caller
 from app.gateway import (
@@ -35,6 +36,7 @@ from app.repositories.payments import PaymentRepository
 from app.repositories.threeds import ThreeDSRepository
 from app.schemas.netvalve import BrowserInfo, NextAction, PayActionResponse, PayResponse
 from app.services import errors
+from app.services.attempts import cart_payment
 from app.services.carts import Due
 from app.services.checkout import token_digest
 from app.services.context import ServiceContext
@@ -191,38 +193,34 @@ class ThreeDS:
     async def _claim(self, due: Due, digest: str, *, redirect: bool) -> int | Answer[PayResponse]:
         """Record ``initializing`` and commit it before NetValve hears of it; the answer instead when an
         authentication of this card for this amount is already waiting on the shopper."""
-        async with self.ctx.ledger.sessionmaker.begin() as db:
-            repo = PaymentRepository(db)
-            payment = await repo.get_or_create(
-                cart_id=due.cart.id,
-                payment_session_id=due.session_id,
-                payment_collection_id=due.cart.payment_collection_id,
-                currency=due.currency,
-                amount_minor=due.amount_minor,
-                capture_mode=self.settings.netvalve_capture_mode.value,
-            )
-            if payment.operation_in_flight:
-                raise errors.OperationInProgress()
-            if not is_allowed(PaymentStatus(payment.status), self.payments.operation):
-                return paid_answer(payment)
-            stage = stage_of(payment)
-            fresh = not abandoned(payment, self.window)
-            same = payment.threeds_token_sha256 == digest and payment.amount_minor == due.amount_minor
-            if stage in THREEDS_WAITING and fresh and same:
-                return action_answer(payment)
-            if self._busy(payment):
-                raise errors.OperationInProgress()
-            if stage in THREEDS_WAITING:
-                move(payment, ThreeDSStage.FAILED, ABANDONED_CODE if not fresh else REPLACED_CODE)
-            elif stage is ThreeDSStage.INITIALIZING:
-                move(payment, None)
-            move(payment, ThreeDSStage.INITIALIZING)
-            payment.amount_minor = due.amount_minor
-            payment.currency = due.currency
-            payment.threeds_transaction_id = None
-            payment.threeds_redirect = redirect
-            payment.threeds_token_sha256 = digest
-            return payment.id
+        try:
+            async with self.ctx.ledger.sessionmaker.begin() as db:
+                payment = await cart_payment(self.ctx, PaymentRepository(db), due)
+                if payment.operation_in_flight:
+                    raise errors.OperationInProgress()
+                if not is_allowed(PaymentStatus(payment.status), self.payments.operation):
+                    return paid_answer(payment)
+                stage = stage_of(payment)
+                fresh = not abandoned(payment, self.window)
+                same = payment.threeds_token_sha256 == digest and payment.amount_minor == due.amount_minor
+                if stage in THREEDS_WAITING and fresh and same:
+                    return action_answer(payment)
+                if self._busy(payment):
+                    raise errors.OperationInProgress()
+                if stage in THREEDS_WAITING:
+                    move(payment, ThreeDSStage.FAILED, ABANDONED_CODE if not fresh else REPLACED_CODE)
+                elif stage is ThreeDSStage.INITIALIZING:
+                    move(payment, None)
+                move(payment, ThreeDSStage.INITIALIZING)
+                payment.amount_minor = due.amount_minor
+                payment.currency = due.currency
+                payment.threeds_transaction_id = None
+                payment.threeds_redirect = redirect
+                payment.threeds_token_sha256 = digest
+                return payment.id
+        except IntegrityError:
+            # Another request created this session's payment at the same moment.
+            raise errors.OperationInProgress() from None
 
     async def _go_on(
         self,
@@ -350,9 +348,7 @@ def _init_request(
             **_customer(fields),
         )
     except ValidationError as exc:
-        raise errors.InvalidPaymentRequest(
-            details={"fields": sorted({".".join(map(str, err["loc"])) for err in exc.errors()})}
-        ) from None
+        raise errors.InvalidPaymentRequest.naming(exc) from None
 
 
 def _customer(fields: dict[str, Any]) -> dict[str, Any]:
