@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core.security import Caller
 from app.gateway import (
     GatewayResult,
+    Refusal,
     ThreeDSAuthRequest,
     ThreeDSInitRequest,
     ThreeDSKind,
@@ -240,6 +241,9 @@ class ThreeDS:
                 return self._settled(payment)
             self._record(payment, step, result)
         if step.kind is ThreeDSKind.UNANSWERED:
+            if result.refusal is Refusal.INVALID_TOKEN:
+                # The token is the one field the storefront supplies: its fault, as on the sale.
+                raise errors.InvalidPaymentToken(details={"response_code": result.code})
             errors.raise_if_nothing_happened(result)
             raise errors.GatewayUnavailable()
         if step.kind is ThreeDSKind.FAILED:

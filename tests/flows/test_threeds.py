@@ -310,6 +310,18 @@ async def test_payment_without_browser_data_is_refused_without_a_gateway_call(st
     assert await stack.sandbox_transactions() == []
 
 
+async def test_token_never_tokenized_is_refused_as_the_sale_refuses_it(stack: Stack) -> None:
+    cart = await stack.cart()
+    session = await stack.hpf_session(cart)
+    response = await pay(stack, cart, session["hpf"]["payment_token"])
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_payment_token"
+    row = await ledger_row(stack, cart)
+    assert (row["status"], row["threeds_stage"]) == ("requires_more", None)
+    paid = await pay(stack, cart, await stack.token_for(cart, FRICTIONLESS_CARD))
+    assert paid.json()["status"] == "captured"
+
+
 async def test_finish_without_an_authentication_is_refused(stack: Stack) -> None:
     cart = await stack.cart()
     response = await finish(stack, cart, "no-such-token")
