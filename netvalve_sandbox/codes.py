@@ -53,6 +53,10 @@ MESSAGES: dict[str, str] = {
     "BNK_3002": "Lost Card - Pick Up",
     "BNK_3003": "Stolen Card - Pick Up",
     "BNK_3004": "Suspected Fraud",
+    "3DS_1000": "3DS Request Successful.",
+    "3DS_2001": "3DS Transaction Not Found.",
+    "3DS_2005": "3DS Authentication Failed.",
+    "3DS_2009": "3DS Provider Error.",
 }
 
 APPROVED = "GTW_1000"

@@ -162,6 +162,7 @@ def ledger_entry(txn: Transaction, ledger: Ledger) -> dict[str, Any]:
         "routing": txn.routing.describe(),
         "refundable": money(ledger.refundable(txn)),
         "createdAt": api_timestamp(txn.created_at),
+        "threeDS": txn.three_ds,
     }
 
 

@@ -41,6 +41,9 @@ FAULTABLE_PATHS = frozenset(
         "/hpp/order",
         "/backoffice/users/sign-in",
         "/backoffice/hpf/script",
+        "/3ds/v2/initialization",
+        "/3ds/authentication",
+        "/3ds/result",
     }
 )
 REPLACING_KINDS = frozenset({"timeout", "error", "html502", "malformed", "empty", "status"})

@@ -120,6 +120,7 @@ class Gateway:
             payment_token=request.payment_token,
             payment_token_type=token_type,
         )
+        txn.three_ds = request.three_ds
         if session is not None:
             session.used = True
         if request.payment_token is None and not outcome.code_type.endswith("DECLINE"):
@@ -251,6 +252,10 @@ class Gateway:
         await asyncio.sleep(delay)
         async with self.ledger.lock:
             self.settle_due()
+
+    def resolve_token(self, token: str) -> Card:
+        """The card behind an HPF or gateway token, as `/sale` would find it; the token stays usable."""
+        return self._resolve_token(token)[1]
 
     def _resolve_token(self, token: str) -> tuple[HpfSession | None, Card, str]:
         session = self.ledger.hpf_sessions.get(token)

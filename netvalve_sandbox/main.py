@@ -18,6 +18,7 @@ from netvalve_sandbox.routes.control import control_router
 from netvalve_sandbox.routes.hpf import hpf_router
 from netvalve_sandbox.routes.hpp import hpp_router
 from netvalve_sandbox.routes.payments import payments_router
+from netvalve_sandbox.routes.threeds import threeds_router
 from netvalve_sandbox.runtime import Sandbox
 from netvalve_sandbox.settings import SandboxSettings
 from netvalve_sandbox.wire import NetvalveJSONResponse, status_body
@@ -58,6 +59,7 @@ def create_app(
     app.add_exception_handler(Refused, _refused)
     for router in (
         payments_router(sandbox),
+        threeds_router(sandbox),
         hpf_router(sandbox),
         hpp_router(sandbox),
         backoffice_router(sandbox),

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from netvalve_sandbox.cards import Card, Outcome
+from netvalve_sandbox.threeds import ThreeDSSession
 
 FIRST_TRANSACTION_ID = 1001
 FIRST_ORDER_ID = 70001
@@ -77,6 +78,7 @@ class Transaction:
     settles_at: float | None = None
     updated_at: datetime | None = None
     children: list[int] = field(default_factory=list)
+    three_ds: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,8 @@ class Ledger:
         self.hpf_sessions: dict[str, HpfSession] = {}
         self.gateway_tokens: dict[str, Card] = {}
         self.backoffice_tokens: dict[str, float] = {}
+        self.threeds_sessions: dict[str, ThreeDSSession] = {}
+        self.threeds_by_page: dict[str, str] = {}
         self._next_transaction_id = FIRST_TRANSACTION_ID
         self._next_order_id = FIRST_ORDER_ID
 

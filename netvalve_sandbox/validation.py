@@ -159,6 +159,7 @@ class ChargeRequest:
     payment_token: str | None
     description: str | None
     customer: dict[str, Any]
+    three_ds: dict[str, Any] | None = None
 
 
 def charge_request(body: dict[str, Any]) -> ChargeRequest:
@@ -191,6 +192,7 @@ def charge_request(body: dict[str, Any]) -> ChargeRequest:
         payment_token=payment_token,
         description=_text(body, "orderDesc"),
         customer={name: body[name] for name in CUSTOMER_FIELDS if name in body},
+        three_ds=body["3DS"] if isinstance(body.get("3DS"), dict) else None,
     )
 
 

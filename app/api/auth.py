@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.core.client_address import client_address
+from app.core.client_address import client_address, parse_ip
 from app.core.config import Settings, StorefrontAuth
 from app.core.errors import (
     AppError,
@@ -45,7 +45,7 @@ from app.services.rate_limits import RateLimiter
 PUBLISHABLE_KEY_HEADER = "x-publishable-api-key"
 _CALLER = "caller"
 # Routes whose every request is a payment attempt: they also count against the tighter per-address limit.
-PAYMENT_ROUTES = frozenset({"/payment"})
+PAYMENT_ROUTES = frozenset({"/payment", "/threeds/finish"})
 
 
 def _bearer(request: Request) -> str | None:
@@ -69,6 +69,12 @@ def request_address(request: Request) -> str | None:
     return client_address(
         peer, request.headers.getlist("x-forwarded-for"), _settings(request).trusted_proxies
     )
+
+
+def customer_ip(request: Request) -> str | None:
+    """The shopper's address as our proxies saw it, for NetValve's risk checks; never one a body claims."""
+    address = parse_ip(request_address(request))
+    return str(address) if address is not None else None
 
 
 def _known_caller(request: Request) -> Caller | None:

@@ -72,6 +72,11 @@ class CaptureMode(StrEnum):
     AUTHORIZE = "authorize"
 
 
+class ThreeDSMode(StrEnum):
+    OFF = "off"
+    ON = "on"
+
+
 class StorefrontAuth(StrEnum):
     PUBLISHABLE_KEY = "publishable_key"
     NONE = "none"
@@ -222,6 +227,10 @@ class Settings(BaseSettings):
     netvalve_environment: NetValveEnvironment = NetValveEnvironment.PRODUCTION
     netvalve_capture_mode: CaptureMode = CaptureMode.SALE
     netvalve_payment_auth: Literal["api_key", "basic"] = "api_key"
+    # on: every card payment authenticates with 3-D Secure v2 before the sale (README, "3-D Secure").
+    netvalve_threeds: ThreeDSMode = ThreeDSMode.OFF
+    # NetValve's challenge window: an authentication still open after it has been abandoned.
+    netvalve_threeds_window_seconds: PositiveSeconds = 600.0
 
     netvalve_base_url: OptionalHttpUrl = None
     netvalve_payment_api_url: OptionalHttpUrl = None

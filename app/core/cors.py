@@ -8,7 +8,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 # The routes a checkout page calls with the publishable key. Capture, refund, cancel, reconcile and the
 # webhook are server-to-server: they never answer a preflight, so a page cannot even try them.
 STOREFRONT_PATHS = frozenset(
-    {"/api/v1/netvalve/hpf/session", "/api/v1/netvalve/payment", "/api/v1/netvalve/status"}
+    {
+        "/api/v1/netvalve/hpf/session",
+        "/api/v1/netvalve/payment",
+        "/api/v1/netvalve/threeds/finish",
+        "/api/v1/netvalve/status",
+    }
 )
 STOREFRONT_METHODS = ("GET", "POST")
 STOREFRONT_HEADERS = ("content-type", "x-publishable-api-key", "idempotency-key", "x-request-id")

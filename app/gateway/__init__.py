@@ -27,6 +27,15 @@ from app.gateway.outcomes import (
     classify_response,
     event_kind,
 )
+from app.gateway.threeds import (
+    ThreeDSAuthRequest,
+    ThreeDSInitRequest,
+    ThreeDSKind,
+    ThreeDSProviderResponse,
+    ThreeDSResultRequest,
+    ThreeDSStep,
+    threeds_step,
+)
 from app.gateway.wire import (
     AdditionalData,
     BackofficeScript,
@@ -39,6 +48,7 @@ from app.gateway.wire import (
     OrderDetails,
     RefundRequest,
     SaleRequest,
+    ThreeDSData,
     TransactionDetails,
     TransactionResponse,
     TransactionSummary,
@@ -78,6 +88,13 @@ __all__ = [
     "RefundRequest",
     "Refusal",
     "SaleRequest",
+    "ThreeDSAuthRequest",
+    "ThreeDSData",
+    "ThreeDSInitRequest",
+    "ThreeDSKind",
+    "ThreeDSProviderResponse",
+    "ThreeDSResultRequest",
+    "ThreeDSStep",
     "TransactionDetails",
     "TransactionResponse",
     "TransactionSummary",
@@ -95,5 +112,6 @@ __all__ = [
     "pick_active_script",
     "redact",
     "redact_text",
+    "threeds_step",
     "worst_case_call_seconds",
 ]

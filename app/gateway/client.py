@@ -45,6 +45,13 @@ from app.gateway.outcomes import (
     refusal,
     success_codes_for,
 )
+from app.gateway.threeds import (
+    ThreeDSAuthRequest,
+    ThreeDSInitRequest,
+    ThreeDSProviderResponse,
+    ThreeDSResultRequest,
+    parse_provider_response,
+)
 from app.gateway.wire import (
     BackofficeScript,
     BackofficeSignIn,
@@ -94,6 +101,9 @@ class Operation(StrEnum):
     CREATE_HPP_ORDER = "create_hpp_order"
     BACKOFFICE_SIGN_IN = "backoffice_sign_in"
     BACKOFFICE_HPF_SCRIPTS = "backoffice_hpf_scripts"
+    THREEDS_INITIALIZE = "threeds_initialize"
+    THREEDS_AUTHENTICATE = "threeds_authenticate"
+    THREEDS_RESULT = "threeds_result"
 
 
 # Calls that may move money or create state at NetValve: never re-sent once sent.
@@ -550,6 +560,34 @@ class NetValveClient:
                 kind="details",
                 parse_details=OrderDetails.model_validate,
                 identity_keys=_ORDER_IDENTITY,
+            )
+        )
+
+    # --- 3-D Secure v2: no money moves, so an unanswered call is retried like a look-up -------------
+
+    async def threeds_initialize(self, req: ThreeDSInitRequest) -> GatewayResult[ThreeDSProviderResponse]:
+        return await self._post_threeds(Operation.THREEDS_INITIALIZE, "/3ds/v2/initialization", req)
+
+    async def threeds_authenticate(self, req: ThreeDSAuthRequest) -> GatewayResult[ThreeDSProviderResponse]:
+        return await self._post_threeds(Operation.THREEDS_AUTHENTICATE, "/3ds/authentication", req)
+
+    async def threeds_result(self, req: ThreeDSResultRequest) -> GatewayResult[ThreeDSProviderResponse]:
+        return await self._post_threeds(Operation.THREEDS_RESULT, "/3ds/result", req)
+
+    async def _post_threeds(
+        self, operation: Operation, path: str, req: WireRequest
+    ) -> GatewayResult[ThreeDSProviderResponse]:
+        headers, problem = self._payment_headers(json_body=True)
+        return await self._call(
+            _Request[ThreeDSProviderResponse](
+                operation=operation,
+                method="POST",
+                url=self._payment_url(path),
+                headers=headers,
+                config_error=problem,
+                body=req.to_wire(),
+                parse_details=parse_provider_response,
+                secrets=req.secret_values(),
             )
         )
 

@@ -78,7 +78,12 @@ DEFAULT_SUCCESS_CODES: Final = frozenset({"GTW_1000", "GTW_1001"})
 
 # Codes that mean success only for some operations; everything else uses DEFAULT_SUCCESS_CODES.
 SUCCESS_CODES_BY_OPERATION: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
-    {"initialize_hpf_session": DEFAULT_SUCCESS_CODES | {"GTW_1003"}}
+    {
+        "initialize_hpf_session": DEFAULT_SUCCESS_CODES | {"GTW_1003"},
+        "threeds_initialize": DEFAULT_SUCCESS_CODES | {"3DS_1000"},
+        "threeds_authenticate": DEFAULT_SUCCESS_CODES | {"3DS_1000"},
+        "threeds_result": DEFAULT_SUCCESS_CODES | {"3DS_1000"},
+    }
 )
 
 CODE_OUTCOMES: Final[Mapping[str, Outcome]] = MappingProxyType(

@@ -236,6 +236,15 @@ class CustomerDetails(WireRequest):
     customer_ip: IpAddress | None = None
 
 
+class ThreeDSData(WireRequest):
+    """The ``3DS`` object of a sale (``ThreeDomainsSecureDTO``): the proof of a 3-D Secure authentication."""
+
+    ds_transaction_id: str | None = None
+    eci: str
+    cavv: str = Field(repr=False)
+    version: str | None = None
+
+
 class SaleRequest(CustomerDetails):
     """Body of ``POST /sale`` and ``POST /authorize`` (a token payment; no raw card data)."""
 
@@ -250,11 +259,16 @@ class SaleRequest(CustomerDetails):
     order_desc: OrderDesc = None
     descriptor: Annotated[str, StringConstraints(max_length=50)] | None = None
     additional_data: AdditionalData | None = None
+    three_ds: ThreeDSData | None = Field(default=None, alias="3DS")
 
     @model_validator(mode="after")
     def _one_mid(self) -> Self:
         _exactly_one_mid(self.netvalve_mid_id, self.mid_id, self.site_id)
         return self
+
+    def secret_values(self) -> tuple[str, ...]:
+        proof = self.three_ds.secret_values() if self.three_ds is not None else ()
+        return (*super().secret_values(), *proof)
 
 
 class CaptureOptions(WireRequest):

@@ -9,6 +9,7 @@ from app.models.payment import (
     Operation,
     Payment,
     PaymentStatus,
+    ThreeDSStage,
 )
 from app.models.rate_limit import RateLimitHit
 from app.models.webhook_event import WebhookEvent, WebhookEventStatus
@@ -23,6 +24,7 @@ __all__ = [
     "Payment",
     "PaymentStatus",
     "RateLimitHit",
+    "ThreeDSStage",
     "WebhookEvent",
     "WebhookEventStatus",
     "WebhookOutbox",

@@ -57,6 +57,16 @@ class CallOutcome(StrEnum):
     NOT_SENT = "not_sent"
 
 
+class ThreeDSStage(StrEnum):
+    """Where a payment's 3-D Secure authentication stands (``payment_state.THREEDS_NEXT`` orders them)."""
+
+    INITIALIZING = "initializing"
+    DEVICE_DATA = "device_data"
+    CHALLENGE = "challenge"
+    AUTHENTICATED = "authenticated"
+    FAILED = "failed"
+
+
 _LIVE_STATUSES = "'pending', 'unknown', 'authorized', 'captured', 'refunded', 'disputed'"
 
 
@@ -82,6 +92,11 @@ class Payment(TimestampMixin, Base):
             "ix_payments_needs_reconcile",
             "updated_at",
             postgresql_where=text("status IN ('pending', 'unknown') OR operation_in_flight IS NOT NULL"),
+        ),
+        Index(
+            "ix_payments_threeds_open",
+            "threeds_started_at",
+            postgresql_where=text("threeds_stage IN ('initializing', 'device_data', 'challenge')"),
         ),
     )
 
@@ -114,6 +129,15 @@ class Payment(TimestampMixin, Base):
     dispute_type: Mapped[str | None] = mapped_column(String(32))
     dispute_source: Mapped[str | None] = mapped_column(String(64))
     dispute_noticed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # 3-D Secure: the stage, NetValve's 3DS transaction id (transID), its last code, when the stage began,
+    # the URL the shopper's browser must open and whether as a full-page redirect, and the HPF token's hash.
+    threeds_stage: Mapped[str | None] = mapped_column(String(16))
+    threeds_transaction_id: Mapped[str | None] = mapped_column(String(64))
+    threeds_code: Mapped[str | None] = mapped_column(String(32))
+    threeds_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    threeds_url: Mapped[str | None] = mapped_column(Text)
+    threeds_redirect: Mapped[bool | None] = mapped_column()
+    threeds_token_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class GatewayTransaction(Base):

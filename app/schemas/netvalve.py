@@ -140,10 +140,27 @@ class PayBase(Strict):
     payment_session_id: MedusaId | None = None
 
 
+class BrowserInfo(Strict):
+    """What the shopper's browser tells 3-D Secure about itself (``NETVALVE_THREEDS=on``)."""
+
+    user_agent: str = Field(min_length=1, max_length=2048)
+    accept_header: str = Field(min_length=1, max_length=2048)
+    language: str = Field(min_length=1, max_length=35, pattern=r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$")
+    color_depth: int = Field(ge=1, le=48)
+    screen_height: int = Field(ge=0, le=65535)
+    screen_width: int = Field(ge=0, le=65535)
+    # Minutes from local time to UTC, as JavaScript's Date.getTimezoneOffset() gives them.
+    time_zone: int = Field(ge=-840, le=720)
+    java_enabled: bool = False
+
+
 class PayRequest(PayBase):
     """Pay for a cart with the token NetValve's hosted fields produced. No amount: Medusa decides."""
 
     payment_token: str | None = Field(default=None, min_length=1, max_length=256)
+    browser: BrowserInfo | None = None
+    # Where NetValve sends the browser back after a full-page challenge; an origin in STORE_CORS.
+    threeds_return_url: str | None = Field(default=None, min_length=1, max_length=2048)
 
     @model_validator(mode="before")
     @classmethod
@@ -165,6 +182,26 @@ class PayResponse(PayBase):
     status: PaymentStatus
     currency_code: str
     amount: Decimal
+
+
+class NextAction(BaseModel):
+    """What the storefront must do before the payment can go on (3-D Secure)."""
+
+    type: Literal["threeds_challenge", "threeds_device_data"]
+    url: str
+    # frame: open ``url`` in an iframe (hidden for device data) and wait for NetValve's postMessage;
+    # redirect: send the whole page to ``url``; NetValve sends it back to ``threeds_return_url``.
+    mode: Literal["frame", "redirect"]
+
+
+class PayActionResponse(PayResponse):
+    next_action: NextAction | None = None
+
+
+class ThreeDSFinishRequest(PayBase):
+    """Go on after the device-data frame or the challenge: the same HPF token the payment began with."""
+
+    payment_token: str = Field(min_length=1, max_length=256)
 
 
 # --- Capture / refund / cancel ----------------------------------------------------------------------

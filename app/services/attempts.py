@@ -24,6 +24,18 @@ def is_hosted(call: GatewayTransaction) -> bool:
     return call.request_reference.endswith(HOSTED_SUFFIX)
 
 
+async def cart_payment(ctx: ServiceContext, repo: PaymentRepository, due: Due) -> Payment:
+    """The payment row for what the cart owes, locked (created when the cart has none to reuse)."""
+    return await repo.get_or_create(
+        cart_id=due.cart.id,
+        payment_session_id=due.session_id,
+        payment_collection_id=due.cart.payment_collection_id,
+        currency=due.currency,
+        amount_minor=due.amount_minor,
+        capture_mode=ctx.settings.netvalve_capture_mode.value,
+    )
+
+
 async def open_attempt(
     ctx: ServiceContext, due: Due, operation: Operation, idempotency_key: str | None, *, hosted: bool = False
 ) -> tuple[CallRef, str] | Payment:
@@ -31,20 +43,13 @@ async def open_attempt(
     try:
         async with ctx.sessionmaker.begin() as db:
             repo = PaymentRepository(db)
-            payment = await repo.get_or_create(
-                cart_id=due.cart.id,
-                payment_session_id=due.session_id,
-                payment_collection_id=due.cart.payment_collection_id,
-                currency=due.currency,
-                amount_minor=due.amount_minor,
-                capture_mode=ctx.settings.netvalve_capture_mode.value,
-            )
+            payment = await cart_payment(ctx, repo, due)
             if payment.operation_in_flight:
                 raise errors.OperationInProgress()
             status = PaymentStatus(payment.status)
             if is_already_done(status, operation) or not is_allowed(status, operation):
                 return payment
-            await _check_attempt_caps(ctx, repo, payment)
+            await check_attempt_caps(ctx, repo, payment)
             payment.attempt += 1
             payment.amount_minor = due.amount_minor
             payment.currency = due.currency
@@ -60,7 +65,7 @@ async def open_attempt(
     return ref, reference
 
 
-async def _check_attempt_caps(ctx: ServiceContext, repo: PaymentRepository, payment: Payment) -> None:
+async def check_attempt_caps(ctx: ServiceContext, repo: PaymentRepository, payment: Payment) -> None:
     """A card tester pays, is declined and pays again: each session, and the cart across the sessions a
     storefront may open at will, gets a bounded number of attempts."""
     settings = ctx.settings

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from app.core.errors import AppError, DatabaseUnavailable, Forbidden, Unauthenticated, UnprocessableRequest
 from app.gateway import GatewayResult, Outcome
 
@@ -110,6 +112,36 @@ class CardDeclined(AppError):
     message = "The card was declined."
 
 
+class ThreeDSFailed(AppError):
+    status_code = 402
+    code = "threeds_failed"
+    message = "The card could not be authenticated (3-D Secure). No money was taken; try another card."
+
+
+class ThreeDSNotStarted(AppError):
+    status_code = 409
+    code = "threeds_not_started"
+    message = "This cart has no 3-D Secure authentication waiting to be finished."
+
+
+class BrowserDataRequired(AppError):
+    status_code = 422
+    code = "browser_data_required"
+    message = "3-D Secure needs the shopper's browser data: send 'browser' with the payment."
+
+
+class ThreeDSReturnUrlNotAllowed(AppError):
+    status_code = 422
+    code = "threeds_return_url_not_allowed"
+    message = "threeds_return_url must be an absolute URL on one of the storefront origins (STORE_CORS)."
+
+
+class ThreeDSTokenMismatch(AppError):
+    status_code = 409
+    code = "threeds_token_mismatch"
+    message = "This payment token is not the one the 3-D Secure authentication began with."
+
+
 class OperationDeclined(AppError):
     status_code = 402
     code = "operation_declined"
@@ -187,6 +219,11 @@ class InvalidPaymentRequest(AppError):
     status_code = 422
     code = "invalid_payment_request"
     message = "The cart holds data NetValve cannot take; nothing was charged."
+
+    @classmethod
+    def naming(cls, exc: ValidationError) -> InvalidPaymentRequest:
+        """The error naming the request fields NetValve would not take (never their values)."""
+        return cls(details={"fields": sorted({".".join(map(str, err["loc"])) for err in exc.errors()})})
 
 
 def raise_if_nothing_happened(result: GatewayResult[Any]) -> None:

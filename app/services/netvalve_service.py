@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.config import Settings
+from app.core.config import Settings, ThreeDSMode
 from app.gateway import NetValveClient
 from app.repositories.medusa import MedusaReader
 from app.services.carts import Carts
@@ -16,6 +16,7 @@ from app.services.ledger import Ledger
 from app.services.money_operations import MoneyOperations
 from app.services.payments import Payments
 from app.services.reconciliation import Reconciliation
+from app.services.threeds import ThreeDS
 
 
 class NetValveService:
@@ -32,5 +33,8 @@ class NetValveService:
         )
         self.checkout = Checkout(ctx)
         self.payments = Payments(ctx)
+        self.threeds = ThreeDS(ctx, self.payments)
+        if settings.netvalve_threeds is ThreeDSMode.ON:
+            self.payments.authentication = self.threeds
         self.money = MoneyOperations(ctx)
         self.reconciliation = Reconciliation(ctx)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.models import Operation, PaymentStatus
+from app.models import Operation, PaymentStatus, ThreeDSStage
 
 S = PaymentStatus
 O = Operation  # noqa: E741
@@ -55,6 +55,27 @@ RANK: dict[PaymentStatus, int] = {
     S.CANCELED: 5,
     S.DISPUTED: 6,
 }
+
+
+T = ThreeDSStage
+# 3-D Secure: which stage may follow which (None: no authentication, or one cleared because its call never
+# reached NetValve). Every move is made under the payment's row lock; the sale after ``AUTHENTICATED`` goes
+# through ``ALLOWED`` like any other.
+THREEDS_NEXT: dict[ThreeDSStage | None, frozenset[ThreeDSStage | None]] = {
+    None: frozenset({T.INITIALIZING}),
+    T.INITIALIZING: frozenset({T.DEVICE_DATA, T.CHALLENGE, T.AUTHENTICATED, T.FAILED, None}),
+    T.DEVICE_DATA: frozenset({T.CHALLENGE, T.AUTHENTICATED, T.FAILED}),
+    T.CHALLENGE: frozenset({T.AUTHENTICATED, T.FAILED}),
+    T.AUTHENTICATED: frozenset({T.INITIALIZING}),
+    T.FAILED: frozenset({T.INITIALIZING}),
+}
+# Stages that wait on the shopper's browser; NetValve's window ends them.
+THREEDS_WAITING: frozenset[ThreeDSStage] = frozenset({T.DEVICE_DATA, T.CHALLENGE})
+THREEDS_OPEN: frozenset[ThreeDSStage] = THREEDS_WAITING | {T.INITIALIZING}
+
+
+def threeds_may_move(current: ThreeDSStage | None, target: ThreeDSStage | None) -> bool:
+    return target in THREEDS_NEXT[current]
 
 
 def is_allowed(status: PaymentStatus, operation: Operation) -> bool:

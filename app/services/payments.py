@@ -4,7 +4,7 @@ never twice. The intent is committed before the call (``Ledger``), the answer re
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -14,7 +14,7 @@ from app.gateway import Refusal, SaleRequest
 from app.models import CallOutcome, Operation, Payment, PaymentStatus
 from app.repositories.medusa import MedusaCart
 from app.repositories.payments import OPEN_CALL_OUTCOMES, PaymentRepository
-from app.schemas.netvalve import PayResponse
+from app.schemas.netvalve import BrowserInfo, PayResponse
 from app.services import errors
 from app.services.attempts import open_attempt, release_unpaid_hosted
 from app.services.carts import Due
@@ -29,6 +29,17 @@ _PHONE_NOISE = re.compile(r"[\s().-]")
 _KEY_BINDS = frozenset({*OPEN_CALL_OUTCOMES, CallOutcome.APPROVED})
 
 
+class Authentication(Protocol):
+    async def start(
+        self,
+        due: Due,
+        fields: dict[str, Any],
+        browser: BrowserInfo | None,
+        return_url: str | None,
+        idempotency_key: str | None,
+    ) -> Answer[PayResponse]: ...
+
+
 class Payments:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
@@ -37,6 +48,8 @@ class Payments:
         self.carts = ctx.carts
         self.ledger = ctx.ledger
         self.gateway = ctx.gateway
+        # 3-D Secure before the sale (``NETVALVE_THREEDS=on``), wired by ``NetValveService``.
+        self.authentication: Authentication | None = None
 
     async def pay(
         self,
@@ -46,6 +59,8 @@ class Payments:
         customer_ip: str | None,
         idempotency_key: str | None = None,
         caller: Caller | None = None,
+        browser: BrowserInfo | None = None,
+        threeds_return_url: str | None = None,
     ) -> Answer[PayResponse]:
         """Charge (or authorize) a cart for the amount Medusa holds; never twice."""
         cart = await self.carts.get(cart_id, payment_session_id, caller)
@@ -79,12 +94,23 @@ class Payments:
         # Everything NetValve will be sent is checked before anything is recorded.
         fields = _sale_fields(due, payment_token, customer_ip)
         _sale_request(fields, reference="x" * 100)
+        if self.authentication is not None:
+            return await self.authentication.start(due, fields, browser, threeds_return_url, idempotency_key)
+        return await self.charge(due, fields, idempotency_key)
 
-        operation = (
+    @property
+    def operation(self) -> Operation:
+        return (
             Operation.AUTHORIZE
             if self.settings.netvalve_capture_mode is CaptureMode.AUTHORIZE
             else Operation.SALE
         )
+
+    async def charge(
+        self, due: Due, fields: dict[str, Any], idempotency_key: str | None
+    ) -> Answer[PayResponse]:
+        """Send the sale (or authorization) through the ledger's call protocol: recorded, sent, settled."""
+        operation = self.operation
         opened = await open_attempt(self.ctx, due, operation, idempotency_key)
         if isinstance(opened, Payment):
             return paid_answer(opened)
@@ -111,9 +137,7 @@ def _sale_request(fields: dict[str, Any], *, reference: str) -> SaleRequest:
     try:
         return SaleRequest(**fields, client_order_id=reference)
     except ValidationError as exc:
-        raise errors.InvalidPaymentRequest(
-            details={"fields": sorted({".".join(map(str, err["loc"])) for err in exc.errors()})}
-        ) from None
+        raise errors.InvalidPaymentRequest.naming(exc) from None
 
 
 def _sale_fields(due: Due, payment_token: str, customer_ip: str | None) -> dict[str, Any]:

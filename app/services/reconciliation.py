@@ -12,6 +12,7 @@ from app.services import errors
 from app.services.context import ServiceContext
 from app.services.ledger import PAYMENT_OPERATIONS
 from app.services.lookups import Lookups
+from app.services.threeds import expire_abandoned
 from app.services.views import OPEN_STATUSES, is_open, status_response
 
 # Settled payments whose follow-ups (captures, refunds, cancels) a refresh looks up in NetValve.
@@ -61,6 +62,7 @@ class Reconciliation:
 
     async def reconcile(self, limit: int) -> tuple[int, int, int]:
         """Settle open payments; safe on several replicas (claims skip locked rows)."""
+        await expire_abandoned(self.ledger, limit)
         min_age = timedelta(seconds=self.settings.reconcile_min_age_seconds)
         async with self.ledger.sessionmaker() as db, db.begin():
             claimed = [p.id for p in await PaymentRepository(db).claim_for_reconcile(limit, min_age)]

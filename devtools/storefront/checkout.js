@@ -91,20 +91,39 @@
     paying = true;
     setPayButton(true, "Processing…");
     Storefront.showResult("checking", "Processing your payment…");
+    const body = { cart_id: cartId, payment_token: token, browser: ThreeDS.browserInfo() };
+    if (ThreeDS.wantsRedirect()) {
+      body.threeds_return_url = ThreeDS.returnUrl(cartId);
+    }
     let answer;
     try {
-      answer = await Storefront.call(
-        "POST",
-        "/payment",
-        { cart_id: cartId, payment_token: token },
-        { "Idempotency-Key": "pay-" + token }
-      );
+      answer = await Storefront.call("POST", "/payment", body, { "Idempotency-Key": "pay-" + token });
     } catch (error) {
       paying = false;
       await recover("checking");
       return;
     }
+    await settle(answer, token);
     paying = false;
+  }
+
+  /* What the service answered to /payment or /threeds/finish, shown to the shopper; a 3-D Secure step the
+     browser must take first (device data, the challenge) is taken, then the service asked again. */
+  async function settle(first, token) {
+    let answer = first;
+    while (answer && answer.status === 200 && answer.data.next_action) {
+      hideForms();
+      Storefront.showResult("checking", "Your bank is verifying the payment…");
+      try {
+        answer = await ThreeDS.run(answer.data.next_action, cartId, token);
+      } catch (error) {
+        await recover("checking");
+        return;
+      }
+    }
+    if (answer === null) {
+      return; // the page is on its way to the bank's challenge
+    }
     const code = answer.data && answer.data.error ? answer.data.error.code : null;
     if (answer.status === 200) {
       showStatus(answer.data.status);
@@ -112,6 +131,10 @@
       await recover("pending");
     } else if (code === "card_declined") {
       showStatus("error");
+    } else if (code === "threeds_failed") {
+      hideForms();
+      Storefront.showResult("declined", "Your bank could not verify this payment. No money was taken.");
+      showRetry();
     } else if (code === "invalid_payment_token") {
       Storefront.showResult("error", "Your card details expired before the payment. Please enter them again.");
       showRetry("Enter card again");
@@ -211,6 +234,20 @@
       return;
     }
     document.getElementById("cart-id").textContent = cartId;
+    const returned = ThreeDS.returnedToken(cartId);
+    if (returned) {
+      // Back from the bank's full-page challenge: the service asks NetValve for the result.
+      Storefront.showResult("checking", "Your bank is verifying the payment…");
+      let answer;
+      try {
+        answer = await ThreeDS.finish(cartId, returned);
+      } catch (error) {
+        await recover("checking");
+        return;
+      }
+      await settle(answer, returned);
+      return;
+    }
     let status;
     try {
       status = await Storefront.paymentStatus(cartId);

@@ -106,6 +106,16 @@ describe("authorizePayment, getPaymentStatus, retrievePayment", () => {
     });
   }
 
+  it("passes on requires_more while a 3-D Secure challenge is open, with no transaction yet", async () => {
+    // The service's answer for a payment whose shopper is answering the bank's challenge (no sale sent).
+    stub.answer(statusAnswer("requires_more", { netvalve_transaction_id: null, response_code: null }));
+    const { service } = provider(stub.url);
+    const authorized = await service.authorizePayment({ data: SESSION });
+    assertStatusLookup(only());
+    assert.equal(authorized.status, PaymentSessionStatus.REQUIRES_MORE);
+    assert.deepEqual(authorized.data, { ...SESSION, status: "requires_more" });
+  });
+
   it("pins the mapping table", () => {
     assert.deepEqual(SESSION_STATUS, {
       authorized: "authorized",

@@ -108,7 +108,9 @@ class Shopper:
 
 
 @pytest.fixture(scope="module")
-async def browser_stack(database_dsn: str, _table_names: list[str]) -> AsyncIterator[BrowserStack]:
+async def browser_stack(
+    database_dsn: str, _table_names: list[str], request: pytest.FixtureRequest
+) -> AsyncIterator[BrowserStack]:
     service_port, shop_port, foreign_port = free_port(), free_port(), free_port()
     service_url = f"http://127.0.0.1:{service_port}"
     shop_url, foreign_shop_url = f"http://127.0.0.1:{shop_port}", f"http://127.0.0.1:{foreign_port}"
@@ -134,6 +136,8 @@ async def browser_stack(database_dsn: str, _table_names: list[str]) -> AsyncIter
         "NETVALVE_MAX_RETRIES": "0",
         # The HPP scenarios make NetValve's session step fail on purpose; the breaker must not open over it.
         "NETVALVE_CIRCUIT_FAILURE_THRESHOLD": "1000",
+        # A test module may set more of the service's environment (e.g. NETVALVE_THREEDS).
+        **getattr(request.module, "SERVICE_ENV", {}),
     }
     service = ServiceProcess(env, service_port, logs / "service.log")
     try:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from app.api.auth import StorefrontAuthDep, request_address
+from app.api.auth import StorefrontAuthDep, customer_ip
 from app.api.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
 from app.api.v1.endpoints.netvalve.deps import ServiceDep, answer_response
-from app.core.client_address import parse_ip
 from app.core.errors import (
     DatabaseUnavailable,
     Forbidden,
@@ -48,6 +47,9 @@ router = APIRouter()
             RateLimited,
             errors.InvalidPaymentToken,
             errors.CardDeclined,
+            errors.ThreeDSFailed,
+            errors.BrowserDataRequired,
+            errors.ThreeDSReturnUrlNotAllowed,
             errors.GatewayRejected,
             errors.GatewayUnavailable,
             DatabaseUnavailable,
@@ -63,17 +65,13 @@ async def pay(body: PayRequest, request: Request, service: ServiceDep, caller: S
             body.cart_id,
             body.payment_session_id,
             body.payment_token,
-            _customer_ip(request),
+            customer_ip(request),
             key,
             caller,
+            body.browser,
+            body.threeds_return_url,
         )
         return answer_response(answer)
 
     # Scoped by key and cart: every shopper shares the publishable key, and none may occupy another's key.
     return await run_idempotent(request, f"payment:{caller.key_id}:{body.cart_id}", handler)
-
-
-def _customer_ip(request: Request) -> str | None:
-    """The shopper's address as our proxies saw it, for NetValve's risk checks; never one the body claims."""
-    address = parse_ip(request_address(request))
-    return str(address) if address is not None else None

@@ -12,6 +12,7 @@ from app.api.v1.endpoints.netvalve import (
     reconcile,
     refund,
     status,
+    threeds,
     webhook,
 )
 
@@ -19,7 +20,7 @@ PREFIX = "/api/v1/netvalve"
 WEBHOOK_PATH = PREFIX + "/webhook"
 
 ROUTERS = tuple(
-    module.router for module in (hpf, payment, capture, refund, cancel, status, reconcile, webhook)
+    module.router for module in (hpf, payment, threeds, capture, refund, cancel, status, reconcile, webhook)
 )
 
 router = APIRouter(prefix=PREFIX, tags=["netvalve"])

@@ -1,0 +1,363 @@
+"""3-D Secure v2 before the sale (``NETVALVE_THREEDS=on``).
+
+Each stage is recorded on the payment under its row lock before the storefront hears of it
+(``payment_state.THREEDS_NEXT``): ``initializing`` is committed before ``/3ds/v2/initialization`` is sent,
+then ``device_data`` or ``challenge`` while the shopper's browser works, ``authenticated`` once NetValve gave
+``eci``/``cavv`` (the sale then goes through the ledger's call protocol like any other), or ``failed``.
+No 3DS call moves money: one left unanswered changes nothing but its own stage, and the storefront may
+simply ask again. An authentication left waiting past NetValve's window is failed by the next request for
+the cart, or by the reconciliation pass, and the cart is payable again.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from app.core.security import Caller
+from app.gateway import (
+    GatewayResult,
+    Refusal,
+    ThreeDSAuthRequest,
+    ThreeDSInitRequest,
+    ThreeDSKind,
+    ThreeDSProviderResponse,
+    ThreeDSResultRequest,
+    ThreeDSStep,
+    threeds_step,
+    worst_case_call_seconds,
+)
+from app.models import Payment, PaymentStatus, ThreeDSStage
+from app.repositories.payments import PaymentRepository
+from app.repositories.threeds import ThreeDSRepository
+from app.schemas.netvalve import BrowserInfo, NextAction, PayActionResponse, PayResponse
+from app.services import errors
+from app.services.attempts import cart_payment, check_attempt_caps
+from app.services.carts import Due
+from app.services.checkout import token_digest
+from app.services.context import ServiceContext
+from app.services.ledger import Ledger
+from app.services.payment_state import THREEDS_OPEN, THREEDS_WAITING, is_allowed, threeds_may_move
+from app.services.payments import Payments, _sale_fields, _sale_request
+from app.services.views import Answer, paid_answer, pay_response
+
+logger = logging.getLogger(__name__)
+
+ABANDONED_CODE = "abandoned"
+AMOUNT_CHANGED_CODE = "amount_changed"
+REPLACED_CODE = "replaced"
+_ACTION_TYPES = {
+    ThreeDSStage.CHALLENGE: "threeds_challenge",
+    ThreeDSStage.DEVICE_DATA: "threeds_device_data",
+}
+_STAGE_OF = {
+    ThreeDSKind.AUTHENTICATED: ThreeDSStage.AUTHENTICATED,
+    ThreeDSKind.CHALLENGE: ThreeDSStage.CHALLENGE,
+    ThreeDSKind.DEVICE_DATA: ThreeDSStage.DEVICE_DATA,
+    ThreeDSKind.FAILED: ThreeDSStage.FAILED,
+}
+
+
+def stage_of(payment: Payment) -> ThreeDSStage | None:
+    return ThreeDSStage(payment.threeds_stage) if payment.threeds_stage else None
+
+
+def move(payment: Payment, target: ThreeDSStage | None, code: str | None = None) -> None:
+    """Move the payment's authentication to ``target`` (the one place a stage changes)."""
+    current = stage_of(payment)
+    if not threeds_may_move(current, target):
+        raise errors.InvalidTransition(details={"threeds_stage": current, "to": target})
+    payment.threeds_stage = target
+    payment.threeds_code = code
+    payment.threeds_started_at = datetime.now(UTC)
+    if target not in THREEDS_WAITING:
+        payment.threeds_url = None
+    if target is ThreeDSStage.FAILED:
+        payment.status = PaymentStatus.ERROR
+        payment.last_response_code = code
+    elif target is not None:
+        payment.status = PaymentStatus.REQUIRES_MORE
+
+
+def action_answer(payment: Payment) -> Answer[PayResponse]:
+    """The payment's answer while the shopper's browser has something to do: ``requires_more`` and what."""
+    stage = stage_of(payment)
+    assert stage in _ACTION_TYPES
+    assert payment.threeds_url is not None
+    action = NextAction(
+        type=_ACTION_TYPES[stage],
+        url=payment.threeds_url,
+        # Device data is always collected in a hidden frame; only the challenge may take the whole page.
+        mode="redirect" if payment.threeds_redirect and stage is ThreeDSStage.CHALLENGE else "frame",
+    )
+    body = PayActionResponse(**pay_response(payment).model_dump(), next_action=action)
+    return Answer(body, is_open=False)
+
+
+def abandoned(payment: Payment, window: timedelta) -> bool:
+    started = payment.threeds_started_at
+    return stage_of(payment) in THREEDS_OPEN and started is not None and started < datetime.now(UTC) - window
+
+
+async def expire_abandoned(ledger: Ledger, limit: int) -> int:
+    """Fail the authentications left open past NetValve's window; each cart is payable again."""
+    window = timedelta(seconds=ledger.settings.netvalve_threeds_window_seconds)
+    async with ledger.sessionmaker.begin() as db:
+        ids = await ThreeDSRepository(db).open_before(datetime.now(UTC) - window, limit)
+    expired = 0
+    for payment_id in ids:
+        async with ledger.locked(payment_id) as locked:
+            if abandoned(locked.payment, window):
+                move(locked.payment, ThreeDSStage.FAILED, ABANDONED_CODE)
+                expired += 1
+    if expired:
+        logger.info("3-D Secure authentications abandoned", extra={"count": expired})
+    return expired
+
+
+class ThreeDS:
+    def __init__(self, ctx: ServiceContext, payments: Payments) -> None:
+        self.ctx = ctx
+        self.settings = ctx.settings
+        self.gateway = ctx.gateway
+        self.payments = payments
+        self.window = timedelta(seconds=ctx.settings.netvalve_threeds_window_seconds)
+        # An ``initializing`` stage older than this belongs to a request that died: it no longer blocks.
+        self.stale = timedelta(seconds=worst_case_call_seconds(ctx.settings))
+
+    async def start(
+        self,
+        due: Due,
+        fields: dict[str, Any],
+        browser: BrowserInfo | None,
+        return_url: str | None,
+        idempotency_key: str | None,
+    ) -> Answer[PayResponse]:
+        """Authenticate the card before the sale: at once (frictionless), or after the storefront's part."""
+        if browser is None:
+            raise errors.BrowserDataRequired()
+        request = _init_request(due, fields, browser, self._return_url(return_url))
+        digest = token_digest(fields["payment_token"])
+        claimed = await self._claim(due, digest, redirect=return_url is not None)
+        if isinstance(claimed, Answer):
+            return claimed
+        result = await self.gateway.threeds_initialize(request)
+        return await self._go_on(claimed, {ThreeDSStage.INITIALIZING}, result, due, fields, idempotency_key)
+
+    async def finish(
+        self,
+        cart_id: str,
+        payment_session_id: str | None,
+        payment_token: str,
+        customer_ip: str | None,
+        idempotency_key: str | None,
+        caller: Caller | None,
+    ) -> Answer[PayResponse]:
+        """Go on after the device-data frame or the challenge; a second finish answers like the first."""
+        cart = await self.ctx.carts.get(cart_id, payment_session_id, caller)
+        due = self.ctx.carts.due(cart)
+        async with self.ctx.reads() as db:
+            repo = PaymentRepository(db)
+            if due.session_id is not None:
+                payment = await repo.find_by_session(due.session_id)
+            else:
+                payment = await repo.find_latest_for_cart(cart.id)
+        if payment is None or payment.threeds_token_sha256 is None:
+            raise errors.ThreeDSNotStarted()
+        if payment.threeds_token_sha256 != token_digest(payment_token):
+            raise errors.ThreeDSTokenMismatch()
+        payment = await self._expire_or_check_amount(payment, due)
+        fields = _sale_fields(due, payment_token, customer_ip)
+        _sale_request(fields, reference="x" * 100)
+        stage = stage_of(payment)
+        if stage is ThreeDSStage.DEVICE_DATA:
+            assert payment.threeds_transaction_id is not None
+            result = await self.gateway.threeds_authenticate(
+                ThreeDSAuthRequest(
+                    trans_id=payment.threeds_transaction_id, **due.routing, **_customer(fields)
+                )
+            )
+        elif stage is ThreeDSStage.CHALLENGE:
+            assert payment.threeds_transaction_id is not None
+            result = await self.gateway.threeds_result(
+                ThreeDSResultRequest(trans_id=payment.threeds_transaction_id, **due.routing)
+            )
+        else:
+            return self._settled(payment)
+        return await self._go_on(payment.id, {stage}, result, due, fields, idempotency_key)
+
+    async def _claim(self, due: Due, digest: str, *, redirect: bool) -> int | Answer[PayResponse]:
+        """Record ``initializing`` and commit it before NetValve hears of it; the answer instead when an
+        authentication of this card for this amount is already waiting on the shopper."""
+        try:
+            async with self.ctx.ledger.sessionmaker.begin() as db:
+                repo = PaymentRepository(db)
+                payment = await cart_payment(self.ctx, repo, due)
+                if payment.operation_in_flight:
+                    raise errors.OperationInProgress()
+                if not is_allowed(PaymentStatus(payment.status), self.payments.operation):
+                    return paid_answer(payment)
+                # A session out of payment attempts may not authenticate another card either.
+                await check_attempt_caps(self.ctx, repo, payment)
+                stage = stage_of(payment)
+                fresh = not abandoned(payment, self.window)
+                same = payment.threeds_token_sha256 == digest and payment.amount_minor == due.amount_minor
+                if stage in THREEDS_WAITING and fresh and same:
+                    return action_answer(payment)
+                if self._busy(payment):
+                    raise errors.OperationInProgress()
+                if stage in THREEDS_WAITING:
+                    move(payment, ThreeDSStage.FAILED, ABANDONED_CODE if not fresh else REPLACED_CODE)
+                elif stage is ThreeDSStage.INITIALIZING:
+                    move(payment, None)
+                move(payment, ThreeDSStage.INITIALIZING)
+                payment.amount_minor = due.amount_minor
+                payment.currency = due.currency
+                payment.threeds_transaction_id = None
+                payment.threeds_redirect = redirect
+                payment.threeds_token_sha256 = digest
+                return payment.id
+        except IntegrityError:
+            # Another request created this session's payment at the same moment.
+            raise errors.OperationInProgress() from None
+
+    async def _go_on(
+        self,
+        payment_id: int,
+        expected: set[ThreeDSStage],
+        result: GatewayResult[ThreeDSProviderResponse],
+        due: Due,
+        fields: dict[str, Any],
+        idempotency_key: str | None,
+    ) -> Answer[PayResponse]:
+        """Record what a 3DS answer means, then act on it: the sale, the storefront's part, or a decline."""
+        step = threeds_step(result)
+        async with self.ctx.ledger.locked(payment_id) as locked:
+            payment = locked.payment
+            if stage_of(payment) not in expected:
+                # Another request for this cart moved the authentication on meanwhile: its outcome stands.
+                return self._settled(payment)
+            self._record(payment, step, result)
+        if step.kind is ThreeDSKind.UNANSWERED:
+            if result.refusal is Refusal.INVALID_TOKEN:
+                # The token is the one field the storefront supplies: its fault, as on the sale.
+                raise errors.InvalidPaymentToken(details={"response_code": result.code})
+            errors.raise_if_nothing_happened(result)
+            raise errors.GatewayUnavailable()
+        if step.kind is ThreeDSKind.FAILED:
+            raise errors.ThreeDSFailed()
+        if step.kind is ThreeDSKind.AUTHENTICATED:
+            assert step.proof is not None
+            return await self.payments.charge(due, {**fields, "three_ds": step.proof}, idempotency_key)
+        return action_answer(payment)
+
+    @staticmethod
+    def _record(payment: Payment, step: ThreeDSStep, result: GatewayResult[Any]) -> None:
+        if step.kind is ThreeDSKind.UNANSWERED:
+            if stage_of(payment) is ThreeDSStage.INITIALIZING:
+                # Nothing was authenticated and nothing charged: the next /payment starts again.
+                move(payment, None, result.code)
+            else:
+                payment.threeds_code = result.code
+            return
+        target = _STAGE_OF[step.kind]
+        if target is stage_of(payment):
+            # Asked too early (the challenge is still unanswered): the stage, and its window, stand.
+            payment.threeds_code = step.code
+        else:
+            move(payment, target, step.code)
+        payment.threeds_transaction_id = step.transaction_id or payment.threeds_transaction_id
+        if step.kind in (ThreeDSKind.CHALLENGE, ThreeDSKind.DEVICE_DATA):
+            payment.threeds_url = step.url
+
+    def _busy(self, payment: Payment) -> bool:
+        """Another request is at work on this authentication: initializing it, or about to send the sale it
+        authenticated. Past the longest a call can take, that request has died and no longer counts."""
+        stage = stage_of(payment)
+        about_to_sell = (
+            stage is ThreeDSStage.AUTHENTICATED
+            and PaymentStatus(payment.status) is PaymentStatus.REQUIRES_MORE
+            and payment.operation_in_flight is None
+        )
+        started = payment.threeds_started_at
+        young = started is not None and started >= datetime.now(UTC) - self.stale
+        return (stage is ThreeDSStage.INITIALIZING or about_to_sell) and young
+
+    def _settled(self, payment: Payment) -> Answer[PayResponse]:
+        """The answer the authentication already has: what a repeated finish returns."""
+        stage = stage_of(payment)
+        if stage in THREEDS_WAITING:
+            return action_answer(payment)
+        if self._busy(payment):
+            raise errors.OperationInProgress()
+        if stage is ThreeDSStage.FAILED and PaymentStatus(payment.status) is PaymentStatus.ERROR:
+            raise errors.ThreeDSFailed()
+        if PaymentStatus(payment.status) is PaymentStatus.ERROR:
+            raise errors.CardDeclined()
+        if PaymentStatus(payment.status) is PaymentStatus.REQUIRES_MORE:
+            # Authenticated, but the sale never reached NetValve: the proof is not kept, so start again.
+            raise errors.ThreeDSNotStarted()
+        return paid_answer(payment)
+
+    async def _expire_or_check_amount(self, payment: Payment, due: Due) -> Payment:
+        """Fail an authentication past NetValve's window, or one made for an amount the cart no longer has."""
+        stage = stage_of(payment)
+        if stage not in THREEDS_WAITING:
+            return payment
+        late = abandoned(payment, self.window)
+        changed = payment.amount_minor != due.amount_minor or payment.currency != due.currency
+        if not (late or changed):
+            return payment
+        async with self.ctx.ledger.locked(payment.id) as locked:
+            if stage_of(locked.payment) is stage:
+                move(locked.payment, ThreeDSStage.FAILED, ABANDONED_CODE if late else AMOUNT_CHANGED_CODE)
+            payment = locked.payment
+        if changed and not late:
+            self.ctx.carts.check_unchanged(payment, due.cart)
+        return payment
+
+    def _return_url(self, url: str | None) -> str | None:
+        """The storefront's page NetValve sends a full-page challenge back to: only on a storefront origin."""
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        allowed = self.settings.store_cors
+        if parts.scheme not in ("http", "https") or ("*" not in allowed and origin not in allowed):
+            raise errors.ThreeDSReturnUrlNotAllowed()
+        return url
+
+
+def _init_request(
+    due: Due, fields: dict[str, Any], browser: BrowserInfo, return_url: str | None
+) -> ThreeDSInitRequest:
+    """``/3ds/v2/initialization`` for the sale's own fields; checked before anything is recorded."""
+    try:
+        return ThreeDSInitRequest(
+            amount=due.amount,
+            currency=due.currency,
+            payment_token=fields["payment_token"],
+            merchant_redirect_url=return_url,
+            user_agent=browser.user_agent,
+            browser_header=browser.accept_header,
+            browser_java_enabled=browser.java_enabled,
+            browser_language=browser.language,
+            browser_color_depth=browser.color_depth,
+            browser_screen_height=browser.screen_height,
+            browser_screen_width=browser.screen_width,
+            browser_time_zone=browser.time_zone,
+            **due.routing,
+            **_customer(fields),
+        )
+    except ValidationError as exc:
+        raise errors.InvalidPaymentRequest.naming(exc) from None
+
+
+def _customer(fields: dict[str, Any]) -> dict[str, Any]:
+    names = ("customer_ip", "customer_email", "customer_phone")
+    return {name: fields[name] for name in names if name in fields}

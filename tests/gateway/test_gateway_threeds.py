@@ -1,0 +1,172 @@
+"""3-D Secure v2 on the wire: request bodies as NetValve names them, the sale's ``3DS`` object, and what
+each answer means for the payment (``threeds_step``), against a respx NetValve."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import respx
+from gateway_fakes import EUR_MID, PAYMENT_TOKEN, PAYMENT_URL, json_response, sale_request
+
+from app.gateway import (
+    NetValveClient,
+    ThreeDSAuthRequest,
+    ThreeDSData,
+    ThreeDSInitRequest,
+    ThreeDSKind,
+    ThreeDSResultRequest,
+    decode_json,
+    threeds_step,
+)
+
+CAVV = "AAABBEg0VhI0VniQEjRWAAAAAAA="
+INIT = f"{PAYMENT_URL}/3ds/v2/initialization"
+
+
+def init_request(**overrides: Any) -> ThreeDSInitRequest:
+    values: dict[str, Any] = {
+        "amount": Decimal("30.00"),
+        "currency": "EUR",
+        "payment_token": PAYMENT_TOKEN,
+        "netvalve_mid_id": EUR_MID,
+        "customer_ip": "203.0.113.7",
+        "customer_email": "shopper@example.com",
+        "customer_phone": "+441234567890",
+        "user_agent": "Mozilla/5.0",
+        "browser_header": "text/html",
+        "browser_java_enabled": False,
+        "browser_language": "en-GB",
+        "browser_color_depth": 24,
+        "browser_screen_height": 1080,
+        "browser_screen_width": 1920,
+        "browser_time_zone": -60,
+    }
+    values.update(overrides)
+    return ThreeDSInitRequest(**values)
+
+
+def answer(
+    provider: dict[str, Any] | None, code: str = "3DS_1000", code_type: str = "APPROVED"
+) -> httpx.Response:
+    body: dict[str, Any] = {"traceID": "t", "responseCode": code, "responseCodeType": code_type}
+    if provider is not None:
+        body["threeDSProviderResponse"] = provider
+    return json_response(200, body)
+
+
+def test_init_body_uses_netvalves_field_names() -> None:
+    body = decode_json(init_request(merchant_redirect_url="https://shop.test/back").to_wire())
+    assert body == {
+        "amount": Decimal("30.00"),
+        "currency": "EUR",
+        "paymentToken": PAYMENT_TOKEN,
+        "netvalveMidId": EUR_MID,
+        "customerIp": "203.0.113.7",
+        "customerEmail": "shopper@example.com",
+        "customerPhone": "+441234567890",
+        "merchantRedirectUrl": "https://shop.test/back",
+        "userAgent": "Mozilla/5.0",
+        "browserHeader": "text/html",
+        "browserJavaEnabled": False,
+        "browserLanguage": "en-GB",
+        "browserColorDepth": 24,
+        "browserScreenHeight": 1080,
+        "browserScreenWidth": 1920,
+        "browserTimeZone": -60,
+    }
+    assert PAYMENT_TOKEN not in repr(init_request())
+
+
+def test_auth_and_result_bodies_name_the_transaction_trans_id() -> None:
+    assert decode_json(ThreeDSResultRequest(trans_id="t-1", netvalve_mid_id=EUR_MID).to_wire()) == {
+        "transID": "t-1",
+        "netvalveMidId": EUR_MID,
+    }
+    auth = decode_json(ThreeDSAuthRequest(trans_id="t-1", site_id="s", customer_ip="203.0.113.7").to_wire())
+    assert auth == {"transID": "t-1", "siteId": "s", "customerIp": "203.0.113.7"}
+
+
+def test_sale_carries_the_3ds_object_only_when_authenticated() -> None:
+    assert "3DS" not in decode_json(sale_request().to_wire())
+    proof = ThreeDSData(ds_transaction_id="ds-1", eci="05", cavv=CAVV, version="2.2.0")
+    sale = sale_request(three_ds=proof)
+    assert decode_json(sale.to_wire())["3DS"] == {
+        "dsTransactionId": "ds-1",
+        "eci": "05",
+        "cavv": CAVV,
+        "version": "2.2.0",
+    }
+    # The proof is kept out of log text like the payment token.
+    assert CAVV in sale.secret_values()
+    assert CAVV not in repr(sale)
+
+
+async def test_frictionless_answer_is_authenticated_with_its_proof(
+    gateway: NetValveClient, router: respx.MockRouter
+) -> None:
+    router.post(INIT).mock(
+        return_value=answer(
+            {
+                "transID": "t-1",
+                "threeDs2TransactionId": "ds-1",
+                "eci": "05",
+                "cavv": CAVV,
+                "status": "AUTHENTICATED",
+                "threeDsVersion": "2.2.0",
+            }
+        )
+    )
+    step = threeds_step(await gateway.threeds_initialize(init_request()))
+    assert (step.kind, step.transaction_id) == (ThreeDSKind.AUTHENTICATED, "t-1")
+    assert step.proof == ThreeDSData(ds_transaction_id="ds-1", eci="05", cavv=CAVV, version="2.2.0")
+
+
+async def test_challenge_and_device_data_answers_carry_the_url(
+    gateway: NetValveClient, router: respx.MockRouter
+) -> None:
+    route = router.post(INIT)
+    route.side_effect = [
+        answer(
+            {
+                "transID": "t-1",
+                "status": "ACS_REQUIRED",
+                "challengeRequired": True,
+                "redirectUrl": "https://acs/c",
+            }
+        ),
+        answer({"transID": "t-2", "status": "INITIALIZED", "redirectUrl": "https://acs/d"}),
+    ]
+    challenge = threeds_step(await gateway.threeds_initialize(init_request()))
+    device = threeds_step(await gateway.threeds_initialize(init_request()))
+    assert (challenge.kind, challenge.url) == (ThreeDSKind.CHALLENGE, "https://acs/c")
+    assert (device.kind, device.url) == (ThreeDSKind.DEVICE_DATA, "https://acs/d")
+
+
+async def test_failures_keep_netvalves_code(gateway: NetValveClient, router: respx.MockRouter) -> None:
+    route = router.post(f"{PAYMENT_URL}/3ds/result")
+    route.side_effect = [
+        answer({"transID": "t-1", "status": "RESULT_FAILED", "errorCode": "3DS_2005"}),
+        answer(None, code="3DS_2009", code_type="SOFT DECLINE"),
+        answer({"transID": "t-1", "status": "COMPLETED"}),
+    ]
+    request = ThreeDSResultRequest(trans_id="t-1", netvalve_mid_id=EUR_MID)
+    failed = threeds_step(await gateway.threeds_result(request))
+    provider_error = threeds_step(await gateway.threeds_result(request))
+    no_proof = threeds_step(await gateway.threeds_result(request))
+    assert (failed.kind, failed.code) == (ThreeDSKind.FAILED, "3DS_2005")
+    assert (provider_error.kind, provider_error.code) == (ThreeDSKind.FAILED, "3DS_2009")
+    # "Completed" without eci and cavv cannot be sent as an authentication.
+    assert no_proof.kind is ThreeDSKind.FAILED
+
+
+async def test_no_usable_answer_is_unanswered_and_retried_like_a_look_up(
+    make_gateway: Any, router: respx.MockRouter
+) -> None:
+    route = router.post(INIT).mock(return_value=httpx.Response(502, text="<html>bad gateway</html>"))
+    result = await make_gateway(netvalve_max_retries=2).threeds_initialize(init_request())
+    assert threeds_step(result).kind is ThreeDSKind.UNANSWERED
+    assert result.request_sent
+    # No money moves on a 3DS call, so it is retried where a sale would never be re-sent.
+    assert route.call_count == 3
