@@ -41,7 +41,7 @@ async def _build_world(stack: Stack) -> FuzzWorld:
     paid_token = await stack.token_for(paid)
     payment = await stack.pay(paid, paid_token)
     assert payment.status_code == 200, payment.text
-    transaction_id = int(payment.json()["netvalve_transaction_id"])
+    transaction_id = await stack.transaction_id(paid)
 
     open_cart = await stack.cart()
     open_token = await stack.token_for(open_cart)
