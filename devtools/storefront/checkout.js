@@ -204,12 +204,15 @@
     }
     if (!session.ok) {
       const code = session.data && session.data.error ? session.data.error.code : "";
-      const text =
-        code === "cart_completed"
-          ? "This cart has already been checked out."
-          : "Card payments are not available right now. Please try again in a moment.";
-      Storefront.showResult("error", text);
-      if (code !== "cart_completed") {
+      const final = {
+        cart_completed: "This cart has already been checked out.",
+        cart_already_paid: "This cart is already paid.",
+      };
+      Storefront.showResult(
+        "error",
+        final[code] || "Card payments are not available right now. Please try again in a moment."
+      );
+      if (!final[code]) {
         showRetry("Try again");
       }
       return;

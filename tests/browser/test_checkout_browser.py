@@ -65,6 +65,32 @@ async def test_approved_card_after_validation_messages(browser_stack: BrowserSta
         assert "authorization" not in sent
 
 
+async def test_reloading_a_paid_checkout_says_so_without_a_second_charge(
+    browser_stack: BrowserStack, shopper: Shopper
+) -> None:
+    cart = await browser_stack.cart(amount="12.00", currency="eur")
+    await _open_checkout(shopper, browser_stack.checkout_url(cart))
+    await shopper.type_card(APPROVED_CARD)
+    await shopper.page.click("#pay-button")
+    await shopper.outcome("approved")
+
+    await shopper.page.reload()
+    assert "Payment approved" in await shopper.outcome("approved")
+
+    # Refunded by the shop: the page offers no new payment for the cart (the service says it is paid).
+    transaction_id = (await browser_stack.status(cart))["netvalve_transaction_id"]
+    refund = await browser_stack.service.post(
+        "/api/v1/netvalve/refund", json={"transaction_id": transaction_id}
+    )
+    assert refund.status_code == 200, refund.text
+    await shopper.page.reload()
+    text = await shopper.outcome("error")
+
+    assert "This cart is already paid." in text
+    assert await shopper.page.locator("#retry").is_hidden()
+    assert len(await browser_stack.sandbox_charges()) == 1
+
+
 async def test_declined_card_then_another_card(browser_stack: BrowserStack, shopper: Shopper) -> None:
     cart = await browser_stack.cart(amount="19.99", currency="usd")
     await _open_checkout(shopper, browser_stack.checkout_url(cart))
