@@ -60,12 +60,6 @@ PROFILE_SHARE = 0.25
 # latency, without the queueing that 32 concurrent carts on 2 shared cores add.
 SERIAL_CARTS = 40
 
-# Issue targets (ratios only mean something within one run).
-TARGET_WEBHOOK_RPS_RATIO = 0.6
-TARGET_WEBHOOK_P99_RATIO = 1.25
-TARGET_CHECKOUT_P50_OVER_LATENCY_MS = 10.0
-TARGET_RSS_MB = 150.0
-
 
 def log(message: str) -> None:
     sys.stdout.write(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}\n")

@@ -88,7 +88,11 @@ async def test_reloading_a_paid_checkout_says_so_without_a_second_charge(
 
     assert "This cart is already paid." in text
     assert await shopper.page.locator("#retry").is_hidden()
-    assert len(await browser_stack.sandbox_charges()) == 1
+    charges = await browser_stack.sandbox_charges()
+    ours = [c for c in charges if str(c["clientOrderId"]).startswith(f"{cart.payment_session_id}-")]
+    assert [(c["clientOrderId"], Decimal(c["amount"])) for c in ours] == [
+        (f"{cart.payment_session_id}-1", Decimal("12.00"))
+    ]
 
 
 async def test_declined_card_then_another_card(browser_stack: BrowserStack, shopper: Shopper) -> None:
