@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncpg
 import httpx
 from sqlalchemy import func, select, text
 
 from app.models import Payment
 from devtools.medusa_rows import create_publishable_key
-from tests.flows.conftest import OpenScripted, Stack, open_stack
+from tests.flows.conftest import OpenScripted, Stack
 
 API = "/api/v1/netvalve"
 
@@ -92,26 +91,21 @@ async def test_a_paid_cart_is_answered_from_the_ledger_without_a_gateway_call(sc
     assert asked == []
 
 
-async def test_a_get_never_opens_a_hosted_page_order(
-    db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection
-) -> None:
+async def test_a_get_never_opens_a_hosted_page_order(hosted: Stack) -> None:
     """A GET is a look-up: the hosted page order (a payment intent in the ledger) takes a POST."""
-    async for stack in open_stack(
-        db, nv_http, medusa_conn, netvalve_return_base_url="https://shop.example.com", netvalve_max_retries=0
-    ):
-        await stack.knobs(fault="html502", fault_paths=["/hpf/initializeSession"])
-        cart = await stack.cart()
-        got = await stack.client.get(
-            f"{API}/hpf/session", params={"cart_id": cart.cart_id}, headers=stack.storefront
-        )
-        assert got.status_code == 200, got.text
-        assert got.json()["flow"] == "hpf"
-        assert {"step": "hpp_order", "outcome": "post_only", "detail": None} in got.json()["diagnostic"]
-        async with stack.app.state.sessionmaker() as session:
-            assert await session.scalar(select(func.count()).select_from(Payment)) == 0
+    stack = hosted
+    cart = await stack.cart()
+    got = await stack.client.get(
+        f"{API}/hpf/session", params={"cart_id": cart.cart_id}, headers=stack.storefront
+    )
+    assert got.status_code == 200, got.text
+    assert got.json()["flow"] == "hpf"
+    assert {"step": "hpp_order", "outcome": "post_only", "detail": None} in got.json()["diagnostic"]
+    async with stack.app.state.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Payment)) == 0
 
-        posted = await stack.client.post(
-            f"{API}/hpf/session", json={"cart_id": cart.cart_id}, headers=stack.storefront
-        )
-        assert posted.status_code == 200, posted.text
-        assert posted.json()["flow"] == "hpp"
+    posted = await stack.client.post(
+        f"{API}/hpf/session", json={"cart_id": cart.cart_id}, headers=stack.storefront
+    )
+    assert posted.status_code == 200, posted.text
+    assert posted.json()["flow"] == "hpp"
