@@ -1,6 +1,7 @@
 """The services wired to what the application's lifespan opened, and the background work each replica
 runs: reconciliation, webhook processing and forwarding to Medusa (all claimed with SKIP LOCKED, so any
-number of replicas share them safely). The one module that knows both the app's state and the services."""
+number of replicas share them safely), and adding the rate-limit hits it held back to the shared count. The
+one module that knows both the app's state and the services."""
 
 from __future__ import annotations
 
@@ -38,12 +39,16 @@ async def deliver_due_outbox(state: State, limit: int = 20) -> int:
     return await OutboxDelivery(state.settings, state.sessionmaker, state.http).deliver_due(limit)
 
 
+async def _once(name: str, job: Callable[[], Awaitable[object]]) -> None:
+    try:
+        await job()
+    except Exception:
+        logger.exception("background job failed", extra={"job": name})
+
+
 async def _every(seconds: float, name: str, job: Callable[[], Awaitable[object]]) -> None:
     while True:
-        try:
-            await job()
-        except Exception:
-            logger.exception("background job failed", extra={"job": name})
+        await _once(name, job)
         await asyncio.sleep(seconds)
 
 
@@ -51,7 +56,11 @@ async def _every(seconds: float, name: str, job: Callable[[], Awaitable[object]]
 async def run_background_workers(app: FastAPI) -> AsyncIterator[None]:
     state = app.state
     settings = state.settings
-    tasks: list[asyncio.Task[None]] = []
+    tasks: list[asyncio.Task[None]] = [
+        asyncio.create_task(
+            _every(settings.storefront_rate_limit_flush_seconds, "rate_limit_flush", state.rate_limiter.flush)
+        )
+    ]
 
     async def reconcile() -> None:
         await netvalve_service(state).reconciliation.reconcile(limit=100)
@@ -91,3 +100,5 @@ async def run_background_workers(app: FastAPI) -> AsyncIterator[None]:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        # The hits this replica still holds count for the others.
+        await _once("rate_limit_flush", state.rate_limiter.flush)

@@ -189,6 +189,8 @@ class Settings(BaseSettings):
     storefront_rate_limit_per_address: Annotated[int, Field(ge=0)] = 120
     storefront_rate_limit_per_key: Annotated[int, Field(ge=0)] = 6000
     storefront_payment_rate_limit_per_address: Annotated[int, Field(ge=0)] = 20
+    # Far below its limits a replica counts in memory and adds its hits to the shared count this often.
+    storefront_rate_limit_flush_seconds: Annotated[float, Field(gt=0, le=10)] = 0.25
     idempotency_key_ttl_hours: Annotated[int, Field(ge=24)] = 24
     # A claimed key nobody answered within this time belongs to a request that died; a retry takes it over.
     idempotency_lease_seconds: PositiveSeconds = 120.0
