@@ -12,7 +12,7 @@ from app.services import errors
 from app.services.context import ServiceContext
 from app.services.ledger import PAYMENT_OPERATIONS
 from app.services.lookups import Lookups
-from app.services.threeds import expire_abandoned
+from app.services.threeds_stages import expire_abandoned
 from app.services.views import OPEN_STATUSES, is_open, status_response
 
 # Settled payments whose follow-ups (captures, refunds, cancels) a refresh looks up in NetValve.
