@@ -435,16 +435,20 @@ async def _not_found(request: httpx.Request, inner: httpx.AsyncBaseTransport) ->
 def test_the_ledger_never_disagrees_with_netvalve(harness: Harness) -> None:
     LedgerMachine.harness = harness
     LedgerMachine.seen = Counter()
+    fixed = os.environ.get("LEDGER_MACHINE_RANDOM") is None
     run_state_machine_as_test(
         LedgerMachine,
         settings=settings(
             max_examples=EXAMPLES,
             stateful_step_count=STEPS,
             deadline=None,
-            derandomize=os.environ.get("LEDGER_MACHINE_RANDOM") is None,
+            derandomize=fixed,
             suppress_health_check=list(HealthCheck),
         ),
     )
-    reached = {route for (route, status) in LedgerMachine.seen if status in (200, 202)}
-    assert {"payment", "capture", "refund", "cancel", "status"} <= reached, LedgerMachine.seen
-    assert ("payment", 202) in LedgerMachine.seen, LedgerMachine.seen
+    if fixed:
+        # The fixed run of the test command proves it reaches every route. A random run (the long one, in
+        # chunks) is there for the invariants checked after every step; a chunk may miss a route by chance.
+        reached = {route for (route, status) in LedgerMachine.seen if status in (200, 202)}
+        assert {"payment", "capture", "refund", "cancel", "status"} <= reached, LedgerMachine.seen
+        assert ("payment", 202) in LedgerMachine.seen, LedgerMachine.seen
