@@ -7,7 +7,7 @@ more refunds than captures, no NetValve transaction is counted twice, and once n
 the sandbox and Medusa's amount agree to the cent.
 
 The bounded run is part of the test command; the long run is
-``LEDGER_MACHINE_EXAMPLES=10000 scripts/test.sh tests/property`` (README, "Tests")."""
+``LEDGER_MACHINE_EXAMPLES=10000 LEDGER_MACHINE_RANDOM=1 scripts/test.sh tests/property`` (README, "Tests")."""
 
 from __future__ import annotations
 
