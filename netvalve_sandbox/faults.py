@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qsl
 
@@ -158,6 +159,9 @@ class FaultController:
         self.timeout_seconds = timeout_seconds
         self.knobs = knobs
         self._random = random.Random(knobs.seed)  # noqa: S311 -- reproducible fault rolls, not security
+        # Requests taken off the wire and held by their latency right now, per path: a test that kills the
+        # caller waits for this, so that the request has certainly reached NetValve.
+        self.held: Counter[str] = Counter()
 
     def set_knobs(self, knobs: Knobs) -> None:
         self.knobs = knobs
@@ -260,7 +264,11 @@ class FaultMiddleware:
             return
         if spec.latency:
             receive = await _read_request(receive)
-            await asyncio.sleep(spec.latency)
+            self.controller.held[path] += 1
+            try:
+                await asyncio.sleep(spec.latency)
+            finally:
+                self.controller.held[path] -= 1
         if spec.kind not in REPLACING_KINDS:
             await self.app(scope, receive, send)
             return

@@ -34,6 +34,11 @@ def control_router(sandbox: Sandbox) -> APIRouter:
     async def get_knobs() -> Response:
         return NetvalveJSONResponse(sandbox.faults.knobs.model_dump())
 
+    @router.get("/held")
+    async def held() -> Response:
+        """Requests received and held by their latency right now, per path."""
+        return NetvalveJSONResponse({path: n for path, n in sandbox.faults.held.items() if n})
+
     @router.put("/knobs")
     async def put_knobs(request: Request) -> Response:
         """Replace the run-level knobs; fields left out take their settings defaults."""

@@ -142,6 +142,12 @@ async def payment_in_flight(conn: asyncpg.Connection, cart_id: str) -> bool:
     return value is not None
 
 
+async def sale_held(nv: httpx.AsyncClient) -> bool:
+    """The sandbox has received a sale and holds it for its latency. The service commits the intent before
+    it sends the sale, so a test that kills the service mid-charge waits for this, not for the ledger."""
+    return bool((await nv.get("/_sandbox/held")).json().get("/sale"))
+
+
 NO_KEEPALIVE = httpx.Limits(max_keepalive_connections=0)
 
 

@@ -20,6 +20,7 @@ from tests.faults.support import (
     ServiceProcess,
     hpf_token,
     payment_in_flight,
+    sale_held,
     service_ready,
     wait_until,
 )
@@ -55,6 +56,7 @@ async def test_key_of_a_killed_request_is_usable_after_its_lease(
                 client.post("/api/v1/netvalve/payment", json=body, headers=headers)
             )
             await wait_until(lambda: payment_in_flight(conn, cart.cart_id), seconds=10)
+            await wait_until(lambda: sale_held(nv), seconds=10)
             service.kill()
             with pytest.raises(httpx.TransportError):
                 await in_flight

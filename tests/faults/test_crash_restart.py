@@ -24,6 +24,7 @@ from tests.faults.support import (
     ServiceProcess,
     hpf_token,
     payment_in_flight,
+    sale_held,
     service_ready,
     wait_until,
 )
@@ -78,6 +79,7 @@ async def test_sigkill_mid_charge_loses_nothing_acknowledged_and_never_charges_t
             await nv.put("/_sandbox/knobs", json={"latency_ms": SALE_LATENCY_MS, "fault_paths": ["/sale"]})
             in_flight = asyncio.create_task(pay(killed_cart.cart_id, killed_token, "killed-1"))
             await wait_until(lambda: payment_in_flight(conn, killed_cart.cart_id), seconds=10)
+            await wait_until(lambda: sale_held(nv), seconds=10)
             service.kill()
             with pytest.raises(httpx.TransportError):
                 await in_flight

@@ -31,6 +31,21 @@ async def test_latency_knob_delays_payment_calls_only(sandbox: Harness) -> None:
     assert ledger_elapsed < 0.06
 
 
+async def test_held_names_the_requests_received_and_still_held_by_their_latency(sandbox: Harness) -> None:
+    await sandbox.knobs(latency_ms=300, fault_paths=["/sale"])
+    sale = asyncio.create_task(sandbox.sale())
+    held: dict[str, int] = {}
+    for _ in range(200):
+        held = (await sandbox.client.get("/_sandbox/held")).json()
+        if held:
+            break
+        await asyncio.sleep(0.005)
+
+    assert held == {"/sale": 1}
+    await sale
+    assert (await sandbox.client.get("/_sandbox/held")).json() == {}
+
+
 async def test_timeout_after_commit_charges_once_and_can_be_reconciled(sandbox: Harness) -> None:
     started = time.perf_counter()
     lost = await sandbox.post("/sale", card_body(clientOrderId="cart-lost"), **{"x-sandbox-fault": "timeout"})
