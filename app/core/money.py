@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 # ISO 4217 exponents that differ from 2 (the same lists Medusa's Stripe provider uses).
@@ -46,12 +46,23 @@ def parse_amount(value: Any) -> Decimal:
 
 
 def to_minor(amount: Decimal, currency: str) -> int:
-    """Major units to integer minor units; refuses sub-minor precision instead of rounding money."""
+    """Major units to integer minor units, for amounts NetValve states (never more precise than the currency);
+    refuses sub-minor precision. Medusa's amounts go through ``round_to_minor``."""
     exponent = currency_exponent(currency)
     scaled = amount.scaleb(exponent)
     if scaled != scaled.to_integral_value():
         raise InvalidAmount(f"{amount} has more decimals than {currency.upper()} allows ({exponent})")
     return int(scaled)
+
+
+def round_to_minor(amount: Decimal, currency: str) -> int:
+    """Medusa's exact amount in the currency's minor units, rounded half up: the one rounding rule.
+
+    Medusa keeps totals with more decimals than the currency has (19 % tax on 19.99 plus 5.00 shipping is
+    29.7381 EUR) and leaves rounding to its payment providers, which round half up to the minor unit
+    (``getSmallestUnit`` of Medusa's Stripe provider); NetValve is sent what this returns."""
+    exponent = currency_exponent(currency)
+    return int(amount.scaleb(exponent).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def from_minor(minor: int, currency: str) -> Decimal:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -12,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     text,
@@ -106,6 +108,9 @@ class Payment(TimestampMixin, Base):
     payment_collection_id: Mapped[str | None] = mapped_column(String(64))
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     amount_minor: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # Medusa's amount as Medusa holds it (tax and promotions can give it more decimals than the currency);
+    # ``amount_minor`` is it rounded once (``money.round_to_minor``), what NetValve is sent.
+    medusa_amount: Mapped[Decimal] = mapped_column(Numeric, nullable=False)
     authorized_minor: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     captured_minor: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
     refunded_minor: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
@@ -158,6 +163,8 @@ class GatewayTransaction(Base):
     operation: Mapped[str] = mapped_column(String(16), nullable=False)
     request_reference: Mapped[str] = mapped_column(String(100), nullable=False)
     amount_minor: Mapped[int | None] = mapped_column(BigInteger)
+    # The exact amount Medusa asked this call for (a refund's ``raw_amount``), when one came from Medusa.
+    medusa_amount: Mapped[Decimal | None] = mapped_column(Numeric)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
     parent_transaction_id: Mapped[int | None] = mapped_column(BigInteger)
     netvalve_transaction_id: Mapped[int | None] = mapped_column(BigInteger)

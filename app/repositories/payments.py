@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.money import from_minor
 from app.models import CallOutcome, GatewayTransaction, HpfToken, Operation, Payment, PaymentStatus
 
 OPEN_CALL_OUTCOMES = (CallOutcome.IN_FLIGHT, CallOutcome.UNKNOWN, CallOutcome.PENDING)
@@ -97,6 +99,7 @@ class PaymentRepository:
         payment_collection_id: str | None,
         currency: str,
         amount_minor: int,
+        medusa_amount: Decimal,
         capture_mode: str,
     ) -> Payment:
         """The cart's open payment row, locked; a new one when the cart has none (or only failed ones)."""
@@ -111,6 +114,7 @@ class PaymentRepository:
                 payment_collection_id=payment_collection_id,
                 currency=currency,
                 amount_minor=amount_minor,
+                medusa_amount=medusa_amount,
                 capture_mode=capture_mode,
                 status=PaymentStatus.REQUIRES_MORE,
                 attempt=0,
@@ -131,6 +135,7 @@ class PaymentRepository:
         *,
         reference: str,
         amount_minor: int | None,
+        medusa_amount: Decimal | None = None,
         parent_transaction_id: int | None = None,
         idempotency_key: str | None = None,
     ) -> GatewayTransaction:
@@ -139,6 +144,7 @@ class PaymentRepository:
             operation=operation,
             request_reference=reference,
             amount_minor=amount_minor,
+            medusa_amount=medusa_amount,
             currency=payment.currency,
             parent_transaction_id=parent_transaction_id,
             outcome=CallOutcome.IN_FLIGHT,
@@ -176,6 +182,22 @@ class PaymentRepository:
             .limit(1)
         )
         return result.scalar_one_or_none()
+
+    async def refund_rounding_carry(self, payment: Payment) -> Decimal:
+        """What the payment's approved refunds asked for (Medusa's exact amounts) minus what NetValve refunded
+        for them: the rounding not yet given back, less than half a minor unit either way."""
+        result = await self.session.execute(
+            select(GatewayTransaction.medusa_amount, GatewayTransaction.amount_minor).where(
+                GatewayTransaction.payment_id == payment.id,
+                GatewayTransaction.operation == Operation.REFUND,
+                GatewayTransaction.outcome == CallOutcome.APPROVED,
+                GatewayTransaction.medusa_amount.is_not(None),
+            )
+        )
+        return sum(
+            (exact - from_minor(minor or 0, payment.currency) for exact, minor in result if exact),
+            Decimal(0),
+        )
 
     async def capture_transaction_id(self, payment_id: int) -> int | None:
         """NetValve's id of the payment's approved capture: what a refund of an authorization targets."""

@@ -248,7 +248,9 @@ class MoneyOperationResponse(BaseModel):
     payment_session_id: str | None
     cart_id: str
     currency_code: str
+    # What NetValve charged; ``medusa_amount`` is Medusa's exact amount it was rounded from.
     amount: Decimal
+    medusa_amount: Decimal
     authorized_amount: Decimal
     captured_amount: Decimal
     refunded_amount: Decimal
@@ -292,6 +294,7 @@ class StatusResponse(BaseModel):
     payment_session_id: str | None = None
     currency_code: str | None = None
     amount: Decimal | None = None
+    medusa_amount: Decimal | None = None
     authorized_amount: Decimal | None = None
     captured_amount: Decimal | None = None
     refunded_amount: Decimal | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from app.core.money import from_minor
@@ -23,20 +24,27 @@ def ledger_action(status: PaymentStatus) -> str | None:
     return LEDGER_ACTIONS.get(status)
 
 
-def _action_minor(payment: Payment, action: str) -> int:
-    """The amount Medusa records for an action: what was captured or authorized, else the payment's."""
+def _action_amount(payment: Payment, action: str) -> Decimal:
+    """The amount Medusa records for an action: what was captured or authorized, else the payment's. The
+    whole payment is Medusa's own exact amount (29.7381, not the 29.74 NetValve charged): Medusa captures
+    what it is told, and only its exact amount leaves its payment captured in full and its refunds adding
+    up."""
+    minor = payment.amount_minor
     if action == "captured" and payment.captured_minor:
-        return payment.captured_minor
-    if action == "authorized" and payment.authorized_minor:
-        return payment.authorized_minor
-    return payment.amount_minor
+        minor = payment.captured_minor
+    elif action == "authorized" and payment.authorized_minor:
+        minor = payment.authorized_minor
+    charged = from_minor(minor, payment.currency)
+    if minor == payment.amount_minor and payment.medusa_amount != charged:
+        return payment.medusa_amount
+    return charged
 
 
 def forward_row(
     payment: Payment, action: str, transaction_id: int | None, webhook_event_id: int | None = None
 ) -> dict[str, Any] | None:
     """The outbox row announcing ``action``; one per (action, session, transaction), whoever queues it."""
-    amount = from_minor(_action_minor(payment, action), payment.currency)
+    amount = _action_amount(payment, action)
     key = f"{action}|{payment.payment_session_id}|{transaction_id}"
     return _row(key, action, payment, transaction_id, {"amount": str(amount)}, webhook_event_id)
 

@@ -32,6 +32,7 @@ async def cart_payment(ctx: ServiceContext, repo: PaymentRepository, due: Due) -
         payment_collection_id=due.cart.payment_collection_id,
         currency=due.currency,
         amount_minor=due.amount_minor,
+        medusa_amount=due.exact,
         capture_mode=ctx.settings.netvalve_capture_mode.value,
     )
 
@@ -52,6 +53,7 @@ async def open_attempt(
             await check_attempt_caps(ctx, repo, payment)
             payment.attempt += 1
             payment.amount_minor = due.amount_minor
+            payment.medusa_amount = due.exact
             payment.currency = due.currency
             suffix = HOSTED_SUFFIX if hosted else ""
             reference = f"{due.session_id or due.cart.id}-{payment.attempt}{suffix}"

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.core.config import Settings
-from app.core.money import InvalidAmount, currency_exponent, from_minor, to_minor
+from app.core.money import currency_exponent, from_minor, round_to_minor
 from app.core.security import Caller
 from app.gateway import MerchantNotConfigured, mid_fields
 from app.models import Payment
@@ -21,9 +21,11 @@ _ROUTING_FIELDS = {"netvalveMidId": "netvalve_mid_id", "midId": "mid_id", "siteI
 
 @dataclass(frozen=True)
 class Due:
-    """What the cart owes, as Medusa holds it: the exact amount, in major and minor units."""
+    """What the cart owes: Medusa's exact amount, and what NetValve is sent (it rounded once, in major and
+    minor units)."""
 
     cart: MedusaCart
+    exact: Decimal
     amount: Decimal
     amount_minor: int
     currency: str
@@ -60,16 +62,15 @@ class Carts:
         currency = cart.currency_code
         if currency_exponent(currency) > NETVALVE_MAX_EXPONENT:
             raise errors.CurrencyNotSupported(details={"currency": currency})
-        try:
-            minor = to_minor(amount, currency)
-        except InvalidAmount as exc:
-            raise errors.InvalidAmount(str(exc)) from None
+        minor = round_to_minor(amount, currency)
+        if minor <= 0:
+            raise errors.InvalidAmount(f"{amount} {currency.upper()} is nothing to charge")
         try:
             routing = mid_fields(self.settings, currency)
         except MerchantNotConfigured as exc:
             raise errors.CurrencyNotConfigured(str(exc)) from None
         fields = {_ROUTING_FIELDS[key]: value for key, value in routing.items()}
-        return Due(cart, from_minor(minor, currency), minor, currency, fields)
+        return Due(cart, amount, from_minor(minor, currency), minor, currency, fields)
 
     async def check_current(self, payment: Payment) -> None:
         """``check_unchanged`` against Medusa's current amount, read as cheaply as Medusa allows: the
@@ -89,14 +90,8 @@ class Carts:
 
     @staticmethod
     def _compare(payment: Payment, amount: Decimal, currency: str) -> None:
-        try:
-            minor = to_minor(amount, payment.currency)
-        except InvalidAmount:
-            minor = None
-        if minor != payment.amount_minor or currency.upper() != payment.currency:
+        """Medusa's exact amounts compared, never the rounded ones: 0.0001 more is another cart."""
+        if amount != payment.medusa_amount or currency.upper() != payment.currency:
             raise errors.PaymentAmountMismatch(
-                details={
-                    "ledger_amount": str(from_minor(payment.amount_minor, payment.currency)),
-                    "medusa_amount": str(amount),
-                }
+                details={"ledger_amount": str(payment.medusa_amount), "medusa_amount": str(amount)}
             )

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -105,6 +106,7 @@ class LockedPayment:
         *,
         reference: str,
         amount_minor: int | None,
+        medusa_amount: Decimal | None = None,
         parent_transaction_id: int | None = None,
         idempotency_key: str | None = None,
     ) -> CallRef:
@@ -113,6 +115,7 @@ class LockedPayment:
             operation,
             reference=reference,
             amount_minor=amount_minor,
+            medusa_amount=medusa_amount,
             parent_transaction_id=parent_transaction_id,
             idempotency_key=idempotency_key,
         )

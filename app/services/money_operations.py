@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import AppError
-from app.core.money import InvalidAmount, from_minor, to_minor
+from app.core.money import from_minor, round_to_minor
 from app.gateway import (
     ALREADY_DONE,
     CancelRequest,
@@ -89,11 +89,15 @@ class MoneyOperations:
             if operation is Operation.REFUND:
                 # NetValve refunds the sale or, after authorize-capture, the capture.
                 target = await PaymentRepository(db).capture_transaction_id(payment.id) or target
-            minor, request, send = self._plan(operation, payment, amount, target)
+            carry = Decimal(0)
+            if operation is Operation.REFUND and amount is not None:
+                carry = await PaymentRepository(db).refund_rounding_carry(payment)
+            minor, request, send = self._plan(operation, payment, amount, target, carry)
             ref = await LockedPayment(db, payment).open_call(
                 operation,
                 reference=f"{payment.client_order_id}-{operation.value}",
                 amount_minor=minor or None,
+                medusa_amount=amount,
                 parent_transaction_id=target,
                 idempotency_key=key,
             )
@@ -175,7 +179,12 @@ class MoneyOperations:
         )
 
     def _plan(
-        self, operation: Operation, payment: Payment, amount: Decimal | None, target: int | None
+        self,
+        operation: Operation,
+        payment: Payment,
+        amount: Decimal | None,
+        target: int | None,
+        carry: Decimal,
     ) -> tuple[int, Any, Send]:
         if operation is Operation.CAPTURE:
             remaining = payment.authorized_minor - payment.captured_minor
@@ -186,21 +195,33 @@ class MoneyOperations:
             return minor, capture, self.gateway.capture
         if operation is Operation.REFUND:
             remaining = payment.captured_minor - payment.refunded_minor
-            minor = _bounded(payment, amount, remaining, errors.RefundExceedsCaptured, "refundable")
+            # Rounded with what earlier refunds left over, so that Medusa's exact refunds, however split,
+            # add up to what NetValve charged: three thirds of 29.7381 are 9.92 + 9.91 + 9.91.
+            minor = _bounded(payment, amount, remaining, errors.RefundExceedsCaptured, "refundable", carry)
             refund = RefundRequest(transaction_id=target, amount=from_minor(minor, payment.currency))
             return minor, refund, self.gateway.refund
         return 0, CancelRequest(transaction_id=target), self.gateway.cancel
 
 
 def _bounded(
-    payment: Payment, amount: Decimal | None, remaining: int, error: type[AppError], room: str
+    payment: Payment,
+    amount: Decimal | None,
+    remaining: int,
+    error: type[AppError],
+    room: str,
+    carry: Decimal = Decimal(0),
 ) -> int:
     """The requested amount (all that remains by default) in minor units, refused beyond ``remaining``."""
-    try:
-        minor = remaining if amount is None else to_minor(amount, payment.currency)
-    except InvalidAmount as exc:
-        raise errors.InvalidAmount(str(exc)) from None
+    if amount is None:
+        minor = remaining
+    else:
+        minor = round_to_minor(carry + amount, payment.currency)
+        if minor <= 0 < remaining:
+            raise errors.InvalidAmount(
+                f"{amount} {payment.currency} rounds to nothing NetValve can move",
+                details={"requested": str(amount)},
+            )
     if minor <= 0 or minor > remaining:
-        money = {"requested": str(from_minor(minor, payment.currency))}
+        money = {"requested": str(amount if amount is not None else from_minor(minor, payment.currency))}
         raise error(details={**money, room: str(from_minor(remaining, payment.currency))})
     return minor

@@ -141,7 +141,7 @@ class ThreeDS:
                 await check_attempt_caps(self.ctx, repo, payment)
                 stage = stage_of(payment)
                 fresh = not abandoned(payment, self.window)
-                same = payment.threeds_token_sha256 == digest and payment.amount_minor == due.amount_minor
+                same = payment.threeds_token_sha256 == digest and payment.medusa_amount == due.exact
                 if stage in THREEDS_WAITING and fresh and same:
                     return action_answer(payment)
                 if busy(payment, self.stale):
@@ -152,6 +152,7 @@ class ThreeDS:
                     move(payment, None)
                 move(payment, ThreeDSStage.INITIALIZING)
                 payment.amount_minor = due.amount_minor
+                payment.medusa_amount = due.exact
                 payment.currency = due.currency
                 payment.threeds_transaction_id = None
                 payment.threeds_redirect = redirect
@@ -197,7 +198,7 @@ class ThreeDS:
         if stage not in THREEDS_WAITING:
             return payment
         late = abandoned(payment, self.window)
-        changed = payment.amount_minor != due.amount_minor or payment.currency != due.currency
+        changed = payment.medusa_amount != due.exact or payment.currency != due.currency
         if not (late or changed):
             return payment
         async with self.ctx.ledger.locked(payment.id) as locked:

@@ -40,6 +40,7 @@ def _ledger_fields(payment: Payment) -> dict[str, Any]:
         "payment_session_id": payment.payment_session_id,
         "currency_code": payment.currency,
         "amount": _money(payment, payment.amount_minor),
+        "medusa_amount": payment.medusa_amount,
         "authorized_amount": _money(payment, payment.authorized_minor),
         "captured_amount": _money(payment, payment.captured_minor),
         "refunded_amount": _money(payment, payment.refunded_minor),

@@ -6,6 +6,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -81,6 +82,7 @@ class Stack:
             "attempt": 1,
         }
         values.update(fields)
+        values.setdefault("medusa_amount", Decimal(values["amount_minor"]) / 100)
         async with self.state.sessionmaker.begin() as db:
             payment = Payment(**values)
             db.add(payment)
