@@ -23,9 +23,8 @@ logger = logging.getLogger(__name__)
 
 
 def netvalve_service(state: State) -> NetValveService:
-    return NetValveService(
-        state.settings, state.sessionmaker, state.autocommit, MedusaReader(state.medusa_pool), state.gateway
-    )
+    medusa = MedusaReader(state.medusa_pool, state.settings.medusa_pool_acquire_timeout_seconds)
+    return NetValveService(state.settings, state.sessionmaker, state.autocommit, medusa, state.gateway)
 
 
 async def process_due_webhooks(state: State, limit: int = 20) -> int:

@@ -139,6 +139,8 @@ def make_settings(database_dsn: str, **overrides: object) -> Settings:
         "storefront_rate_limit_per_address": 1_000_000,
         "storefront_rate_limit_per_key": 1_000_000,
         "storefront_payment_rate_limit_per_address": 1_000_000,
+        "storefront_key_lookups_per_address": 1_000_000,
+        "storefront_decline_ceiling": 1_000_000,
     }
     values.update(overrides)
     return load_settings(**values)

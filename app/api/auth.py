@@ -9,6 +9,7 @@ dependencies then return the caller it found."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.routing import compile_path
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.client_address import client_address, parse_ip
 from app.core.config import Settings, StorefrontAuth
@@ -42,10 +43,17 @@ from app.db.medusa import MedusaPool
 from app.repositories.medusa import MedusaReader
 from app.services.rate_limits import RateLimiter
 
+logger = logging.getLogger(__name__)
+
 PUBLISHABLE_KEY_HEADER = "x-publishable-api-key"
 _CALLER = "caller"
-# Routes whose every request is a payment attempt: they also count against the tighter per-address limit.
-PAYMENT_ROUTES = frozenset({"/payment", "/threeds/finish"})
+# Routes whose requests send a card to NetValve: a 402 they answer is a decline, counted against the
+# storefront's decline ceiling, and once it is reached they are refused.
+CARD_ROUTES = frozenset({"/payment", "/threeds/finish"})
+# Routes whose every request is a payment attempt or prepares one (a NetValve HPF session): they also count
+# against the tighter per-address payment limit.
+PAYMENT_ROUTES = CARD_ROUTES | {"/hpf/session"}
+DECLINED = 402
 
 
 def _bearer(request: Request) -> str | None:
@@ -68,6 +76,18 @@ def request_address(request: Request) -> str | None:
     peer = request.client.host if request.client else None
     return client_address(
         peer, request.headers.getlist("x-forwarded-for"), _settings(request).trusted_proxies
+    )
+
+
+def limit_address(request: Request) -> str | None:
+    """The address a request is rate limited as: ``request_address``, or where an ``X-Forwarded-For`` hop
+    cannot be read, the nearest trusted hop (a request is never left out of the per-address limits)."""
+    peer = request.client.host if request.client else None
+    return client_address(
+        peer,
+        request.headers.getlist("x-forwarded-for"),
+        _settings(request).trusted_proxies,
+        unreadable_as_proxy=True,
     )
 
 
@@ -100,8 +120,15 @@ async def _storefront_caller(request: Request, token: str) -> Caller | None:
     if hit:
         return caller
     pool: MedusaPool = request.app.state.medusa_pool
+    limiter: RateLimiter = request.app.state.rate_limiter
     try:
-        key = await MedusaReader(pool).get_publishable_key(token)
+        # Random well-formed keys are each a miss: the address pays for them, not Medusa's database.
+        await limiter.check_key_lookup(limit_address(request))
+        key = await MedusaReader(
+            pool, _settings(request).medusa_pool_acquire_timeout_seconds
+        ).get_publishable_key(token)
+    except AppError:
+        raise
     except Exception as exc:
         # Also raised before any route runs (AuthenticateBeforeBody), where no exception handler would map it.
         if is_database_outage(exc):
@@ -163,6 +190,7 @@ class AuthenticatedRoute:
     methods: frozenset[str]
     authenticate: Authenticator
     is_payment: bool
+    sends_card: bool
 
 
 def authenticated_routes(prefix: str, routers: Iterable[APIRouter]) -> list[AuthenticatedRoute]:
@@ -174,7 +202,11 @@ def authenticated_routes(prefix: str, routers: Iterable[APIRouter]) -> list[Auth
                 path, _, _ = compile_path(prefix + route.path)
                 found.append(
                     AuthenticatedRoute(
-                        path, frozenset(route.methods or ()), authenticate, route.path in PAYMENT_ROUTES
+                        path,
+                        frozenset(route.methods or ()),
+                        authenticate,
+                        route.path in PAYMENT_ROUTES,
+                        route.path in CARD_ROUTES,
                     )
                 )
     return found
@@ -186,7 +218,9 @@ async def _limit(request: Request, caller: Caller, route: AuthenticatedRoute) ->
         return
     limiter: RateLimiter = request.app.state.rate_limiter
     try:
-        await limiter.check(caller, request_address(request), payment=route.is_payment)
+        await limiter.check(
+            caller, limit_address(request), payment=route.is_payment, sends_card=route.sends_card
+        )
     except AppError:
         raise
     except Exception as exc:
@@ -224,4 +258,25 @@ class AuthenticateBeforeBody:
                 await refusal(scope, receive, send)
                 return
             scope.setdefault("state", {})[_CALLER] = caller
+            if route.sends_card and caller.kind is CallerKind.STOREFRONT:
+                await self._counting_declines(request, scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+    async def _counting_declines(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the route; a decline it answered is counted once the answer is sent (the shopper never
+        waits for the count)."""
+        statuses: list[int] = []
+
+        async def watching(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+            await send(message)
+
+        await self.app(scope, receive, watching)
+        if statuses == [DECLINED]:
+            limiter: RateLimiter = request.app.state.rate_limiter
+            try:
+                await limiter.record_decline()
+            except Exception:
+                logger.exception("a decline could not be counted against the storefront's ceiling")

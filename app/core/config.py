@@ -169,6 +169,8 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = False
     medusa_pool_min_size: Annotated[int, Field(ge=0, le=100)] = 1
     medusa_pool_max_size: Annotated[int, Field(ge=1, le=100)] = 10
+    # A request waits this long for a Medusa connection, then is answered 503 medusa_busy: no unbounded queue.
+    medusa_pool_acquire_timeout_seconds: PositiveSeconds = 5.0
 
     service_api_keys: SecretList = Field(default_factory=list)
     storefront_auth: StorefrontAuth = StorefrontAuth.PUBLISHABLE_KEY
@@ -189,8 +191,14 @@ class Settings(BaseSettings):
     storefront_rate_limit_per_address: Annotated[int, Field(ge=0)] = 120
     storefront_rate_limit_per_key: Annotated[int, Field(ge=0)] = 6000
     storefront_payment_rate_limit_per_address: Annotated[int, Field(ge=0)] = 20
+    # Publishable keys missing from the cache (each a Medusa query) per address and window.
+    storefront_key_lookups_per_address: Annotated[int, Field(ge=0)] = 10
+    # Declines answered per window across the storefront; past it card-sending requests are refused.
+    storefront_decline_ceiling: Annotated[int, Field(ge=0)] = 100
     # Far below its limits a replica counts in memory and adds its hits to the shared count this often.
     storefront_rate_limit_flush_seconds: Annotated[float, Field(gt=0, le=10)] = 0.25
+    # Production: /ready answers callers without a service key from a probe at most this old.
+    ready_cache_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
     idempotency_key_ttl_hours: Annotated[int, Field(ge=24)] = 24
     # A claimed key nobody answered within this time belongs to a request that died; a retry takes it over.
     idempotency_lease_seconds: PositiveSeconds = 120.0

@@ -119,6 +119,17 @@ class DatabaseUnavailable(AppError):
 DATABASE_RETRY_AFTER_SECONDS = 2
 
 
+class MedusaBusy(AppError):
+    """Every connection to Medusa's database stayed in use for ``MEDUSA_POOL_ACQUIRE_TIMEOUT_SECONDS``."""
+
+    status_code = 503
+    code = "medusa_busy"
+    message = "Medusa's database is busy; retry later."
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
+
+
 def is_database_outage(exc: BaseException) -> bool:
     """Whether ``exc`` says a database cannot be reached (down, restarting, pool exhausted), as opposed
     to a bug such as a constraint violation. Our only other network peer, NetValve, is reached through the

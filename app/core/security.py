@@ -59,15 +59,17 @@ def is_well_formed_publishable_key(token: str) -> bool:
 class PublishableKeyCache:
     """Medusa's recent verdicts on publishable keys (a ``Caller``, or None for a refused key), so checkout
     requests do not each query ``api_key``. Keyed by the key's SHA-256, never the key itself, and bounded:
-    past ``max_entries`` the least recently used verdict goes."""
+    past ``max_entries`` the least recently used verdict goes. Refused keys are kept apart, each kind bounded
+    on its own, so that an attacker's random keys only ever push out other refused keys, never a real one."""
 
     def __init__(self, ttl_seconds: float, max_entries: int) -> None:
         self._ttl = ttl_seconds
         self._max_entries = max_entries
-        self._entries: OrderedDict[bytes, tuple[float, Caller | None]] = OrderedDict()
+        self._valid: OrderedDict[bytes, tuple[float, Caller]] = OrderedDict()
+        self._refused: OrderedDict[bytes, float] = OrderedDict()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._valid) + len(self._refused)
 
     @staticmethod
     def _digest(token: str) -> bytes:
@@ -75,20 +77,35 @@ class PublishableKeyCache:
 
     def get(self, token: str) -> tuple[bool, Caller | None]:
         digest = self._digest(token)
-        entry = self._entries.get(digest)
-        if entry is None:
-            return False, None
-        if entry[0] < time.monotonic():
-            del self._entries[digest]
-            return False, None
-        self._entries.move_to_end(digest)
-        return True, entry[1]
+        now = time.monotonic()
+        if (valid := self._valid.get(digest)) is not None:
+            if valid[0] < now:
+                del self._valid[digest]
+                return False, None
+            self._valid.move_to_end(digest)
+            return True, valid[1]
+        if (refused_until := self._refused.get(digest)) is not None:
+            if refused_until < now:
+                del self._refused[digest]
+                return False, None
+            self._refused.move_to_end(digest)
+            return True, None
+        return False, None
 
     def put(self, token: str, caller: Caller | None) -> None:
         if self._ttl <= 0 or self._max_entries <= 0:
             return
         digest = self._digest(token)
-        self._entries[digest] = (time.monotonic() + self._ttl, caller)
-        self._entries.move_to_end(digest)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        expires = time.monotonic() + self._ttl
+        if caller is None:
+            self._valid.pop(digest, None)
+            self._refused[digest] = expires
+            self._refused.move_to_end(digest)
+            while len(self._refused) > self._max_entries:
+                self._refused.popitem(last=False)
+            return
+        self._refused.pop(digest, None)
+        self._valid[digest] = (expires, caller)
+        self._valid.move_to_end(digest)
+        while len(self._valid) > self._max_entries:
+            self._valid.popitem(last=False)

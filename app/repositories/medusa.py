@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from app.core.errors import MedusaBusy
 from app.db.medusa import MedusaPool
 
 # Every Medusa table the statements below read: the read-only role needs SELECT on these and nothing else
@@ -290,14 +291,24 @@ def _session(row: asyncpg.Record, prefix: str = "", cart_id: str | None = None) 
 class MedusaReader:
     """Reads carts, payment sessions and publishable keys from Medusa's database; never writes."""
 
-    def __init__(self, pool: MedusaPool) -> None:
+    def __init__(self, pool: MedusaPool, acquire_timeout: float | None = None) -> None:
         self._pool = pool
+        self._acquire_timeout = acquire_timeout
 
     @asynccontextmanager
     async def _read_only(self) -> AsyncIterator[PoolConnectionProxy[asyncpg.Record]]:
-        # Read-only even if the pool was created without default_transaction_read_only.
-        async with self._pool.acquire() as conn, conn.transaction(readonly=True):
-            yield conn
+        # Waiting for a connection is bounded: a burst beyond the pool is answered, not queued without end.
+        # Only the acquisition's timeout means busy; a query's own timeout is a TimeoutError too.
+        try:
+            conn = await self._pool.acquire(timeout=self._acquire_timeout)
+        except TimeoutError:
+            raise MedusaBusy() from None
+        try:
+            # Read-only even if the pool was created without default_transaction_read_only.
+            async with conn.transaction(readonly=True):
+                yield conn
+        finally:
+            await self._pool.release(conn)
 
     async def get_cart(self, cart_id: str) -> MedusaCart | None:
         """The cart with its payment collection, live NetValve session and order; None if gone."""

@@ -1,12 +1,14 @@
 """A payment attempt in the ledger: recorded and committed before NetValve hears of it, whether the card
-comes from the hosted fields (``/sale``, ``/authorize``) or the shopper pays on the Hosted Payment Page."""
+comes from the hosted fields (``/sale``, ``/authorize``) or the shopper pays on the Hosted Payment Page. A
+3-D Secure authentication is an attempt too (a card tester spends one on each), and the sale it authenticates
+is part of it."""
 
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
 from app.gateway import Outcome
-from app.models import GatewayTransaction, Operation, Payment, PaymentStatus
+from app.models import GatewayTransaction, Operation, Payment, PaymentStatus, ThreeDSStage
 from app.repositories.payments import PaymentRepository
 from app.services import errors
 from app.services.carts import Due
@@ -38,9 +40,16 @@ async def cart_payment(ctx: ServiceContext, repo: PaymentRepository, due: Due) -
 
 
 async def open_attempt(
-    ctx: ServiceContext, due: Due, operation: Operation, idempotency_key: str | None, *, hosted: bool = False
+    ctx: ServiceContext,
+    due: Due,
+    operation: Operation,
+    idempotency_key: str | None,
+    *,
+    hosted: bool = False,
+    authenticated: bool = False,
 ) -> tuple[CallRef, str] | Payment:
-    """Record the attempt and commit it; the payment itself when there is nothing to send."""
+    """Record the attempt and commit it; the payment itself when there is nothing to send. The sale of a
+    3-D Secure authentication (``authenticated``) belongs to the attempt the authentication counted."""
     try:
         async with ctx.sessionmaker.begin() as db:
             repo = PaymentRepository(db)
@@ -50,8 +59,8 @@ async def open_attempt(
             status = PaymentStatus(payment.status)
             if is_already_done(status, operation) or not is_allowed(status, operation):
                 return payment
-            await check_attempt_caps(ctx, repo, payment)
-            payment.attempt += 1
+            if not (authenticated and payment.threeds_stage == ThreeDSStage.AUTHENTICATED):
+                await count_attempt(ctx, repo, payment)
             payment.amount_minor = due.amount_minor
             payment.medusa_amount = due.exact
             payment.currency = due.currency
@@ -65,6 +74,13 @@ async def open_attempt(
         # The partial unique index on live payments per cart: another request won the race.
         raise errors.OperationInProgress() from None
     return ref, reference
+
+
+async def count_attempt(ctx: ServiceContext, repo: PaymentRepository, payment: Payment) -> None:
+    """One more attempt for the payment (a sale, authorization, hosted page order or 3-D Secure
+    authentication), refused beyond the caps (``check_attempt_caps``)."""
+    await check_attempt_caps(ctx, repo, payment)
+    payment.attempt += 1
 
 
 async def check_attempt_caps(ctx: ServiceContext, repo: PaymentRepository, payment: Payment) -> None:

@@ -111,7 +111,9 @@ class Payments:
     ) -> Answer[PayResponse]:
         """Send the sale (or authorization) through the ledger's call protocol: recorded, sent, settled."""
         operation = self.operation
-        opened = await open_attempt(self.ctx, due, operation, idempotency_key)
+        opened = await open_attempt(
+            self.ctx, due, operation, idempotency_key, authenticated="three_ds" in fields
+        )
         if isinstance(opened, Payment):
             return paid_answer(opened)
         ref, reference = opened

@@ -150,6 +150,7 @@ class ThreeDS:
                     move(payment, ThreeDSStage.FAILED, ABANDONED_CODE if not fresh else REPLACED_CODE)
                 elif stage is ThreeDSStage.INITIALIZING:
                     move(payment, None)
+                payment.attempt += 1  # the caps were checked above; its sale counts no further
                 move(payment, ThreeDSStage.INITIALIZING)
                 payment.amount_minor = due.amount_minor
                 payment.medusa_amount = due.exact
