@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from netvalve_sandbox.settings import SandboxSettings
-from netvalve_sandbox.state import Ledger, Order, Transaction, TxType
+from netvalve_sandbox.state import Chargeback, Ledger, Order, Transaction, TxType
 from netvalve_sandbox.wire import api_timestamp, money, new_trace_id, webhook_timestamp
 
 WEBHOOK_CLIENT_ID = 1
@@ -123,6 +122,20 @@ def transaction_output(txn: Transaction, ledger: Ledger, settings: SandboxSettin
         "isPartialRefundAllowed": True,
         "transactions": [transaction_short(child, ledger) for child in related],
         "transactionReferencedList": [transaction_short(child, ledger) for child in related],
+        "chargebackData": [chargeback_data(chargeback, txn) for chargeback in txn.chargebacks],
+    }
+
+
+def chargeback_data(chargeback: Chargeback, txn: Transaction) -> dict[str, Any]:
+    """One entry of `chargebackData[]`: NetValve documents the array, not its fields; these are the
+    webhook's own names plus the dispute desk's id and date (README, "Disputes and chargebacks")."""
+    return {
+        "chargebackId": chargeback.id,
+        "chargebackTransactionType": chargeback.type,
+        "chargebackSource": chargeback.source,
+        "amount": chargeback.amount,
+        "currency": txn.currency,
+        "chargebackDate": api_timestamp(chargeback.created_at),
     }
 
 
@@ -202,21 +215,15 @@ def webhook_body(txn: Transaction, settings: SandboxSettings, moment: datetime) 
 
 
 def chargeback_body(
-    txn: Transaction,
-    settings: SandboxSettings,
-    moment: datetime,
-    *,
-    amount: Decimal,
-    chargeback_type: str,
-    source: str,
+    txn: Transaction, chargeback: Chargeback, settings: SandboxSettings, moment: datetime
 ) -> dict[str, Any]:
     """`CHARGEBACK` on a transaction: its webhook body, the dispute's type and source, a trace of its own."""
     body = webhook_body(txn, settings, moment)
     body["eventName"] = "CHARGEBACK"
     body["data"] |= {
         "traceId": new_trace_id(),
-        "amount": amount,
-        "chargebackTransactionType": chargeback_type,
-        "chargebackSource": source,
+        "amount": chargeback.amount,
+        "chargebackTransactionType": chargeback.type,
+        "chargebackSource": chargeback.source,
     }
     return body

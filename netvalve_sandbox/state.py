@@ -79,6 +79,18 @@ class Transaction:
     updated_at: datetime | None = None
     children: list[int] = field(default_factory=list)
     three_ds: dict[str, Any] | None = None
+    chargebacks: list[Chargeback] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Chargeback:
+    """A chargeback (or alert) NetValve's dispute desk recorded on a transaction."""
+
+    id: str
+    type: str
+    source: str
+    amount: Decimal
+    created_at: datetime
 
 
 @dataclass(frozen=True)

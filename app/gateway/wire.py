@@ -436,6 +436,19 @@ class TransactionSummary(WireResponse):
             return None
 
 
+class ChargebackEntry(WireResponse):
+    """One entry of ``chargebackData[]`` on ``GET /transaction``. NetValve documents the array, not its
+    fields: the webhook's own names are read, with the plain ones as a fallback."""
+
+    id: str | int | None = Field(default=None, validation_alias=AliasChoices("chargebackId", "id"))
+    type: str | None = Field(
+        default=None, validation_alias=AliasChoices("chargebackTransactionType", "chargebackType", "type")
+    )
+    source: str | None = Field(default=None, validation_alias=AliasChoices("chargebackSource", "source"))
+    amount: Decimal | None = Field(default=None, validation_alias=AliasChoices("amount", "chargebackAmount"))
+    currency: str | None = None
+
+
 class TransactionDetails(WireResponse):
     """``GET /transaction?id=`` (``TransactionOutputDTO``); ``status`` is NetValve's free text."""
 
@@ -463,6 +476,9 @@ class TransactionDetails(WireResponse):
     order_id: int | str | None = None
     card_number: str | None = None
     created_date: str | None = None
+    chargebacks: list[ChargebackEntry] = Field(
+        default_factory=list, validation_alias=AliasChoices("chargebackData", "chargebacks")
+    )
 
     @field_validator("card_number")
     @classmethod

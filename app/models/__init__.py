@@ -8,6 +8,7 @@ from app.models.payment import (
     IdempotencyKey,
     Operation,
     Payment,
+    PaymentAudit,
     PaymentStatus,
     ThreeDSStage,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "Operation",
     "OutboxStatus",
     "Payment",
+    "PaymentAudit",
     "PaymentStatus",
     "RateLimitHit",
     "ThreeDSStage",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Text,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, TimestampMixin
@@ -178,6 +180,25 @@ class GatewayTransaction(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # "<scope>:<key>" of the request that made the call: a retry with that key finds it, never sends again.
     idempotency_key: Mapped[str | None] = mapped_column(String(400))
+
+
+class PaymentAudit(Base):
+    """An operator's change to a payment outside the call protocol (a dispute cleared): who, why, and
+    what the payment held before."""
+
+    __tablename__ = "payment_audit"
+    __table_args__ = (Index("ix_payment_audit_payment_id", "payment_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"), nullable=False)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    actor: Mapped[str] = mapped_column(String(64), nullable=False)
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    before: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("now()"), nullable=False
+    )
 
 
 class HpfToken(Base):

@@ -1,17 +1,26 @@
-"""SQL for the ledger: ``payments``, ``payment_transactions`` and ``hpf_tokens``."""
+"""SQL for the ledger: ``payments``, ``payment_transactions``, ``payment_audit`` and ``hpf_tokens``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.money import from_minor
-from app.models import CallOutcome, GatewayTransaction, HpfToken, Operation, Payment, PaymentStatus
+from app.models import (
+    CallOutcome,
+    GatewayTransaction,
+    HpfToken,
+    Operation,
+    Payment,
+    PaymentAudit,
+    PaymentStatus,
+)
 
 OPEN_CALL_OUTCOMES = (CallOutcome.IN_FLIGHT, CallOutcome.UNKNOWN, CallOutcome.PENDING)
 LIVE_STATUSES = (
@@ -242,6 +251,28 @@ class PaymentRepository:
             .with_for_update(skip_locked=True)
         )
         return result.scalars().all()
+
+    async def add_audit(
+        self,
+        payment_id: int,
+        *,
+        action: str,
+        actor: str,
+        source_ip: str | None,
+        reason: str,
+        before: dict[str, Any],
+    ) -> None:
+        self.session.add(
+            PaymentAudit(
+                payment_id=payment_id,
+                action=action,
+                actor=actor,
+                source_ip=source_ip,
+                reason=reason,
+                before=before,
+            )
+        )
+        await self.session.flush()
 
     async def record_token(
         self, token_sha256: str, cart_id: str, payment_session_id: str | None, expires_at: datetime | None

@@ -272,6 +272,22 @@ class CancelDeleted(MoneyOperationResponse):
     """The authorization is void (the seed's ``Deleted`` shape for a cancel)."""
 
 
+# --- Disputes ---------------------------------------------------------------------------------------
+
+
+class DisputeClearBase(MoneyOperationBase):
+    """The payment whose dispute an operator clears (recorded in error, or reversed by NetValve)."""
+
+
+class DisputeClearRequest(DisputeClearBase):
+    reason: str = Field(min_length=3, max_length=500, description="Why; kept in the audit trail.")
+
+
+class DisputeClearResponse(MoneyOperationResponse):
+    disputed_amount: Decimal
+    dispute_type: str | None = None
+
+
 # --- Status -----------------------------------------------------------------------------------------
 
 

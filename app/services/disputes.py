@@ -1,7 +1,13 @@
-"""Chargebacks: NetValve's CHARGEBACK webhook recorded on the payment, and what Medusa is told of it.
+"""Chargebacks: NetValve's CHARGEBACK webhook, confirmed by NetValve, recorded on the payment, and what
+Medusa is told of it.
 
-NetValve offers no look-up of chargebacks, so the webhook's own body (authenticated like every webhook) is
-what the ledger records. It can only make the payment stricter, never move money in the ledger.
+A webhook cannot be proven genuine (NetValve signs nothing), so a notice is believed only once NetValve's
+own ``GET /transaction`` of the payment's transaction carries it in ``chargebackData``: same type, source
+and amount (``confirmed``). What the ledger records is NetValve's entry, never the body. A notice NetValve
+does not confirm changes nothing. A chargeback is identified by its transaction, type, source and amount
+(``identity``): NetValve names no chargeback id in the webhook, and the trace id is new on every send.
+It can only make the payment stricter, never move money in the ledger; an operator may clear a dispute
+recorded in error (``clear``).
 
 ``chargebackTransactionType`` decides what a notice does:
 - alerts, sent before any money moves, while a refund can still avert the chargeback: Ethoca, Verify
@@ -9,8 +15,8 @@ what the ledger records. It can only make the payment stricter, never move money
   flagged (type, source, time) and stays refundable;
 - disputes, where the money is taken back: Chargeback, Fraud, RDR (Visa's Rapid Dispute Resolution credits
   the cardholder from the merchant at once), and any type we do not know or that is missing. The payment
-  becomes ``disputed`` with the amount, and refunds are refused for good: refunding money a chargeback took
-  back would pay the cardholder twice.
+  becomes ``disputed`` with the amount, and refunds are refused: refunding money a chargeback took back
+  would pay the cardholder twice.
 
 The body names no currency: its ``amount`` is read, exactly, in the payment's.
 """
@@ -28,7 +34,9 @@ from typing import Any
 from prometheus_client import Counter
 
 from app.core.money import InvalidAmount, from_minor, parse_amount, to_minor
+from app.gateway import ChargebackEntry
 from app.models import Payment, PaymentStatus
+from app.services.ledger import derived_status
 
 DISPUTES = Counter(
     "netvalve_disputes_total",
@@ -88,6 +96,40 @@ def read_notice(raw_body: str) -> Notice:
     )
 
 
+def _same(left: str | None, right: str | None) -> bool:
+    return (left or "").casefold() == (right or "").casefold()
+
+
+def _matches(entry: ChargebackEntry, notice: Notice) -> bool:
+    if not (_same(entry.type, notice.type) and _same(entry.source, notice.source)):
+        return False
+    return notice.amount is None or entry.amount == notice.amount
+
+
+def confirmed(notice: Notice, entries: list[ChargebackEntry]) -> Notice | None:
+    """NetValve's own record of ``notice`` among the transaction's chargebacks, or None."""
+    for entry in entries:
+        if _matches(entry, notice):
+            return Notice(_text(entry.type, 32), _text(entry.source, 64), entry.amount)
+    return None
+
+
+def identity(data: Mapping[str, Any]) -> str | None:
+    """What names one chargeback in a CHARGEBACK body: transaction, type, source, amount (normalised, so
+    ``40``, ``40.0`` and ``"40.00"`` are one); None without a transaction id."""
+    txn = data.get("transactionId")
+    if txn in (None, ""):
+        return None
+    amount = data.get("amount")
+    try:
+        written = format(Decimal(str(amount)).normalize(), "f") if amount not in (None, "") else ""
+    except ArithmeticError:
+        written = str(amount)
+    kind = str(data.get("chargebackTransactionType") or "").casefold()
+    source = str(data.get("chargebackSource") or "").casefold()
+    return f"{txn}|{kind}|{source}|{written}"
+
+
 def _exact_minor(amount: Decimal | None, currency: str) -> int | None:
     if amount is None:
         return None
@@ -117,6 +159,26 @@ def record(payment: Payment, notice: Notice, now: datetime) -> str | None:
     # NetValve names no dispute id: a second notice for the same sale (a later cycle) is the same money.
     payment.disputed_minor = max(payment.disputed_minor, minor)
     return None
+
+
+def clear(payment: Payment) -> dict[str, Any]:
+    """Undo a dispute recorded in error (an operator's decision): the payment's status goes back to what its
+    amounts say. Returns what was cleared, for the audit."""
+    before = {
+        "status": payment.status,
+        "disputed_amount": str(from_minor(payment.disputed_minor, payment.currency)),
+        "disputed_at": payment.disputed_at.isoformat() if payment.disputed_at else None,
+        "dispute_type": payment.dispute_type,
+        "dispute_source": payment.dispute_source,
+        "dispute_noticed_at": payment.dispute_noticed_at.isoformat() if payment.dispute_noticed_at else None,
+    }
+    payment.disputed_minor = 0
+    payment.disputed_at = None
+    payment.dispute_type = None
+    payment.dispute_source = None
+    payment.dispute_noticed_at = None
+    payment.status = derived_status(payment)
+    return before
 
 
 def dispute_data(payment: Payment, notice: Notice) -> dict[str, Any]:

@@ -67,6 +67,12 @@ class PaymentDisputed(AppError):
     )
 
 
+class PaymentNotDisputed(AppError):
+    status_code = 409
+    code = "payment_not_disputed"
+    message = "The payment holds no dispute to clear."
+
+
 class OperationInProgress(AppError):
     status_code = 409
     code = "operation_in_progress"

@@ -1,7 +1,9 @@
-"""Capture, refund and cancel (void): the same call protocol as pay, on an existing payment."""
+"""Capture, refund and cancel (void): the same call protocol as pay, on an existing payment; and an
+operator clearing a dispute recorded in error."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -22,14 +24,17 @@ from app.gateway import (
 )
 from app.models import CallOutcome, Operation, Payment, PaymentStatus
 from app.repositories.payments import OPEN_CALL_OUTCOMES, PaymentRepository
-from app.schemas.netvalve import MoneyOperationResponse
-from app.services import errors
+from app.schemas.netvalve import DisputeClearResponse, MoneyOperationResponse
+from app.services import disputes, errors
 from app.services.context import ServiceContext
 from app.services.ledger import LockedPayment
 from app.services.payment_state import is_allowed, is_already_done
 from app.services.views import Answer, is_open, money_response
 
+logger = logging.getLogger(__name__)
+
 Send = Callable[[Any], Awaitable[GatewayResult[None]]]
+DISPUTE_CLEARED = "dispute_cleared"
 REFUSALS: dict[Refusal, type[AppError]] = {
     Refusal.EXCEEDS_AUTHORIZED: errors.CaptureExceedsAuthorized,
     Refusal.EXCEEDS_CAPTURED: errors.RefundExceedsCaptured,
@@ -68,6 +73,51 @@ class MoneyOperations:
     ) -> Answer[MoneyOperationResponse]:
         """Void an uncaptured authorization."""
         return await self._run(Operation.CANCEL, transaction_id, session_id, None, key)
+
+    async def clear_dispute(
+        self,
+        transaction_id: int | None,
+        session_id: str | None,
+        reason: str,
+        actor: str,
+        source_ip: str | None,
+    ) -> DisputeClearResponse:
+        """An operator's word that a dispute was recorded in error: refunds work again. Nothing is sent to
+        NetValve; the change and what it undid are kept in ``payment_audit`` and logged."""
+        async with self.sessionmaker.begin() as db:
+            payment = await self._find(db, transaction_id, session_id)
+            if payment.disputed_at is None and payment.dispute_type is None:
+                raise errors.PaymentNotDisputed()
+            if payment.operation_in_flight:
+                raise errors.OperationInProgress()
+            before = disputes.clear(payment)
+            await PaymentRepository(db).add_audit(
+                payment.id,
+                action=DISPUTE_CLEARED,
+                actor=actor,
+                source_ip=source_ip,
+                reason=reason,
+                before=before,
+            )
+            body = DisputeClearResponse(
+                **money_response(payment).model_dump(),
+                disputed_amount=from_minor(payment.disputed_minor, payment.currency),
+                dispute_type=payment.dispute_type,
+            )
+        logger.warning(
+            "dispute cleared by an operator",
+            extra={
+                "payment_id": payment.id,
+                "actor": actor,
+                "source_ip": source_ip,
+                "reason": reason,
+                "status": body.status.value,
+                "cleared_status": before["status"],
+                "cleared_amount": before["disputed_amount"],
+                "cleared_type": before["dispute_type"],
+            },
+        )
+        return body
 
     async def _run(
         self,

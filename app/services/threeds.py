@@ -43,7 +43,9 @@ from app.services.payments import Payments, _sale_fields, _sale_request
 from app.services.threeds_stages import (
     ABANDONED_CODE,
     AMOUNT_CHANGED_CODE,
+    CART_COMPLETED_CODE,
     REPLACED_CODE,
+    SESSION_GONE_CODE,
     abandoned,
     action_answer,
     busy,
@@ -95,17 +97,27 @@ class ThreeDS:
     ) -> Answer[PayResponse]:
         """Go on after the device-data frame or the challenge; a second finish answers like the first."""
         cart = await self.ctx.carts.get(cart_id, payment_session_id, caller)
-        due = self.ctx.carts.due(cart)
+        session_id = cart.payment_session.id if cart.payment_session else None
         async with self.ctx.reads() as db:
             repo = PaymentRepository(db)
-            if due.session_id is not None:
-                payment = await repo.find_by_session(due.session_id)
+            if session_id is not None:
+                payment = await repo.find_by_session(session_id)
             else:
                 payment = await repo.find_latest_for_cart(cart.id)
         if payment is None or payment.threeds_token_sha256 is None:
             raise errors.ThreeDSNotStarted()
         if payment.threeds_token_sha256 != token_digest(payment_token):
             raise errors.ThreeDSTokenMismatch()
+        unpaid = PaymentStatus(payment.status) in (PaymentStatus.REQUIRES_MORE, PaymentStatus.ERROR)
+        if cart.is_completed and unpaid:
+            # The cart is an order already (paid some other way): this authentication may charge nothing.
+            await self._fail_waiting(payment, CART_COMPLETED_CODE)
+            raise errors.CartCompleted()
+        if payment.payment_session_id not in (None, session_id) and stage_of(payment) in THREEDS_WAITING:
+            # The latest payment of a cart whose session Medusa deleted: a sale would belong to no session.
+            await self._fail_waiting(payment, SESSION_GONE_CODE)
+            raise errors.PaymentSessionNotFound()
+        due = self.ctx.carts.due(cart)
         payment = await self._expire_or_check_amount(payment, due)
         fields = _sale_fields(due, payment_token, customer_ip)
         _sale_request(fields, reference="x" * 100)
@@ -192,6 +204,14 @@ class ThreeDS:
             assert step.proof is not None
             return await self.payments.charge(due, {**fields, "three_ds": step.proof}, idempotency_key)
         return action_answer(payment)
+
+    async def _fail_waiting(self, payment: Payment, code: str) -> None:
+        """Fail the authentication if it still waits on the shopper; whatever else it reached stands."""
+        if stage_of(payment) not in THREEDS_WAITING:
+            return
+        async with self.ctx.ledger.locked(payment.id) as locked:
+            if stage_of(locked.payment) in THREEDS_WAITING:
+                move(locked.payment, ThreeDSStage.FAILED, code)
 
     async def _expire_or_check_amount(self, payment: Payment, due: Due) -> Payment:
         """Fail an authentication past NetValve's window, or one made for an amount the cart no longer has."""

@@ -20,7 +20,9 @@ logger = logging.getLogger(__name__)
 
 ABANDONED_CODE = "abandoned"
 AMOUNT_CHANGED_CODE = "amount_changed"
+CART_COMPLETED_CODE = "cart_completed"
 REPLACED_CODE = "replaced"
+SESSION_GONE_CODE = "session_gone"
 _ACTION_TYPES = {
     ThreeDSStage.CHALLENGE: "threeds_challenge",
     ThreeDSStage.DEVICE_DATA: "threeds_device_data",

@@ -30,6 +30,7 @@ WEBHOOKS = Counter(
     ["result"],
 )
 # received | duplicate | rejected | processed | pending | attention | failed | forwarded | forward_failed
+# | chargeback_unconfirmed
 
 CLAIM_LEASE = timedelta(seconds=120)
 
@@ -65,9 +66,14 @@ def _sha256(text: str) -> str:
 
 
 def dedup_key(payload: Mapping[str, Any]) -> str:
-    """``eventName|transactionId|traceId`` when both ids exist, else the canonical body's hash."""
+    """``eventName|transactionId|traceId`` when both ids exist, else the canonical body's hash. A chargeback
+    is keyed by what identifies it (``disputes.identity``): NetValve sends it again under a new trace id."""
     data = payload.get("data")
     data = data if isinstance(data, Mapping) else {}
+    is_chargeback = event_kind(payload.get("eventName")) is EventKind.CHARGEBACK
+    chargeback = disputes.identity(data) if is_chargeback else None
+    if chargeback is not None:
+        return _sha256(f"CHARGEBACK|{chargeback}")
     txn, trace = data.get("transactionId"), data.get("traceId")
     if txn not in (None, "") and trace not in (None, ""):
         return _sha256(f"{payload.get('eventName')}|{txn}|{trace}")
@@ -202,8 +208,7 @@ class WebhookProcessor:
             await self._retry_later(event.id, "NetValve did not confirm the payment's state")
             return
         if event_kind(event.event_name) is EventKind.CHARGEBACK:
-            # The one body the ledger records as sent: NetValve has no look-up of chargebacks (disputes.py).
-            await self._dispute(event.id, payment.id)
+            await self._dispute(event, payment.id)
             return
         async with self.sessionmaker.begin() as db:
             repo = WebhookRepository(db)
@@ -218,32 +223,69 @@ class WebhookProcessor:
                 await repo.insert_outbox(forward)
         WEBHOOKS.labels("processed").inc()
 
-    async def _dispute(self, event_id: int, payment_id: int) -> None:
-        """A CHARGEBACK, once the ledger holds captured money (the sale's own webhook may come later)."""
-        notice: disputes.Notice | None = None
-        problem: str | None = None
-        async with self.sessionmaker.begin() as db:
-            repo = WebhookRepository(db)
-            locked = await self._lock_open(repo, event_id)
-            if locked is None:
-                return
-            payment = await PaymentRepository(db).lock(payment_id)
-            if payment.captured_minor > 0:
-                notice = disputes.read_notice(locked.raw_body)
-                problem = disputes.record(payment, notice, datetime.now(UTC))
-                _finish(locked, payment, "not_supported", problem)
-                row = dispute_row(payment, disputes.dispute_data(payment, notice), locked.id)
-                if row is not None and self.settings.medusa_webhook_url:
-                    await repo.insert_outbox(row)
-        if notice is None:
+    async def _dispute(self, event: WebhookEvent, payment_id: int) -> None:
+        """A CHARGEBACK, once the ledger holds captured money (the sale's own webhook may come later) and
+        NetValve's look-up of the payment's transaction carries it."""
+        async with self.sessionmaker() as db:
+            repo = PaymentRepository(db)
+            payment = await db.get(Payment, payment_id)
+            assert payment is not None
+            named = event.netvalve_transaction_id
+            owner = await repo.find_by_transaction(named) if named is not None else payment
+        if payment.captured_minor == 0:
             await self._retry_later(
-                event_id, "no captured money on the payment: NetValve has not confirmed it"
+                event.id, "no captured money on the payment: NetValve has not confirmed it"
             )
             return
+        txn = named if named is not None else payment.netvalve_transaction_id
+        if txn is None or owner is None or owner.id != payment_id:
+            # The body pairs this payment's reference with a transaction that is not the payment's.
+            await self._unconfirmed(event.id, payment_id, txn)
+            return
+        lookup = await self.netvalve.gateway.get_transaction(txn)
+        if not lookup.answered:
+            await self._retry_later(event.id, "NetValve did not answer the chargeback look-up")
+            return
+        entries = lookup.details.chargebacks if lookup.ok and lookup.details is not None else []
+        claimed = disputes.read_notice(event.raw_body)
+        notice = disputes.confirmed(claimed, entries)
+        if notice is None:
+            await self._unconfirmed(event.id, payment_id, txn)
+            return
+        problem: str | None = None
+        async with self.sessionmaker.begin() as db:
+            repo_w = WebhookRepository(db)
+            locked = await self._lock_open(repo_w, event.id)
+            if locked is None:
+                return
+            current = await PaymentRepository(db).lock(payment_id)
+            problem = disputes.record(current, notice, datetime.now(UTC))
+            _finish(locked, current, "not_supported", problem)
+            row = dispute_row(current, disputes.dispute_data(current, notice), locked.id)
+            if row is not None and self.settings.medusa_webhook_url:
+                await repo_w.insert_outbox(row)
         disputes.DISPUTES.labels(notice.label, notice.kind.value).inc()
         if problem is not None:
-            logger.error(problem, extra={"payment_id": payment_id, "webhook_event_id": event_id})
+            logger.error(problem, extra={"payment_id": payment_id, "webhook_event_id": event.id})
         WEBHOOKS.labels("processed" if problem is None else "attention").inc()
+
+    async def _unconfirmed(self, event_id: int, payment_id: int, transaction_id: int | None) -> None:
+        """A CHARGEBACK NetValve does not hold: the payment is left alone, the event rejected. Its
+        de-duplication key is given back, so that a forgery sent first cannot shadow the genuine notice."""
+        async with self.sessionmaker.begin() as db:
+            event = await self._lock_open(WebhookRepository(db), event_id)
+            if event is None:
+                return
+            event.status = WebhookEventStatus.REJECTED
+            event.dedup_key = f"rejected|{event.id}"
+            event.attempts += 1
+            event.last_error = f"NetValve does not confirm this chargeback on transaction {transaction_id}"
+            event.processed_at = datetime.now(UTC)
+        logger.warning(
+            "chargeback not confirmed by NetValve: the payment is unchanged",
+            extra={"payment_id": payment_id, "webhook_event_id": event_id, "transaction_id": transaction_id},
+        )
+        WEBHOOKS.labels("chargeback_unconfirmed").inc()
 
     @staticmethod
     async def _lock_open(repo: WebhookRepository, event_id: int) -> WebhookEvent | None:

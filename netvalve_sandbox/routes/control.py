@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from decimal import Decimal
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from starlette.responses import Response
 from netvalve_sandbox.dto import chargeback_body, ledger_entry
 from netvalve_sandbox.faults import Knobs
 from netvalve_sandbox.runtime import Sandbox
+from netvalve_sandbox.state import Chargeback
 from netvalve_sandbox.wire import NetvalveJSONResponse, now
 
 
@@ -81,20 +83,23 @@ def control_router(sandbox: Sandbox) -> APIRouter:
 
     @router.post("/chargeback")
     async def chargeback(request: ChargebackRequest) -> Response:
-        """Raise a `CHARGEBACK` webhook on a transaction, as NetValve's dispute desk would: the amount
+        """Raise a chargeback on a transaction, as NetValve's dispute desk would: recorded on the transaction
+        (its `GET /transaction` shows it in `chargebackData`), then a `CHARGEBACK` webhook. The amount
         defaults to the transaction's, `type` is the `chargebackTransactionType`. Answers the body sent."""
         async with sandbox.ledger.lock:
             txn = sandbox.ledger.transactions.get(request.transactionId)
             if txn is None:
                 return NetvalveJSONResponse({"detail": "no such transaction"}, status_code=404)
-            body = chargeback_body(
-                txn,
-                sandbox.settings,
-                now(),
-                amount=request.amount or txn.amount,
-                chargeback_type=request.type,
+            moment = now()
+            recorded = Chargeback(
+                id=f"CB-{uuid.uuid4().hex[:12].upper()}",
+                type=request.type,
                 source=request.source,
+                amount=(request.amount or txn.amount).quantize(Decimal("0.01")),
+                created_at=moment,
             )
+            txn.chargebacks.append(recorded)
+            body = chargeback_body(txn, recorded, sandbox.settings, moment)
         sandbox.webhooks.emit(body)
         return NetvalveJSONResponse(body)
 

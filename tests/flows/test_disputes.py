@@ -3,6 +3,7 @@ ledger, blocks refunds, reaches the outbox for Medusa and the metrics; alerts on
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -38,8 +39,7 @@ async def _paid(stack: Stack, amount: Decimal = Decimal("40.00")) -> tuple[CartR
     cart = await stack.cart(amount=amount)
     paid = await stack.pay(cart, await stack.token_for(cart))
     assert paid.status_code == 200, paid.text
-    [sale] = [t for t in await stack.sandbox_transactions() if t["type"] == "SALE"]
-    return cart, int(sale["transactionID"])
+    return cart, await stack.transaction_id(cart)
 
 
 async def _raise(stack: Stack, transaction_id: int, **fields: Any) -> dict[str, Any]:
@@ -219,24 +219,20 @@ async def test_an_alert_flags_the_payment_and_a_refund_still_averts_the_chargeba
     assert refunded.json()["status"] == "refunded"
 
 
-async def test_a_chargeback_amount_that_is_not_exact_still_blocks_refunds_and_asks_an_operator(
+async def test_a_chargeback_amount_beyond_the_captured_money_still_blocks_refunds_and_asks_an_operator(
     shop: Stack,
 ) -> None:
     cart, txn = await _paid(shop)
-    payment = await _payment(shop, cart)
-    body = event_body(
-        "CHARGEBACK", transaction_id=txn, client_order_id=payment.client_order_id, amount=10.999
-    )
-    await _deliver(shop, body)
+    await _deliver(shop, await _raise(shop, txn, amount="45.00"))
     await process_due_webhooks(shop.app.state, 10)
 
     payment = await _payment(shop, cart)
     assert (payment.status, payment.disputed_minor) == ("disputed", 0)
     [event] = await _rows(shop, WebhookEvent)
     assert event.status == "attention"
-    assert "10.999" in (event.last_error or "")
+    assert "45.00" in (event.last_error or "")
     [forward] = _disputes(await _rows(shop, WebhookOutbox))
-    assert (forward["dispute"]["amount"], forward["dispute"]["disputed_amount"]) == (None, "0.00")
+    assert (forward["dispute"]["amount"], forward["dispute"]["disputed_amount"]) == ("45.00", "0.00")
     assert (await _refund(shop, cart)).json()["error"]["code"] == "payment_disputed"
 
 
@@ -312,3 +308,121 @@ async def test_a_refund_already_on_its_way_when_the_chargeback_lands_leaves_the_
     assert (payment.status, payment.refunded_minor, payment.disputed_minor) == ("disputed", 1000, 4000)
     assert payment.operation_in_flight is None
     assert any("repaid twice" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+
+def _webhooks_counted(result: str) -> float:
+    return REGISTRY.get_sample_value("netvalve_webhooks_total", {"result": result}) or 0.0
+
+
+async def _forged(stack: Stack, cart: CartRows, txn: int, **data: Any) -> dict[str, Any]:
+    """A CHARGEBACK written by someone holding the webhook header, not raised by NetValve."""
+    payment = await _payment(stack, cart)
+    fields = {"amount": 40.0, "chargebackSource": "CB-Alert"} | data
+    return event_body("CHARGEBACK", transaction_id=txn, client_order_id=payment.client_order_id, **fields)
+
+
+async def test_a_chargeback_netvalve_does_not_confirm_changes_nothing_and_is_counted(
+    shop: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    cart, txn = await _paid(shop)
+    before = _webhooks_counted("chargeback_unconfirmed")
+
+    assert await _deliver(shop, await _forged(shop, cart, txn)) == "accepted"
+    assert await process_due_webhooks(shop.app.state, 10) == 1
+
+    payment = await _payment(shop, cart)
+    assert (payment.status, payment.disputed_minor, payment.disputed_at) == ("captured", 0, None)
+    assert (payment.dispute_type, payment.dispute_noticed_at) == (None, None)
+    [event] = await _rows(shop, WebhookEvent)
+    assert event.status == "rejected"
+    assert "does not confirm" in (event.last_error or "")
+    assert _disputes(await _rows(shop, WebhookOutbox)) == []
+    assert _webhooks_counted("chargeback_unconfirmed") == before + 1
+    assert any("not confirmed by NetValve" in r.getMessage() for r in caplog.records)
+    refunded = await _refund(shop, cart)
+    assert refunded.status_code == 200, refunded.text
+
+
+async def test_a_forged_chargeback_on_another_transaction_of_netvalve_does_not_dispute_this_payment(
+    shop: Stack,
+) -> None:
+    cart, _ = await _paid(shop)
+    other, other_txn = await _paid(shop)
+    await _raise(shop, other_txn)
+    # The other sale's genuine chargeback, pinned on this payment's reference.
+    forged = await _forged(shop, cart, other_txn)
+    forged["data"]["transactionId"] = None
+
+    await _deliver(shop, forged)
+    await process_due_webhooks(shop.app.state, 10)
+
+    assert (await _payment(shop, cart)).status == "captured"
+    assert (await _payment(shop, other)).status == "captured"
+
+
+async def test_a_genuine_chargeback_after_a_rejected_forgery_of_it_is_still_recorded(shop: Stack) -> None:
+    cart, txn = await _paid(shop)
+    await _deliver(shop, await _forged(shop, cart, txn))
+    await process_due_webhooks(shop.app.state, 10)
+
+    assert await _deliver(shop, await _raise(shop, txn)) == "accepted"
+    await process_due_webhooks(shop.app.state, 10)
+
+    payment = await _payment(shop, cart)
+    assert (payment.status, payment.disputed_minor) == ("disputed", 4000)
+    assert [e.status for e in await _rows(shop, WebhookEvent)] == ["rejected", "processed"]
+
+
+async def test_the_same_chargeback_under_another_trace_id_is_a_duplicate(shop: Stack) -> None:
+    _, txn = await _paid(shop)
+    body = await _raise(shop, txn)
+    again = {**body, "data": {**body["data"], "traceId": "another-trace"}}
+
+    assert [await _deliver(shop, body), await _deliver(shop, again)] == ["accepted", "duplicate"]
+    assert len(await _rows(shop, WebhookEvent)) == 1
+
+
+async def _clear(stack: Stack, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+    return await stack.client.post(f"{API}/dispute/clear", json=body, headers=headers)
+
+
+async def test_an_operator_clears_a_dispute_recorded_in_error_and_refunds_work_again(
+    shop: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    cart, txn = await _paid(shop)
+    await _deliver(shop, await _raise(shop, txn, amount="15.00"))
+    await process_due_webhooks(shop.app.state, 10)
+    assert (await _payment(shop, cart)).status == "disputed"
+    body = {"payment_session_id": cart.payment_session_id, "reason": "NetValve reversed CB, ticket 4411"}
+
+    assert (await _clear(shop, body, shop.storefront)).status_code == 401
+    cleared = await _clear(shop, body, shop.service)
+
+    assert cleared.status_code == 200, cleared.text
+    answer = cleared.json()
+    assert (answer["status"], dec(answer["disputed_amount"]), answer["dispute_type"]) == (
+        "captured",
+        Decimal("0.00"),
+        None,
+    )
+    payment = await _payment(shop, cart)
+    assert (payment.status, payment.disputed_minor, payment.disputed_at) == ("captured", 0, None)
+    audit = await shop.conn.fetch("SELECT * FROM payment_audit WHERE payment_id = $1", payment.id)
+    assert [(row["action"], row["reason"]) for row in audit] == [
+        ("dispute_cleared", "NetValve reversed CB, ticket 4411")
+    ]
+    assert audit[0]["actor"] == "service"
+    before = json.loads(audit[0]["before"])
+    assert (before["status"], before["disputed_amount"], before["dispute_type"]) == (
+        "disputed",
+        "15.00",
+        "Chargeback",
+    )
+    logged = [r for r in caplog.records if r.getMessage() == "dispute cleared by an operator"]
+    assert [r.levelname for r in logged] == ["WARNING"]
+
+    again = await _clear(shop, body, shop.service)
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "payment_not_disputed")
+    refunded = await _refund(shop, cart)
+    assert refunded.status_code == 200, refunded.text
+    assert refunded.json()["status"] == "refunded"

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.models import GatewayTransaction, Payment, WebhookOutbox
 from app.runtime import process_due_webhooks
-from devtools.medusa_rows import CartRows
+from devtools.medusa_rows import CartRows, complete_cart
 from devtools.netvalve_events import event_body
 from tests.conftest import WEBHOOK_HEADER, WEBHOOK_SECRET
 from tests.flows.conftest import APPROVED_CARD, DECLINED_CARD, Stack, dec
@@ -160,3 +160,15 @@ async def test_a_declined_card_on_the_page_fails_the_payment_and_the_cart_can_pa
     paid = await hosted.pay(cart, await hosted.token_for(cart))
     assert paid.status_code == 200, paid.text
     assert paid.json()["status"] == "captured"
+
+
+async def test_a_completed_cart_opens_no_hosted_page_order(hosted: Stack) -> None:
+    cart = await hosted.cart()
+    await complete_cart(hosted.conn, cart.cart_id)
+    response = await hosted.client.post(
+        "/api/v1/netvalve/hpf/session", json={"cart_id": cart.cart_id}, headers=hosted.storefront
+    )
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "cart_completed"
+    assert await hosted.conn.fetchval("SELECT count(*) FROM payments") == 0
+    assert await hosted.sandbox_transactions() == []

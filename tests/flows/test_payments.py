@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app.models import Payment
+from devtools.medusa_rows import complete_cart
 from tests.flows.conftest import DECLINED_CARD, Stack, dec
 
 
@@ -514,3 +515,26 @@ async def test_a_transaction_id_beyond_the_safe_range_is_422_not_a_database_erro
         "/api/v1/netvalve/status", params={"transaction_id": str(2**63)}, headers=stack.service
     )
     assert status.status_code == 422, status.text
+
+
+async def _completed_cart_refused(shop: Stack) -> None:
+    cart = await shop.cart()
+    token = await shop.token_for(cart)
+    await complete_cart(shop.conn, cart.cart_id)
+
+    response = await shop.pay(cart, token)
+
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "cart_completed"
+    assert await shop.sandbox_transactions() == []
+    assert await shop.conn.fetchval("SELECT count(*) FROM payments") == 0
+
+
+async def test_a_cart_completed_after_its_token_was_issued_is_never_charged(stack: Stack) -> None:
+    await _completed_cart_refused(stack)
+
+
+async def test_a_cart_completed_after_its_token_was_issued_is_never_authorized(
+    authorize_stack: Stack,
+) -> None:
+    await _completed_cart_refused(authorize_stack)

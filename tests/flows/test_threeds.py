@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
-from devtools.medusa_rows import CartRows
+from devtools.medusa_rows import CartRows, complete_cart
 from tests.flows.conftest import Stack, dec, open_stack
 
 SHOP = "https://shop.test"
@@ -481,3 +481,70 @@ async def test_off_sends_no_threeds_and_ignores_browser_data(
         assert "next_action" not in response.json()
         [sale] = await sales(off)
         assert sale["threeDS"] is None
+
+
+@pytest.mark.parametrize("session_gone", [False, True], ids=["session_kept", "session_deleted"])
+async def test_finish_after_the_cart_was_completed_fails_the_authentication_and_sends_nothing(
+    stack: Stack, session_gone: bool
+) -> None:
+    cart = await stack.cart(amount=Decimal("55.00"))
+    token, action = await open_challenge(stack, cart)
+    # Medusa completes the cart (another tab, another provider) while the challenge is open.
+    if session_gone:
+        await stack.conn.execute(
+            "UPDATE payment_session SET deleted_at = now() WHERE id = $1", cart.payment_session_id
+        )
+    await complete_cart(stack.conn, cart.cart_id)
+    await answer_challenge(stack, action, "complete")
+
+    late = await finish(stack, cart, token)
+
+    assert late.status_code == 409, late.text
+    assert late.json()["error"]["code"] == "cart_completed"
+    row = await ledger_row(stack, cart)
+    assert (row["status"], row["threeds_stage"], row["threeds_code"]) == ("error", "failed", "cart_completed")
+    assert await stack.sandbox_transactions() == []
+    again = await finish(stack, cart, token)
+    assert (again.status_code, again.json()["error"]["code"]) == (409, "cart_completed")
+    assert await stack.sandbox_transactions() == []
+
+
+async def test_finish_for_a_payment_session_medusa_deleted_sends_nothing(stack: Stack) -> None:
+    cart = await stack.cart()
+    token, action = await open_challenge(stack, cart)
+    # The cart's total changed: Medusa deleted the session the authentication was made for.
+    await stack.conn.execute(
+        "UPDATE payment_session SET deleted_at = now() WHERE id = $1", cart.payment_session_id
+    )
+    await answer_challenge(stack, action, "complete")
+
+    late = await finish(stack, cart, token)
+
+    assert late.status_code == 404, late.text
+    assert late.json()["error"]["code"] == "payment_session_not_found"
+    row = await ledger_row(stack, cart)
+    assert (row["status"], row["threeds_stage"], row["threeds_code"]) == ("error", "failed", "session_gone")
+    assert await stack.sandbox_transactions() == []
+
+
+async def test_a_repeated_finish_after_the_cart_became_an_order_answers_like_the_first(stack: Stack) -> None:
+    cart = await stack.cart()
+    token, action = await open_challenge(stack, cart)
+    await answer_challenge(stack, action, "complete")
+    assert (await finish(stack, cart, token)).json()["status"] == "captured"
+    await complete_cart(stack.conn, cart.cart_id)
+
+    again = await finish(stack, cart, token)
+
+    assert (again.status_code, again.json()["status"]) == (200, "captured")
+    assert len(await sales(stack)) == 1
+
+
+async def test_starting_3ds_for_a_completed_cart_is_refused_before_netvalve_hears_of_it(stack: Stack) -> None:
+    cart = await stack.cart()
+    token = await stack.token_for(cart, CHALLENGE_CARD)
+    await complete_cart(stack.conn, cart.cart_id)
+    response = await pay(stack, cart, token)
+    assert response.status_code == 409, response.text
+    assert response.json()["error"]["code"] == "cart_completed"
+    assert await stack.conn.fetchval("SELECT count(*) FROM payments") == 0

@@ -5,7 +5,7 @@ import re
 from decimal import Decimal
 
 import httpx
-from sandbox_support import Harness, MakeHarness, Receiver
+from sandbox_support import Harness, MakeHarness, Receiver, decoded
 
 from netvalve_sandbox.main import create_app, sandbox_of
 from netvalve_sandbox.settings import SandboxSettings
@@ -191,3 +191,39 @@ async def test_a_chargeback_is_raised_on_a_transaction_with_its_type_source_and_
     assert (alert["transactionId"], alert["clientOrderId"]) == (sale["transactionID"], "cart-cb")
     assert len({sale["traceID"], alert["traceId"], chargeback["traceId"]}) == 3
     assert [row["type"] for row in await sandbox.ledger()] == ["SALE"]
+
+
+async def test_a_raised_chargeback_is_carried_by_the_transactions_look_up_and_by_nothing_else(
+    sandbox: Harness,
+) -> None:
+    sale = (await sandbox.sale(amount="10.99", clientOrderId="cart-cb-lookup")).json()
+    before = decoded(await sandbox.get("/transaction", id=sale["transactionID"]))
+    assert before["chargebackData"] == []
+    first = await sandbox.client.post(
+        "/_sandbox/chargeback", json={"transactionId": sale["transactionID"], "type": "Ethoca"}
+    )
+    second = await sandbox.client.post(
+        "/_sandbox/chargeback",
+        json={"transactionId": sale["transactionID"], "amount": "4.5", "source": "Visa"},
+    )
+    assert (first.status_code, second.status_code) == (200, 200)
+
+    detail = decoded(await sandbox.get("/transaction", id=sale["transactionID"]))
+    alert, dispute = detail["chargebackData"]
+    assert (alert["chargebackTransactionType"], alert["chargebackSource"], alert["amount"]) == (
+        "Ethoca",
+        "CB-Alert",
+        Decimal("10.99"),
+    )
+    assert (dispute["chargebackTransactionType"], dispute["chargebackSource"], dispute["amount"]) == (
+        "Chargeback",
+        "Visa",
+        Decimal("4.50"),
+    )
+    assert alert["currency"] == dispute["currency"] == sale["currency"]
+    assert alert["chargebackId"] != dispute["chargebackId"]
+    assert alert["chargebackDate"]
+    # The webhook names no chargeback id: NetValve's documentation has none in its body.
+    assert "chargebackId" not in first.json()["data"]
+    order = (await sandbox.get("/order", clientOrderId="cart-cb-lookup")).json()
+    assert "chargebackData" not in order

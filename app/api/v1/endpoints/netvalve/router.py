@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from app.api.v1.endpoints.netvalve import (
     cancel,
     capture,
+    dispute,
     hpf,
     payment,
     reconcile,
@@ -20,7 +21,8 @@ PREFIX = "/api/v1/netvalve"
 WEBHOOK_PATH = PREFIX + "/webhook"
 
 ROUTERS = tuple(
-    module.router for module in (hpf, payment, threeds, capture, refund, cancel, status, reconcile, webhook)
+    module.router
+    for module in (hpf, payment, threeds, capture, refund, cancel, dispute, status, reconcile, webhook)
 )
 
 router = APIRouter(prefix=PREFIX, tags=["netvalve"])

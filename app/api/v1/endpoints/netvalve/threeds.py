@@ -35,6 +35,7 @@ router = APIRouter()
             UnprocessableRequest,
             errors.CartNotFound,
             errors.PaymentSessionNotFound,
+            errors.CartCompleted,
             errors.PaymentCollectionMissing,
             errors.CurrencyNotConfigured,
             errors.InvalidAmount,
