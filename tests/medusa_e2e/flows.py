@@ -16,6 +16,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from app.core.money import from_minor, round_to_minor
 from tests.conftest import SERVICE_KEY
 from tests.medusa_e2e.medusa_api import Admin, Catalog, Checkout, MedusaOrder, Storefront, body
 from tests.medusa_e2e.stack import E2EStack
@@ -60,37 +61,39 @@ class E2E:
     nv: httpx.AsyncClient
     catalog: Catalog
 
-    @property
-    def storefront_headers(self) -> dict[str, str]:
-        return {"x-publishable-api-key": self.catalog.publishable_key}
+    def storefront_headers(self, key: str | None = None) -> dict[str, str]:
+        """The storefront's publishable key: the seeded catalog's, or ``key`` of another catalog."""
+        return {"x-publishable-api-key": key or self.catalog.publishable_key}
 
-    async def hpf_token(self, checkout: Checkout, card: str) -> str:
+    async def hpf_token(self, checkout: Checkout, card: str, key: str | None = None) -> str:
         """What the checkout page does: a hosted-fields session from the service, the card typed into
         NetValve's fields (the sandbox's tokenize hook stands in for its iframes)."""
         session = await self.service.post(
             "/api/v1/netvalve/hpf/session",
             json={"cart_id": checkout.cart_id, "payment_session_id": checkout.payment_session_id},
-            headers=self.storefront_headers,
+            headers=self.storefront_headers(key),
         )
         assert session.status_code == 200, session.text
         answer = body(session)
         assert answer["flow"] == "hpf", answer
-        assert Decimal(answer["amount"]) == checkout.total, answer
+        assert Decimal(answer["amount"]) == charged(checkout.total), answer
         token: str = answer["hpf"]["payment_token"]
         card_fields = {"cardNumber": card, "expiryMonth": "12", "expiryYear": "2030", "cvv": "123"}
         tokenized = await self.nv.post("/_sandbox/tokenize", json={"paymentToken": token, **card_fields})
         assert tokenized.status_code == 200, tokenized.text
         return token
 
-    async def pay(self, checkout: Checkout, card: str = APPROVED_CARD) -> dict[str, Any]:
+    async def pay(
+        self, checkout: Checkout, card: str = APPROVED_CARD, key: str | None = None
+    ) -> dict[str, Any]:
         """The service's ``/payment`` with a card tokenized in the hosted fields; an approved answer."""
-        response = await self.attempt(checkout, card)
+        response = await self.attempt(checkout, card, key)
         assert response.status_code == 200, response.text
         answer: dict[str, Any] = body(response)
         return answer
 
-    async def attempt(self, checkout: Checkout, card: str) -> httpx.Response:
-        token = await self.hpf_token(checkout, card)
+    async def attempt(self, checkout: Checkout, card: str, key: str | None = None) -> httpx.Response:
+        token = await self.hpf_token(checkout, card, key)
         return await self.service.post(
             "/api/v1/netvalve/payment",
             json={
@@ -98,12 +101,12 @@ class E2E:
                 "payment_session_id": checkout.payment_session_id,
                 "payment_token": token,
             },
-            headers=self.storefront_headers,
+            headers=self.storefront_headers(key),
         )
 
-    async def complete(self, checkout: Checkout) -> MedusaOrder:
+    async def complete(self, checkout: Checkout, shop: Storefront | None = None) -> MedusaOrder:
         """``POST /store/carts/{id}/complete`` as the storefront does once the service said paid."""
-        response = await self.shop.complete(checkout.cart_id)
+        response = await (shop or self.shop).complete(checkout.cart_id)
         answer = body(response)
         assert response.status_code == 200, response.text
         assert answer.get("type") == "order", response.text
@@ -206,12 +209,21 @@ class E2E:
         refunded: Decimal = ZERO,
         medusa_refunded: Decimal | None = None,
     ) -> None:
-        """Medusa's order, the service's ledger and the sandbox hold the same amounts, to the cent."""
+        """Medusa's order, the service's ledger and the sandbox hold the same amounts, to the cent: Medusa's
+        exact amounts (``captured``, ``refunded``) rounded by the service's one rule are what the ledger and
+        NetValve hold."""
         payment = order.payment
         status = await self.status(checkout)
         sandbox = await self.sandbox(status["netvalve_transaction_id"])
-        assert checkout.total == payment.amount == Decimal(status["amount"]) == sandbox.amount
+        assert checkout.total == payment.amount == Decimal(status["medusa_amount"])
+        assert charged(checkout.total) == Decimal(status["amount"]) == sandbox.amount
         assert payment.payment_session_id == checkout.payment_session_id
-        assert payment.captured == Decimal(status["captured_amount"]) == sandbox.captured == captured
-        assert Decimal(status["refunded_amount"]) == sandbox.refunded == refunded
+        assert payment.captured == captured
+        assert Decimal(status["captured_amount"]) == sandbox.captured == charged(captured)
+        assert Decimal(status["refunded_amount"]) == sandbox.refunded == charged(refunded)
         assert payment.refunded == (refunded if medusa_refunded is None else medusa_refunded)
+
+
+def charged(amount: Decimal) -> Decimal:
+    """What NetValve is sent for a Medusa amount in EUR: the service's one rounding rule."""
+    return from_minor(round_to_minor(amount, "EUR"), "EUR")

@@ -58,6 +58,7 @@ def ok(response: httpx.Response) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Catalog:
+    country: str
     region_id: str
     sales_channel_id: str
     publishable_key: str
@@ -111,23 +112,31 @@ class Admin:
     async def get(self, path: str, **params: str) -> dict[str, Any]:
         return ok(await self.client.get(path, params=params))
 
-    async def seed(self, tag: str = "e2e") -> Catalog:
-        """A EUR region offering the netvalve provider, a shipping option, a product with a EUR price and a
-        publishable key, all in one sales channel (``tag`` keeps the names Medusa wants unique apart)."""
+    async def seed(
+        self,
+        tag: str = "e2e",
+        *,
+        country: str = COUNTRY,
+        unit_price: Decimal = UNIT_PRICE,
+        shipping_price: Decimal = SHIPPING_PRICE,
+    ) -> Catalog:
+        """A EUR region for ``country`` offering the netvalve provider, a shipping option, a product with a
+        EUR price and a publishable key, all in one sales channel (``tag`` keeps the names Medusa wants
+        unique apart)."""
         providers = await self.get("/admin/payments/payment-providers")
         assert PROVIDER_ID in {p["id"] for p in providers["payment_providers"]}, providers
         region = (
             await self.post(
                 "/admin/regions",
                 {
-                    "name": "Europe (netvalve e2e)",
+                    "name": f"Europe (netvalve {tag})",
                     "currency_code": "eur",
-                    "countries": [COUNTRY],
+                    "countries": [country],
                     "payment_providers": [PROVIDER_ID],
                 },
             )
         )["region"]
-        channel = (await self.post("/admin/sales-channels", {"name": "Webshop (netvalve e2e)"}))[
+        channel = (await self.post("/admin/sales-channels", {"name": f"Webshop (netvalve {tag})"}))[
             "sales_channel"
         ]
         key = (await self.post("/admin/api-keys", {"title": "Webshop", "type": "publishable"}))["api_key"]
@@ -138,7 +147,7 @@ class Admin:
                 "/admin/stock-locations",
                 {
                     "name": f"Berlin warehouse {tag}",
-                    "address": {"address_1": "Lagerweg 1", "country_code": COUNTRY},
+                    "address": {"address_1": "Lagerweg 1", "country_code": country},
                 },
             )
         )["stock_location"]
@@ -157,7 +166,7 @@ class Admin:
         zone_set = (
             await self.post(
                 f"/admin/fulfillment-sets/{fulfillment_set['id']}/service-zones",
-                {"name": f"Germany {tag}", "geo_zones": [{"type": "country", "country_code": COUNTRY}]},
+                {"name": f"Germany {tag}", "geo_zones": [{"type": "country", "country_code": country}]},
                 fields="*service_zones",
             )
         )["fulfillment_set"]
@@ -173,7 +182,7 @@ class Admin:
                     "provider_id": "manual_manual",
                     "price_type": "flat",
                     "type": {"label": "Standard", "description": "2-3 days", "code": f"standard-{tag}"},
-                    "prices": [{"currency_code": "eur", "amount": json_number(SHIPPING_PRICE)}],
+                    "prices": [{"currency_code": "eur", "amount": json_number(shipping_price)}],
                     "rules": [
                         {"attribute": "enabled_in_store", "value": "true", "operator": "eq"},
                         {"attribute": "is_return", "value": "false", "operator": "eq"},
@@ -195,18 +204,51 @@ class Admin:
                             "title": "One",
                             "options": {"Size": "One"},
                             "manage_inventory": False,
-                            "prices": [{"currency_code": "eur", "amount": json_number(UNIT_PRICE)}],
+                            "prices": [{"currency_code": "eur", "amount": json_number(unit_price)}],
                         }
                     ],
                 },
             )
         )["product"]
         return Catalog(
+            country=country,
             region_id=region["id"],
             sales_channel_id=channel["id"],
             publishable_key=key["token"],
             variant_id=product["variants"][0]["id"],
             shipping_option_id=option["id"],
+        )
+
+    async def tax_region(self, country: str, rate: Decimal) -> None:
+        """Tax for ``country`` at a default ``rate`` percent, computed by Medusa's own system provider; the
+        region's prices stay tax-exclusive (Medusa's default), so tax is added on top."""
+        await self.post(
+            "/admin/tax-regions",
+            {
+                "country_code": country,
+                "provider_id": "tp_system",
+                "default_tax_rate": {"name": "VAT", "code": f"VAT{rate}", "rate": json_number(rate)},
+            },
+        )
+
+    async def percentage_promotion(self, code: str, percent: Decimal) -> None:
+        """A code that takes ``percent`` off every item of a cart."""
+        await self.post(
+            "/admin/promotions",
+            {
+                "code": code,
+                "type": "standard",
+                "status": "active",
+                "is_automatic": False,
+                "application_method": {
+                    "type": "percentage",
+                    "target_type": "items",
+                    "allocation": "across",
+                    "value": json_number(percent),
+                    "currency_code": "eur",
+                    "target_rules": [],
+                },
+            },
         )
 
     async def order(self, order_id: str) -> MedusaOrder:
@@ -269,7 +311,7 @@ class Storefront:
     async def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         return ok(await self.client.post(path, json=payload))
 
-    async def checkout(self, quantity: int = 2) -> Checkout:
+    async def checkout(self, quantity: int = 2, promo_code: str | None = None) -> Checkout:
         self._shoppers += 1
         cart = (
             await self.post(
@@ -286,10 +328,13 @@ class Storefront:
             f"/store/carts/{cart_id}/line-items",
             {"variant_id": self.catalog.variant_id, "quantity": quantity},
         )
-        await self.post(f"/store/carts/{cart_id}", {"shipping_address": ADDRESS, "billing_address": ADDRESS})
+        address = {**ADDRESS, "country_code": self.catalog.country}
+        await self.post(f"/store/carts/{cart_id}", {"shipping_address": address, "billing_address": address})
         await self.post(
             f"/store/carts/{cart_id}/shipping-methods", {"option_id": self.catalog.shipping_option_id}
         )
+        if promo_code is not None:
+            await self.post(f"/store/carts/{cart_id}/promotions", {"promo_codes": [promo_code]})
         return await self.payment_session(cart_id)
 
     async def payment_session(self, cart_id: str) -> Checkout:
