@@ -201,6 +201,8 @@ class Settings(BaseSettings):
     retention_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
     webhook_event_retention_days: Annotated[int, Field(ge=1)] = 30
     outbox_retention_days: Annotated[int, Field(ge=1)] = 30
+    # Hours an HPF token's binding to its cart is kept after the token expired (NetValve's lives minutes).
+    hpf_token_retention_hours: Annotated[int, Field(ge=1)] = 24
     reconcile_min_age_seconds: Annotated[float, Field(ge=0)] = 30.0
 
     netvalve_webhook_auth_header: OptionalStr = None
