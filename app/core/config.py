@@ -191,6 +191,9 @@ class Settings(BaseSettings):
     storefront_payment_rate_limit_per_address: Annotated[int, Field(ge=0)] = 20
     # Far below its limits a replica counts in memory and adds its hits to the shared count this often.
     storefront_rate_limit_flush_seconds: Annotated[float, Field(gt=0, le=10)] = 0.25
+    # A storefront polling /status on an open payment makes the service ask NetValve at most once per payment
+    # per this many seconds (over every replica); in between the ledger answers. 0 turns the throttle off.
+    storefront_status_lookup_interval_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
     idempotency_key_ttl_hours: Annotated[int, Field(ge=24)] = 24
     # A claimed key nobody answered within this time belongs to a request that died; a retry takes it over.
     idempotency_lease_seconds: PositiveSeconds = 120.0
