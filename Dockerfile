@@ -68,8 +68,10 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # the app reads every X-Forwarded-For line itself, right to left through TRUSTED_PROXIES.
 # Keep-alive longer than the balancer's idle timeout (ALB: 60 s): were uvicorn to close an idle connection
 # first, a request the balancer sends on it at that moment would get no answer (an ALB 502).
+# --limit-concurrency: beyond 512 open connections and requests uvicorn answers 503 at once instead of queueing
+# without bound (25 database connections serve them); --backlog bounds the connections not yet accepted.
 CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", "--no-server-header", "--no-proxy-headers", \
-     "--timeout-keep-alive", "75"]
+     "--timeout-keep-alive", "75", "--limit-concurrency", "512", "--backlog", "1024"]
 
 
 FROM runtime AS dev

@@ -166,6 +166,21 @@ class TestCompose:
         assert "/health" in " ".join(app["healthcheck"]["test"])
         assert app["deploy"]["resources"]["limits"]["memory"]
 
+    def test_prod_app_is_published_on_loopback_only_with_connection_limits(self, tmp_path: Path) -> None:
+        """Uvicorn has no header read timeout: on 0.0.0.0 a slow client could hold connections for good. Only
+        a proxy on the host (which gives those limits) reaches it, and uvicorn's own limits still hold."""
+        app = _compose_config(_compose_workdir(tmp_path), COMPOSE_PROD.name)["services"]["app"]
+        assert app["ports"], "the prod app publishes no port"
+        for port in app["ports"]:
+            assert port.get("host_ip") == "127.0.0.1", port
+        assert app["environment"]["LOG_FORMAT"] == "json"
+        cmd = app.get("command") or json.loads(
+            next(args for keyword, args in reversed(_final_stage()) if keyword == "CMD")
+        )
+        for option in ("--limit-concurrency", "--backlog", "--timeout-keep-alive"):
+            assert option in cmd, option
+            assert int(cmd[cmd.index(option) + 1]) > 0
+
     def test_prod_migrate_is_a_one_shot_behind_a_profile(self, tmp_path: Path) -> None:
         workdir = _compose_workdir(tmp_path)
         assert "migrate" not in _compose_config(workdir, COMPOSE_PROD.name)["services"]

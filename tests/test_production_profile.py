@@ -23,6 +23,8 @@ PRODUCTION: dict[str, Any] = {
     "netvalve_backoffice_api_url": "https://netvalve.test",
     "medusa_webhook_url": "https://medusa.test/hooks/netvalve",
     "medusa_webhook_secret": "medusa-webhook-secret-0123",
+    "trusted_proxies": "10.0.0.0/8",
+    "log_format": "json",
 }
 
 
@@ -98,6 +100,8 @@ def test_the_production_profile_itself_is_accepted() -> None:
         ({"netvalve_hpp_order_host": "http://hpp.test"}, "NETVALVE_HPP_ORDER_HOST"),
         ({"netvalve_hpf_script_src": "http://cdn.test/hpf.js"}, "NETVALVE_HPF_SCRIPT_SRC"),
         ({"medusa_webhook_url": "http://medusa.test/hooks/netvalve"}, "MEDUSA_WEBHOOK_URL"),
+        ({"log_format": "console"}, "LOG_FORMAT"),
+        ({"trusted_proxies": ""}, "TRUSTED_PROXIES"),
     ],
 )
 def test_production_refuses_to_start_with(change: dict[str, str], variable: str) -> None:
@@ -113,3 +117,15 @@ def _webhook_auth() -> dict[str, str]:
         "netvalve_webhook_auth_header": "x-netvalve-webhook",
         "netvalve_webhook_auth_values": "netvalve-webhook-secret-0123",
     }
+
+
+@pytest.mark.parametrize("value", ["none", "NONE", " None "])
+def test_trusted_proxies_none_says_that_no_proxy_is_in_front(value: str) -> None:
+    values = {**PRODUCTION, "service_api_keys": SERVICE_KEY, **_webhook_auth(), "trusted_proxies": value}
+    assert load_settings(**values).trusted_proxies == []
+    assert load_settings(**{**values, "app_env": "development"}).trusted_proxies == []
+
+
+def test_trusted_proxies_cannot_mix_none_with_addresses() -> None:
+    with pytest.raises(ConfigurationError, match="TRUSTED_PROXIES"):
+        load_settings(trusted_proxies="none,10.0.0.0/8")

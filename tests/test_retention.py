@@ -80,6 +80,18 @@ async def add_hits(conn: asyncpg.Connection, bucket: str, window_start: datetime
     )
 
 
+async def add_token(
+    conn: asyncpg.Connection, digest: str, created_at: datetime, expires_at: datetime | None
+) -> None:
+    await conn.execute(
+        "INSERT INTO hpf_tokens (token_sha256, cart_id, created_at, expires_at)"
+        " VALUES ($1, 'cart_1', $2, $3)",
+        digest,
+        created_at,
+        expires_at,
+    )
+
+
 async def names(conn: asyncpg.Connection, query: str) -> set[str]:
     return {row[0] for row in await conn.fetch(query)}
 
@@ -129,6 +141,24 @@ async def test_the_purge_deletes_only_what_is_due(
 
     again = await purge_due_rows(sessionmaker, make_settings(db), now=NOW)
     assert again == PurgeResult(idempotency_keys=0, webhook_events=0, outbox=0)
+
+
+async def test_hpf_token_bindings_are_purged_a_retention_period_after_they_expired(
+    medusa_conn: asyncpg.Connection, sessionmaker: async_sessionmaker[AsyncSession], db: str
+) -> None:
+    """Every HPF session adds a row: without a purge the table grows with every checkout page view."""
+    await add_token(medusa_conn, "expired-long-ago", NOW - timedelta(hours=26), NOW - timedelta(hours=25))
+    await add_token(medusa_conn, "expired-lately", NOW - timedelta(hours=24), NOW - timedelta(hours=23))
+    await add_token(medusa_conn, "live", NOW - timedelta(minutes=1), NOW + timedelta(minutes=4))
+    await add_token(medusa_conn, "no-expiry-old", NOW - timedelta(hours=25), None)
+
+    result = await purge_due_rows(sessionmaker, make_settings(db, retention_batch_size=1), now=NOW)
+
+    assert await names(medusa_conn, "SELECT token_sha256 FROM hpf_tokens") == {"expired-lately", "live"}
+    assert result.hpf_tokens == 2
+    longer = make_settings(db, hpf_token_retention_hours=48)
+    await add_token(medusa_conn, "expired-two-days-ago", NOW - timedelta(hours=50), NOW - timedelta(hours=49))
+    assert (await purge_due_rows(sessionmaker, longer, now=NOW)).hpf_tokens == 1
 
 
 async def test_the_retention_settings_decide_the_age(

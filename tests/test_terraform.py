@@ -37,6 +37,7 @@ SAMPLE_VALUES = {
     "NETVALVE_CLIENT_ID": "client-id",
     "NETVALVE_RETURN_BASE_URL": "https://shop.example.com",
     "DATABASE_URL": "postgresql://netvalve:pw@db.example.com:5432/netvalve",
+    "TRUSTED_PROXIES": "10.0.0.0/16",
 }
 # The defaults of these do not describe a production site, though config.py cannot tell: DATABASE_URL's
 # default is a local database.
@@ -159,7 +160,7 @@ class TestProductionSettings:
     def test_the_derivation_finds_what_config_py_requires(self, monkeypatch: pytest.MonkeyPatch) -> None:
         # Nothing deployed: the bare requirements of _production_is_complete must come out.
         required, _ = production_requirements(set(), monkeypatch)
-        assert {"NETVALVE_API_KEY", "SERVICE_API_KEYS"} <= required
+        assert {"NETVALVE_API_KEY", "SERVICE_API_KEYS", "TRUSTED_PROXIES"} <= required
         required_with_hook, _ = production_requirements({"MEDUSA_WEBHOOK_URL"}, monkeypatch)
         assert "MEDUSA_WEBHOOK_SECRET" in required_with_hook
 

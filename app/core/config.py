@@ -16,6 +16,8 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -128,6 +130,22 @@ SecretList = Annotated[list[SecretStr], NoDecode, BeforeValidator(_comma_list)]
 NetworkList = Annotated[
     list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode, BeforeValidator(_comma_list)
 ]
+
+
+class NoProxies(list[ipaddress.IPv4Network | ipaddress.IPv6Network]):
+    """``TRUSTED_PROXIES=none``: the operator says that no proxy is in front (an empty list, meant)."""
+
+
+def _trusted_proxies(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    if isinstance(value, str) and value.strip().lower() == "none":
+        return NoProxies()
+    return handler(_comma_list(value))
+
+
+# CIDRs, or "none" (declared: no proxy); production refuses it unset.
+ProxyList = Annotated[
+    list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode, WrapValidator(_trusted_proxies)
+]
 # Medusa's STORE_CORS format: comma-separated origins.
 OriginList = Annotated[list[Annotated[str, AfterValidator(_origin)]], NoDecode, BeforeValidator(_comma_list)]
 PositiveSeconds = Annotated[float, Field(gt=0)]
@@ -199,6 +217,9 @@ class Settings(BaseSettings):
     storefront_rate_limit_flush_seconds: Annotated[float, Field(gt=0, le=10)] = 0.25
     # Production: /ready answers callers without a service key from a probe at most this old.
     ready_cache_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+    # A storefront polling /status on an open payment makes the service ask NetValve at most once per payment
+    # per this many seconds (over every replica); in between the ledger answers. 0 turns the throttle off.
+    storefront_status_lookup_interval_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
     idempotency_key_ttl_hours: Annotated[int, Field(ge=24)] = 24
     # A claimed key nobody answered within this time belongs to a request that died; a retry takes it over.
     idempotency_lease_seconds: PositiveSeconds = 120.0
@@ -209,12 +230,14 @@ class Settings(BaseSettings):
     retention_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
     webhook_event_retention_days: Annotated[int, Field(ge=1)] = 30
     outbox_retention_days: Annotated[int, Field(ge=1)] = 30
+    # Hours an HPF token's binding to its cart is kept after the token expired (NetValve's lives minutes).
+    hpf_token_retention_hours: Annotated[int, Field(ge=1)] = 24
     reconcile_min_age_seconds: Annotated[float, Field(ge=0)] = 30.0
 
     netvalve_webhook_auth_header: OptionalStr = None
     netvalve_webhook_auth_values: SecretList = Field(default_factory=list)
     netvalve_webhook_allowed_ips: NetworkList = Field(default_factory=list)
-    trusted_proxies: NetworkList = Field(default_factory=list)
+    trusted_proxies: ProxyList = Field(default_factory=list)
     webhook_max_body_bytes: Annotated[int, Field(ge=1024)] = 256 * 1024
     webhook_worker_enabled: bool = True
     webhook_worker_poll_seconds: PositiveSeconds = 0.5
@@ -337,6 +360,12 @@ class Settings(BaseSettings):
             problems.append("STORE_CORS: '*' is not allowed in production; list the storefront origins")
         if self.medusa_webhook_url and self.medusa_webhook_secret is None:
             problems.append("MEDUSA_WEBHOOK_SECRET: required when MEDUSA_WEBHOOK_URL is set")
+        if self.log_format != "json":
+            problems.append(
+                "LOG_FORMAT: json is required in production (a log line per object, nothing forged)"
+            )
+        if not self.trusted_proxies and not isinstance(self.trusted_proxies, NoProxies):
+            problems.append("TRUSTED_PROXIES: required in production: the proxies' CIDRs, or 'none'")
         if self.log_level == "DEBUG":
             problems.append("LOG_LEVEL: DEBUG is not allowed in production (request details reach the logs)")
         if not self.netvalve_client_id:

@@ -7,6 +7,7 @@ import logging
 import re
 import time
 import uuid
+from urllib.parse import quote
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
@@ -19,6 +20,17 @@ logger = logging.getLogger("app.access")
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# Printable ASCII but space and "%": a path made only of these is logged as it is.
+_PLAIN_PATH = re.compile(r"[!-$&-~]*")
+
+
+def loggable_path(path: str) -> str:
+    """The (decoded) request path as one log token: a character that could end or split a log line (a
+    control character such as a ``%0a`` in the URL, a Unicode separator, a space), and "%" itself, is
+    percent-encoded as in a URL, so that no client can forge a line or a field in either log format."""
+    if _PLAIN_PATH.fullmatch(path):
+        return path
+    return "".join(c if c.isprintable() and c not in " %" else quote(c, safe="") for c in path)
 
 
 class RequestContextMiddleware:
@@ -54,7 +66,7 @@ class RequestContextMiddleware:
                 "request",
                 extra={
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": loggable_path(scope["path"]),
                     "status": status_holder["status"],
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },

@@ -145,6 +145,8 @@ class Payment(TimestampMixin, Base):
     threeds_url: Mapped[str | None] = mapped_column(Text)
     threeds_redirect: Mapped[bool | None] = mapped_column()
     threeds_token_sha256: Mapped[str | None] = mapped_column(String(64))
+    # When a storefront's /status last made us ask NetValve (polling asks at most once per interval).
+    storefront_lookup_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class GatewayTransaction(Base):

@@ -139,6 +139,8 @@ LEFT JOIN LATERAL (
 WHERE c.id = $1 AND c.deleted_at IS NULL
 """
 
+_GET_CART_SALES_CHANNEL = "SELECT sales_channel_id FROM cart WHERE id = $1 AND deleted_at IS NULL"
+
 _GET_PAYMENT_SESSION = """
 SELECT
     ps.id,
@@ -336,6 +338,12 @@ class MedusaReader:
             payment_session=session,
             order_id=row["order_id"],
         )
+
+    async def get_cart_sales_channel(self, cart_id: str) -> str | None:
+        """The cart's sales channel; None when the cart has none or is gone."""
+        async with self._read_only() as conn:
+            channel: str | None = await conn.fetchval(_GET_CART_SALES_CHANNEL, cart_id)
+        return channel
 
     async def get_payment_session(self, session_id: str) -> MedusaPaymentSession | None:
         """A live payment session of any provider, with the cart it belongs to (if still linked)."""

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -287,6 +287,31 @@ class PaymentRepository:
             )
             .on_conflict_do_nothing()
         )
+
+    async def claim_storefront_lookup(self, payment_id: int, interval: timedelta) -> bool:
+        """Whether a storefront's status read may ask NetValve about the payment now: the first read of each
+        ``interval`` over every replica does. A row another transaction holds (a call or look-up settling
+        it) is skipped, not waited for: the ledger answers meanwhile."""
+        due = (
+            select(Payment.id)
+            .where(
+                Payment.id == payment_id,
+                or_(
+                    Payment.storefront_lookup_at.is_(None),
+                    Payment.storefront_lookup_at <= func.now() - interval,
+                ),
+            )
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        claimed = await self.session.execute(
+            update(Payment)
+            .where(Payment.id == due)
+            # updated_at stays: reconciliation orders by it, and a read changes nothing of the payment.
+            .values(storefront_lookup_at=func.now(), updated_at=Payment.updated_at)
+            .returning(Payment.id)
+        )
+        return claimed.scalar_one_or_none() is not None
 
     async def token_cart(self, token_sha256: str) -> str | None:
         result = await self.session.execute(

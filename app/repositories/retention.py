@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import (
+    HpfToken,
     IdempotencyKey,
     OutboxStatus,
     RateLimitHit,
@@ -80,3 +81,15 @@ class RetentionRepository:
             tuple_(RateLimitHit.bucket, RateLimitHit.window_start).in_(due)
         )
         return _count(await self.session.execute(statement))
+
+    async def delete_expired_hpf_tokens(self, before: datetime, limit: int) -> int:
+        """Token-to-cart bindings of tokens that expired (or, without an expiry, were issued) before
+        ``before``: NetValve no longer takes the token, so there is nothing left to bind."""
+        expired_at = func.coalesce(HpfToken.expires_at, HpfToken.created_at)
+        due = (
+            select(HpfToken.token_sha256)
+            .where(expired_at < before)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return _count(await self.session.execute(delete(HpfToken).where(HpfToken.token_sha256.in_(due))))

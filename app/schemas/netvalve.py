@@ -115,6 +115,8 @@ class HppDetails(BaseModel):
 
 
 class DiagnosticStep(BaseModel):
+    """A step of the HPF session waterfall that did not give the answer: logged, never answered."""
+
     step: str
     outcome: str
     detail: str | None = None
@@ -129,7 +131,6 @@ class HpfSessionResponse(HpfSessionBase):
     hpf: HpfDetails | None = None
     hpp: HppDetails | None = None
     payment_session_patch: dict[str, Any]
-    diagnostic: list[DiagnosticStep]
 
 
 # --- Payment (sale / authorize) ---------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,10 @@ from app.services.ledger import Verdict
 from app.services.views import is_open
 
 HPF_TOKEN_LIFETIME = timedelta(minutes=5)
+# Steps skipped on purpose rather than failed: the configuration chose them away, or a GET may not take them.
+_SKIPPED = frozenset({"not_configured", "post_only"})
+
+logger = logging.getLogger(__name__)
 
 
 def token_digest(token: str) -> str:
@@ -63,6 +68,7 @@ class Checkout:
                 patch |= {"hpf_script_src": hpf.script_src, "hpf_payment_token": hpf.payment_token}
             if hpp is not None:
                 patch |= {"hpp_redirect_url": hpp.redirect_url}
+            _log_failed_steps(diagnostic, cart.id, flow)
             return HpfSessionResponse(
                 cart_id=cart.id,
                 payment_session_id=session_id,
@@ -73,7 +79,6 @@ class Checkout:
                 hpf=hpf,
                 hpp=hpp,
                 payment_session_patch=patch,
-                diagnostic=diagnostic,
             )
 
         if settings.netvalve_hpp_direct_url:
@@ -170,7 +175,11 @@ class Checkout:
             diagnostic.append(DiagnosticStep(step="fallback_script", outcome="used"))
             return answer(Flow.HPF, hpf=HpfDetails(script_src=fallback))
         diagnostic.append(DiagnosticStep(step="fallback_script", outcome="not_configured"))
-        raise errors.HpfSessionUnavailable(details=[step.model_dump() for step in diagnostic])
+        logger.error(
+            "no way to collect the card could be set up",
+            extra={"cart_id": cart.id, "diagnostic": [step.model_dump() for step in diagnostic]},
+        )
+        raise errors.HpfSessionUnavailable()
 
     async def _hosted_order(
         self, due: Due, live: Payment | None, urls: dict[str, Any]
@@ -203,6 +212,20 @@ class Checkout:
         async with self.ctx.ledger.locked(ref.payment_id) as locked:
             locked.settle(await locked.call(ref.call_id), Verdict.PENDING if created else Verdict.NOT_SENT)
         return order
+
+
+def _log_failed_steps(diagnostic: list[DiagnosticStep], cart_id: str, flow: Flow) -> None:
+    """The waterfall's failed steps go to the log, never to the storefront: they describe our configuration
+    and NetValve's answers to our credentials."""
+    if any(step.outcome not in _SKIPPED for step in diagnostic):
+        logger.warning(
+            "hpf session waterfall: steps failed before one worked",
+            extra={
+                "cart_id": cart_id,
+                "flow": flow.value,
+                "diagnostic": [step.model_dump() for step in diagnostic],
+            },
+        )
 
 
 def _step(name: str, result: GatewayResult[Any]) -> DiagnosticStep:

@@ -172,7 +172,7 @@ class GatewayRejected(AppError):
 class HpfSessionUnavailable(AppError):
     status_code = 502
     code = "hpf_session_unavailable"
-    message = "No way to collect the card could be set up; see the diagnostic."
+    message = "No way to collect the card could be set up; the service's log names the steps that failed."
 
 
 class GatewayUnavailable(AppError):
@@ -230,6 +230,24 @@ class InvalidPaymentRequest(AppError):
     def naming(cls, exc: ValidationError) -> InvalidPaymentRequest:
         """The error naming the request fields NetValve would not take (never their values)."""
         return cls(details={"fields": sorted({".".join(map(str, err["loc"])) for err in exc.errors()})})
+
+
+# Errors whose text or details say what a storefront must not learn: NetValve's codes and messages (a card
+# tester's oracle), the ledger's amounts, the merchant routing. A storefront hears their code and fixed
+# message only; the ledger and the log keep the rest, and a service key still hears it whole.
+_OPAQUE_TO_STOREFRONT: tuple[type[AppError], ...] = (
+    GatewayRejected,
+    InvalidPaymentToken,
+    PaymentAmountMismatch,
+    CurrencyNotConfigured,
+)
+
+
+def for_storefront(exc: AppError) -> AppError:
+    """``exc`` as a storefront may hear it: the same error with its fixed message and no details."""
+    if type(exc) not in _OPAQUE_TO_STOREFRONT:
+        return exc
+    return type(exc)(headers=exc.headers)
 
 
 def raise_if_nothing_happened(result: GatewayResult[Any]) -> None:

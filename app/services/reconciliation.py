@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from app.core.security import Caller, CallerKind
 from app.gateway import Outcome, TransactionSummary, TxnKind, worst_case_call_seconds
 from app.models import CallOutcome, Payment, PaymentStatus
 from app.repositories.payments import PaymentRepository
@@ -36,10 +37,18 @@ class Reconciliation:
         )
 
     async def status(
-        self, transaction_id: int | None, session_id: str | None, cart_id: str | None, *, refresh: bool
+        self,
+        transaction_id: int | None,
+        session_id: str | None,
+        cart_id: str | None,
+        *,
+        refresh: bool,
+        caller: Caller,
     ) -> StatusResponse:
         """The payment's status: looked up in NetValve while its outcome is open (or when ``refresh``),
-        else, and whenever NetValve does not answer, from the ledger."""
+        else, and whenever NetValve does not answer, from the ledger. A storefront caller sees only the
+        payments of its sales channels' carts, and its polling asks NetValve at most once per payment per
+        ``STOREFRONT_STATUS_LOOKUP_INTERVAL_SECONDS``."""
         async with self.reads() as db:
             repo = PaymentRepository(db)
             payment = None
@@ -49,16 +58,31 @@ class Reconciliation:
                 payment = await repo.find_by_session(session_id)
             elif cart_id is not None:
                 payment = await repo.find_live_for_cart(cart_id) or await repo.find_latest_for_cart(cart_id)
-        if payment is None:
+        if payment is None or not await self._callers(payment, caller):
             raise errors.PaymentNotFound()
         await self.carts.check_current(payment)
         if not (refresh or is_open(payment)):
+            return status_response(payment, "ledger")
+        if caller.kind is CallerKind.STOREFRONT and not await self._may_look_up(payment.id):
             return status_response(payment, "ledger")
         reached = await self.settle(payment.id, refresh=True)
         async with self.reads() as db:
             fresh = await db.get(Payment, payment.id)
             assert fresh is not None
             return status_response(fresh, "netvalve" if reached else "ledger")
+
+    async def _callers(self, payment: Payment, caller: Caller) -> bool:
+        """Whether the payment's cart is of a sales channel the caller may use (as ``/payment`` decides)."""
+        if caller.sales_channel_ids is None:
+            return True
+        return caller.may_use_sales_channel(await self.carts.medusa.get_cart_sales_channel(payment.cart_id))
+
+    async def _may_look_up(self, payment_id: int) -> bool:
+        seconds = self.settings.storefront_status_lookup_interval_seconds
+        if not seconds:
+            return True
+        async with self.ledger.sessionmaker.begin() as db:
+            return await PaymentRepository(db).claim_storefront_lookup(payment_id, timedelta(seconds=seconds))
 
     async def reconcile(self, limit: int) -> tuple[int, int, int]:
         """Settle open payments; safe on several replicas (claims skip locked rows)."""

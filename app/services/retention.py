@@ -1,12 +1,12 @@
-"""Scheduled purge of rows nobody needs any more: expired idempotency keys, settled webhook events and
-delivered outbox rows, each after its own retention setting, and rate-limit counts of past windows, in short
-batches."""
+"""Scheduled purge of rows nobody needs any more: expired idempotency keys, settled webhook events,
+delivered outbox rows and expired HPF token bindings, each after its own retention setting, and rate-limit
+counts of past windows, in short batches."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +25,7 @@ class PurgeResult:
     webhook_events: int
     outbox: int
     rate_limit_hits: int = 0
+    hpf_tokens: int = 0
 
 
 async def _in_batches(sessionmaker: async_sessionmaker[AsyncSession], batch_size: int, batch: Batch) -> int:
@@ -46,6 +47,7 @@ async def purge_due_rows(
     size = settings.retention_batch_size
     events_before = now - timedelta(days=settings.webhook_event_retention_days)
     outbox_before = now - timedelta(days=settings.outbox_retention_days)
+    tokens_before = now - timedelta(hours=settings.hpf_token_retention_hours)
     windows_before = now - timedelta(seconds=settings.storefront_rate_limit_window_seconds)
     result = PurgeResult(
         idempotency_keys=await _in_batches(
@@ -62,8 +64,11 @@ async def purge_due_rows(
             size,
             lambda repo, limit: repo.delete_past_rate_limit_windows(windows_before, limit),
         ),
+        hpf_tokens=await _in_batches(
+            sessionmaker, size, lambda repo, limit: repo.delete_expired_hpf_tokens(tokens_before, limit)
+        ),
     )
-    if result.idempotency_keys or result.webhook_events or result.outbox or result.rate_limit_hits:
+    if any(astuple(result)):
         logger.info(
             "retention purge",
             extra={
@@ -71,6 +76,7 @@ async def purge_due_rows(
                 "webhook_events": result.webhook_events,
                 "outbox": result.outbox,
                 "rate_limit_hits": result.rate_limit_hits,
+                "hpf_tokens": result.hpf_tokens,
             },
         )
     return result

@@ -1,8 +1,11 @@
+import { isIPv4 } from "node:net";
+
 import { MedusaError } from "@medusajs/framework/utils";
 
 /** The provider's options, as written in `medusa-config.ts`. */
 export type NetValveOptions = {
-  /** Base URL of the NetValve payment service, e.g. `https://pay.example.com`. */
+  /** Base URL of the NetValve payment service, e.g. `https://pay.example.com`; `http://` only to a loopback
+   * address (the service on the same host), since the service key travels with every call. */
   serviceUrl: string;
   /** One of the service's `SERVICE_API_KEYS`; sent as `Authorization: Bearer <key>`, never returned. */
   serviceApiKey: string;
@@ -18,6 +21,17 @@ function invalid(message: string): never {
   throw new MedusaError(MedusaError.Types.INVALID_DATA, `NetValve payment provider: ${message}`);
 }
 
+/** Whether the URL's host is this machine: localhost, 127.0.0.0/8 or ::1. */
+function isLoopback(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return false;
+  }
+  return host === "localhost" || host === "[::1]" || (isIPv4(host) && host.startsWith("127."));
+}
+
 /** The options checked and normalized; throws a `MedusaError` naming the first problem. */
 export function parseOptions(options: Record<string, unknown> | undefined): NetValveOptions {
   const given = options ?? {};
@@ -30,6 +44,9 @@ export function parseOptions(options: Record<string, unknown> | undefined): NetV
   const { serviceUrl, serviceApiKey, webhookSecret, timeoutMs } = given;
   if (typeof serviceUrl !== "string" || !/^https?:\/\/[^/\s]+/i.test(serviceUrl)) {
     invalid(`"serviceUrl" must be an http(s) URL such as https://pay.example.com.`);
+  }
+  if (!/^https:/i.test(serviceUrl) && !isLoopback(serviceUrl)) {
+    invalid(`"serviceUrl" must be https:// (plain http only to a loopback address such as http://127.0.0.1:8000).`);
   }
   if (typeof serviceApiKey !== "string") {
     invalid(`"serviceApiKey" must be a string.`);

@@ -43,6 +43,22 @@ describe("validateOptions", () => {
     assert.match(refusal({ ...VALID, serviceUrl: "pay.example.com" }).message, /serviceUrl/);
   });
 
+  it("refuses plain http to anything but a loopback address", () => {
+    for (const serviceUrl of [
+      "http://pay.example.com",
+      "http://10.0.0.5:8000",
+      "http://127.0.0.1.example.com",
+      "http://localhost.example.com:8000",
+      "HTTP://pay.example.com",
+    ]) {
+      assert.match(refusal({ ...VALID, serviceUrl }).message, /serviceUrl.*https/, serviceUrl);
+    }
+    const loopback = ["http://127.0.0.1:8000", "http://127.3.2.1", "http://localhost:8000/", "http://[::1]:8000"];
+    for (const serviceUrl of loopback) {
+      NetValveProviderService.validateOptions({ ...VALID, serviceUrl });
+    }
+  });
+
   it("refuses a timeout that is not a positive whole number", () => {
     for (const timeoutMs of [0, -5, 1.5, "soon", "15s"]) {
       assert.match(refusal({ ...VALID, timeoutMs }).message, /timeoutMs/);

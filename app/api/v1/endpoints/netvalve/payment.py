@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.api.auth import StorefrontAuthDep, customer_ip
 from app.api.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
-from app.api.v1.endpoints.netvalve.deps import ServiceDep, answer_response
+from app.api.v1.endpoints.netvalve.deps import ServiceDep, answer_response, answering
 from app.core.errors import (
     DatabaseUnavailable,
     Forbidden,
@@ -61,16 +61,17 @@ async def pay(body: PayRequest, request: Request, service: ServiceDep, caller: S
     """Charge the cart for the amount Medusa holds; an already paid cart answers without a new charge."""
 
     async def handler(key: str | None) -> Response:
-        answer = await service.payments.pay(
-            body.cart_id,
-            body.payment_session_id,
-            body.payment_token,
-            customer_ip(request),
-            key,
-            caller,
-            body.browser,
-            body.threeds_return_url,
-        )
+        with answering(caller):
+            answer = await service.payments.pay(
+                body.cart_id,
+                body.payment_session_id,
+                body.payment_token,
+                customer_ip(request),
+                key,
+                caller,
+                body.browser,
+                body.threeds_return_url,
+            )
         return answer_response(answer)
 
     # Scoped by key and cart: every shopper shares the publishable key, and none may occupy another's key.

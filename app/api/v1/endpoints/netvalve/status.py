@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
 from app.api.auth import AnyCaller
-from app.api.v1.endpoints.netvalve.deps import ServiceDep
+from app.api.v1.endpoints.netvalve.deps import ServiceDep, answering
 from app.core.errors import (
     DatabaseUnavailable,
     Forbidden,
@@ -87,7 +87,8 @@ async def status(
         Query(description="Ask NetValve even for a settled payment (service key only; ignored otherwise)."),
     ] = False,
 ) -> StatusResponse | StorefrontStatusResponse:
-    """A service key sees amounts and ids; a publishable key sees only the status.
+    """A service key sees amounts and ids; a publishable key sees only the status, of its own sales
+    channels' carts, and no amount even in an error.
 
     A payment whose outcome is open (pending, unknown, an operation in flight) is looked up in NetValve; a
     settled one answers from the ledger, which webhooks and reconciliation keep current, so that polling
@@ -95,12 +96,14 @@ async def status(
     if query.transaction_id is not None and caller.kind is not CallerKind.SERVICE:
         # NetValve's ids are sequential: a storefront could walk them. It names its own cart or session.
         raise errors.TransactionIdNotForStorefront()
-    result = await service.reconciliation.status(
-        query.transaction_id,
-        query.payment_session_id,
-        query.cart_id,
-        refresh=refresh and caller.kind is CallerKind.SERVICE,
-    )
+    with answering(caller):
+        result = await service.reconciliation.status(
+            query.transaction_id,
+            query.payment_session_id,
+            query.cart_id,
+            refresh=refresh and caller.kind is CallerKind.SERVICE,
+            caller=caller,
+        )
     if caller.kind is CallerKind.SERVICE:
         return result
     return StorefrontStatusResponse(status=result.status, source=result.source)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 
 from app.api.auth import StorefrontAuthDep, customer_ip
 from app.api.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
-from app.api.v1.endpoints.netvalve.deps import ServiceDep, answer_response
+from app.api.v1.endpoints.netvalve.deps import ServiceDep, answer_response, answering
 from app.core.errors import (
     DatabaseUnavailable,
     Forbidden,
@@ -64,9 +64,10 @@ async def finish_threeds(
     address = customer_ip(request)
 
     async def handler(key: str | None) -> Response:
-        answer = await service.threeds.finish(
-            body.cart_id, body.payment_session_id, body.payment_token, address, key, caller
-        )
+        with answering(caller):
+            answer = await service.threeds.finish(
+                body.cart_id, body.payment_session_id, body.payment_token, address, key, caller
+            )
         return answer_response(answer)
 
     return await run_idempotent(request, f"threeds:{caller.key_id}:{body.cart_id}", handler)
