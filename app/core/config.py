@@ -2,156 +2,56 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
-from enum import StrEnum
 from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from pydantic import (
-    AfterValidator,
     BeforeValidator,
     Field,
     SecretStr,
     ValidationError,
-    ValidatorFunctionWrapHandler,
-    WrapValidator,
-    field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-SANDBOX_PAYMENT_API_URL = "https://payment-api.uat.sandbox-netvalve.com"
-PRODUCTION_PAYMENT_API_URL = "https://api.netvalve.com"
-SANDBOX_HPP_API_URL = "https://hpp-api.uat.sandbox-netvalve.com"
-PRODUCTION_HPP_API_URL = "https://hpp-api.netvalve.com"
-SANDBOX_BACKOFFICE_API_URL = "https://backoffice-api.uat.sandbox-netvalve.com"
-PRODUCTION_BACKOFFICE_API_URL = "https://backoffice-api.netvalve.com"
-SANDBOX_DEFAULT_HPF_SCRIPT_SRC = "https://tokenfield.uat.sandbox-netvalve.com/sdk/index.DUbZDKWj.js"
-
-MID_ENV_PREFIX = "NETVALVE_MID_ID_"
-
-# Values that are obviously copied from an example file; production refuses them.
-PLACEHOLDER_SECRETS = frozenset(
-    {
-        "",
-        "changeme",
-        "change-me",
-        "change_me",
-        "placeholder",
-        "secret",
-        "password",
-        "xxx",
-        "todo",
-        "dev-service-key",
-        "dev-webhook-secret",
-        "sandbox-api-key",
-        "sandbox-webhook-secret",
-        "sandbox-backoffice-password",
-    }
+from app.core.netvalve_settings import NetValveSettings
+from app.core.settings_types import (
+    MID_ENV_PREFIX,
+    PLACEHOLDER_SECRETS,
+    AppEnv,
+    CaptureMode,
+    ConfigurationError,
+    NetworkList,
+    NoProxies,
+    OptionalHttpUrl,
+    OptionalSecret,
+    OptionalStr,
+    OriginList,
+    PositiveSeconds,
+    PostgresUrl,
+    ProxyList,
+    SecretList,
+    StorefrontAuth,
+    ThreeDSMode,
+    blank_to_none,
 )
 
-
-class ConfigurationError(RuntimeError):
-    """The environment does not describe a runnable service; the message names the variable."""
-
-
-class AppEnv(StrEnum):
-    DEVELOPMENT = "development"
-    TEST = "test"
-    PRODUCTION = "production"
-
-
-class NetValveEnvironment(StrEnum):
-    SANDBOX = "sandbox"
-    PRODUCTION = "production"
-
-
-class CaptureMode(StrEnum):
-    SALE = "sale"
-    AUTHORIZE = "authorize"
-
-
-class ThreeDSMode(StrEnum):
-    OFF = "off"
-    ON = "on"
-
-
-class StorefrontAuth(StrEnum):
-    PUBLISHABLE_KEY = "publishable_key"
-    NONE = "none"
-
-
-def _http_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError("must be an absolute http(s) URL")
-    return value.rstrip("/")
-
-
-def _postgres_url(value: str) -> str:
-    scheme = urlsplit(value).scheme
-    if scheme not in ("postgresql", "postgres", "postgresql+asyncpg"):
-        raise ValueError("must be a postgresql:// URL")
-    return value
-
-
-def _comma_list(value: Any) -> Any:
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return value
-
-
-def _origin(value: str) -> str:
-    if value == "*":
-        return value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
-        raise ValueError(f"{value!r} is not an origin like https://shop.example.com or http://localhost:8000")
-    if parts.query or parts.fragment:
-        raise ValueError(f"{value!r} is not an origin: it has a query or fragment")
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _blank_to_none(value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
-HttpUrl = Annotated[str, AfterValidator(_http_url)]
-OptionalHttpUrl = Annotated[HttpUrl | None, BeforeValidator(_blank_to_none)]
-OptionalStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
-OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_to_none)]
-PostgresUrl = Annotated[str, AfterValidator(_postgres_url)]
-SecretList = Annotated[list[SecretStr], NoDecode, BeforeValidator(_comma_list)]
-NetworkList = Annotated[
-    list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode, BeforeValidator(_comma_list)
+__all__ = [
+    "MID_ENV_PREFIX",
+    "CaptureMode",
+    "ConfigurationError",
+    "Settings",
+    "StorefrontAuth",
+    "ThreeDSMode",
+    "get_settings",
+    "load_settings",
 ]
 
 
-class NoProxies(list[ipaddress.IPv4Network | ipaddress.IPv6Network]):
-    """``TRUSTED_PROXIES=none``: the operator says that no proxy is in front (an empty list, meant)."""
-
-
-def _trusted_proxies(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    if isinstance(value, str) and value.strip().lower() == "none":
-        return NoProxies()
-    return handler(_comma_list(value))
-
-
-# CIDRs, or "none" (declared: no proxy); production refuses it unset.
-ProxyList = Annotated[
-    list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode, WrapValidator(_trusted_proxies)
-]
-# Medusa's STORE_CORS format: comma-separated origins.
-OriginList = Annotated[list[Annotated[str, AfterValidator(_origin)]], NoDecode, BeforeValidator(_comma_list)]
-PositiveSeconds = Annotated[float, Field(gt=0)]
-
-
-class Settings(BaseSettings):
+class Settings(NetValveSettings):
     """Every knob of the service. Field names are the environment variable names, lower-cased."""
 
     model_config = SettingsConfigDict(
@@ -170,7 +70,7 @@ class Settings(BaseSettings):
     database_url: PostgresUrl = Field(
         default="postgresql://netvalve:netvalve@127.0.0.1:5432/netvalve", repr=False
     )
-    medusa_database_url: Annotated[PostgresUrl | None, BeforeValidator(_blank_to_none)] = Field(
+    medusa_database_url: Annotated[PostgresUrl | None, BeforeValidator(blank_to_none)] = Field(
         default=None, repr=False
     )
     # Per process. Overflow connections are closed when returned, so a pool smaller than the load turns
@@ -250,70 +150,7 @@ class Settings(BaseSettings):
     medusa_webhook_timeout_seconds: PositiveSeconds = 5.0
     medusa_webhook_max_attempts: Annotated[int, Field(ge=1)] = 12
 
-    netvalve_api_key: OptionalSecret = None
-    netvalve_client_id: OptionalStr = None
-    netvalve_site_id: OptionalStr = None
-    netvalve_mid_id_eur: OptionalStr = None
-    netvalve_mid_id_usd: OptionalStr = None
-    netvalve_mid_id_php: OptionalStr = None
-    netvalve_mid_id_gbp: OptionalStr = None
-    netvalve_environment: NetValveEnvironment = NetValveEnvironment.PRODUCTION
-    netvalve_capture_mode: CaptureMode = CaptureMode.SALE
-    netvalve_payment_auth: Literal["api_key", "basic"] = "api_key"
-    # on: every card payment authenticates with 3-D Secure v2 before the sale (README, "3-D Secure").
-    netvalve_threeds: ThreeDSMode = ThreeDSMode.OFF
-    # NetValve's challenge window: an authentication still open after it has been abandoned.
-    netvalve_threeds_window_seconds: PositiveSeconds = 600.0
-
-    netvalve_base_url: OptionalHttpUrl = None
-    netvalve_payment_api_url: OptionalHttpUrl = None
-    netvalve_sandbox_base_url: HttpUrl = SANDBOX_PAYMENT_API_URL
-    netvalve_production_base_url: HttpUrl = PRODUCTION_PAYMENT_API_URL
-    netvalve_backoffice_api_url: OptionalHttpUrl = None
-
-    netvalve_hpp_base_url: OptionalHttpUrl = None
-    netvalve_sandbox_hpp_base_url: HttpUrl = SANDBOX_HPP_API_URL
-    netvalve_production_hpp_base_url: HttpUrl = PRODUCTION_HPP_API_URL
-    netvalve_hpp_direct_url: OptionalHttpUrl = None
-    netvalve_hpp_fallback_enabled: bool = True
-    netvalve_hpp_order_host: OptionalHttpUrl = None
-    netvalve_hpp_order_path: str = "/hpp/order"
-    netvalve_hpp_mode: Literal["SALE", "AUTHORIZATION"] = "SALE"
-    netvalve_hpp_success_url: OptionalHttpUrl = None
-    netvalve_hpp_cancel_url: OptionalHttpUrl = None
-    netvalve_hpp_failed_url: OptionalHttpUrl = None
-    netvalve_hpp_pending_url: OptionalHttpUrl = None
-    netvalve_return_base_url: OptionalHttpUrl = None
-
-    netvalve_hpf_script_src: OptionalHttpUrl = None
-    netvalve_hpf_script_integrity: OptionalStr = None
-    netvalve_hpf_script_fallback_src: OptionalHttpUrl = None
-
-    netvalve_basic_auth_username: OptionalStr = None
-    netvalve_basic_auth_password: OptionalSecret = None
-
-    netvalve_connect_timeout_seconds: PositiveSeconds = 3.0
-    netvalve_read_timeout_seconds: PositiveSeconds = 20.0
-    netvalve_write_timeout_seconds: PositiveSeconds = 10.0
-    netvalve_pool_timeout_seconds: PositiveSeconds = 5.0
-    netvalve_max_retries: Annotated[int, Field(ge=0, le=10)] = 2
-    netvalve_retry_backoff_seconds: PositiveSeconds = 0.2
-    netvalve_retry_backoff_max_seconds: PositiveSeconds = 2.0
-    # How long NetValve's look-ups may lag behind its own writes: until a call is older than its worst case
-    # (every timeout and retry above) plus this, "not found" is no proof that it was never sent.
-    netvalve_lookup_lag_seconds: Annotated[float, Field(ge=0)] = 5.0
-    netvalve_circuit_failure_threshold: Annotated[int, Field(ge=1)] = 5
-    netvalve_circuit_cooldown_seconds: PositiveSeconds = 30.0
-    netvalve_max_connections: Annotated[int, Field(ge=1)] = 100
-
     mid_ids: dict[str, str] = Field(default_factory=dict, exclude=True)
-
-    @field_validator("netvalve_hpp_order_path")
-    @classmethod
-    def _path_starts_with_slash(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must start with '/'")
-        return value
 
     @model_validator(mode="after")
     def _collect_mids(self) -> Settings:
@@ -401,10 +238,6 @@ class Settings(BaseSettings):
         return self.app_env is AppEnv.PRODUCTION
 
     @property
-    def is_sandbox(self) -> bool:
-        return self.netvalve_environment is NetValveEnvironment.SANDBOX
-
-    @property
     def medusa_dsn(self) -> str:
         return _plain_postgres_dsn(self.medusa_database_url or self.database_url)
 
@@ -417,54 +250,11 @@ class Settings(BaseSettings):
         return "postgresql+asyncpg://" + self.database_dsn.split("://", 1)[1]
 
     @property
-    def payment_api_url(self) -> str:
-        """Explicit override, then ``NETVALVE_BASE_URL``, then the environment's default."""
-        if self.netvalve_payment_api_url:
-            return self.netvalve_payment_api_url
-        if self.netvalve_base_url:
-            return self.netvalve_base_url
-        if self.is_sandbox:
-            return self.netvalve_sandbox_base_url
-        return self.netvalve_production_base_url
-
-    @property
-    def hpp_api_url(self) -> str:
-        if self.netvalve_hpp_base_url:
-            return self.netvalve_hpp_base_url
-        return (
-            self.netvalve_sandbox_hpp_base_url if self.is_sandbox else self.netvalve_production_hpp_base_url
-        )
-
-    @property
-    def hpp_order_url(self) -> str:
-        return (self.netvalve_hpp_order_host or self.hpp_api_url) + self.netvalve_hpp_order_path
-
-    @property
-    def backoffice_api_url(self) -> str:
-        if self.netvalve_backoffice_api_url:
-            return self.netvalve_backoffice_api_url
-        return SANDBOX_BACKOFFICE_API_URL if self.is_sandbox else PRODUCTION_BACKOFFICE_API_URL
-
-    @property
-    def hpf_fallback_script_src(self) -> str | None:
-        if self.netvalve_hpf_script_fallback_src:
-            return self.netvalve_hpf_script_fallback_src
-        return SANDBOX_DEFAULT_HPF_SCRIPT_SRC if self.is_sandbox else None
-
-    @property
     def webhook_auth_configured(self) -> bool:
         return bool(self.netvalve_webhook_auth_header and self.netvalve_webhook_auth_values)
 
     def mid_for(self, currency: str) -> str | None:
         return self.mid_ids.get(currency.upper())
-
-    def hpp_return_url(self, outcome: Literal["success", "cancel", "failed", "pending"]) -> str | None:
-        explicit: str | None = getattr(self, f"netvalve_hpp_{outcome}_url")
-        if explicit:
-            return explicit
-        if self.netvalve_return_base_url:
-            return f"{self.netvalve_return_base_url}/checkout/netvalve/{outcome}"
-        return None
 
 
 def _plain_postgres_dsn(url: str) -> str:

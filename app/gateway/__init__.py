@@ -1,32 +1,39 @@
-"""NetValve gateway: the one package that knows NetValve's URLs, headers, fields and codes."""
+"""NetValve gateway: the one package that knows NetValve's URLs, headers, fields, codes and states.
+
+``client`` has the verbs, ``transport`` sends them, ``outcomes`` and ``codes`` read the answers into a
+``result.GatewayResult``; ``requests`` builds the bodies (``wire``) from the shop's values, ``routing``
+picks the merchant account, ``answers`` types NetValve's answers, ``threeds`` and ``events`` cover 3-D
+Secure and webhooks, ``backoffice`` the undocumented backoffice API.
+"""
 
 from app.core.redaction import REDACTED, redact, redact_text
-from app.gateway.client import (
-    MUTATING_OPERATIONS,
-    REQUEST_SECONDS,
-    REQUESTS_TOTAL,
-    CircuitBreaker,
-    GatewayResult,
-    MerchantNotConfigured,
-    NetValveClient,
-    Operation,
-    build_http_client,
-    mid_fields,
-    worst_case_call_seconds,
+from app.gateway import requests
+from app.gateway.answers import (
+    ChargebackEntry,
+    HpfSession,
+    OrderDetails,
+    TransactionDetails,
+    TransactionResponse,
+    TransactionSummary,
+    mask_pan,
 )
-from app.gateway.outcomes import (
+from app.gateway.backoffice import BackofficeScript, pick_active_script
+from app.gateway.client import NetValveClient
+from app.gateway.codes import (
     ALREADY_DONE,
     DECLINES,
-    WEBHOOK_EVENT_KINDS,
-    Classification,
-    EventKind,
     Outcome,
     Refusal,
     TxnKind,
     classify_code,
-    classify_response,
-    event_kind,
 )
+from app.gateway.encoding import AMOUNT_DECIMALS, check_amount, decode_json, encode_json, money_token
+from app.gateway.events import WEBHOOK_EVENT_KINDS, EventKind, event_kind
+from app.gateway.operations import MUTATING_OPERATIONS, Operation
+from app.gateway.outcomes import Classification, classify_response
+from app.gateway.requests import Browser, Sale, Shopper, UnsendableRequest
+from app.gateway.result import GatewayResult
+from app.gateway.routing import MerchantNotConfigured, Routing, RoutingKind, routing_for
 from app.gateway.threeds import (
     ThreeDSAuthRequest,
     ThreeDSInitRequest,
@@ -36,33 +43,28 @@ from app.gateway.threeds import (
     ThreeDSStep,
     threeds_step,
 )
+from app.gateway.transport import (
+    REQUEST_SECONDS,
+    REQUESTS_TOTAL,
+    CircuitBreaker,
+    build_http_client,
+    worst_case_call_seconds,
+)
 from app.gateway.wire import (
     AdditionalData,
-    BackofficeScript,
     CancelRequest,
     CaptureOptions,
     CaptureRequest,
-    ChargebackEntry,
     CustomerDetails,
-    HpfSession,
     HppOrderRequest,
-    OrderDetails,
     RefundRequest,
     SaleRequest,
     ThreeDSData,
-    TransactionDetails,
-    TransactionResponse,
-    TransactionSummary,
-    check_amount,
-    decode_json,
-    encode_json,
-    mask_pan,
-    money_token,
-    pick_active_script,
 )
 
 __all__ = [
     "ALREADY_DONE",
+    "AMOUNT_DECIMALS",
     "DECLINES",
     "MUTATING_OPERATIONS",
     "REDACTED",
@@ -71,6 +73,7 @@ __all__ = [
     "WEBHOOK_EVENT_KINDS",
     "AdditionalData",
     "BackofficeScript",
+    "Browser",
     "CancelRequest",
     "CaptureOptions",
     "CaptureRequest",
@@ -89,7 +92,11 @@ __all__ = [
     "Outcome",
     "RefundRequest",
     "Refusal",
+    "Routing",
+    "RoutingKind",
+    "Sale",
     "SaleRequest",
+    "Shopper",
     "ThreeDSAuthRequest",
     "ThreeDSData",
     "ThreeDSInitRequest",
@@ -101,6 +108,7 @@ __all__ = [
     "TransactionResponse",
     "TransactionSummary",
     "TxnKind",
+    "UnsendableRequest",
     "build_http_client",
     "check_amount",
     "classify_code",
@@ -109,11 +117,12 @@ __all__ = [
     "encode_json",
     "event_kind",
     "mask_pan",
-    "mid_fields",
     "money_token",
     "pick_active_script",
     "redact",
     "redact_text",
+    "requests",
+    "routing_for",
     "threeds_step",
     "worst_case_call_seconds",
 ]

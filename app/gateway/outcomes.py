@@ -1,250 +1,44 @@
-"""What a NetValve answer means, as data: response codes, code types, HTTP statuses, webhook events.
-
-Precedence for a JSON object body (see ``classify_code``):
-1. a success code of the operation (and a code type that does not contradict it) -> APPROVED;
-2. an exact code in ``CODE_OUTCOMES``;
-3. a decline ``responseCodeType``;
-4. a code range in ``CODE_RANGE_OUTCOMES`` (every ``BNK_*`` code is a decline, ``BNK_2000`` included);
-5. ``responseCodeType`` PENDING;
-6. otherwise UNKNOWN: an answer we cannot read is never taken for success.
-"""
+"""Reading one NetValve answer: the HTTP status, the envelope's code, the body's shape and the echo of
+what was sent, turned into an ``Outcome`` (``codes`` holds the tables)."""
 
 from __future__ import annotations
 
-import re
+import logging
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
-from types import MappingProxyType
-from typing import Any, Final, NamedTuple
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Final, NamedTuple, TypeVar
 
+import httpx
 
-class Outcome(StrEnum):
-    APPROVED = "approved"
-    PENDING = "pending"
-    SOFT_DECLINE = "soft_decline"
-    HARD_DECLINE = "hard_decline"
-    ALREADY_CAPTURED = "already_captured"
-    ALREADY_REFUNDED = "already_refunded"
-    ALREADY_CANCELLED = "already_cancelled"
-    DUPLICATE_ORDER = "duplicate_order"
-    NOT_FOUND = "not_found"
-    VALIDATION_ERROR = "validation_error"
-    AUTH_ERROR = "auth_error"
-    RATE_LIMITED = "rate_limited"
-    UNAVAILABLE = "unavailable"
-    UNKNOWN = "unknown"
-    MISMATCH = "mismatch"
-
-
-DECLINES: Final = frozenset({Outcome.SOFT_DECLINE, Outcome.HARD_DECLINE})
-# Answers after which NetValve certainly did nothing: the previous state stands.
-NOTHING_HAPPENED: Final = frozenset(
-    {Outcome.VALIDATION_ERROR, Outcome.AUTH_ERROR, Outcome.RATE_LIMITED, Outcome.NOT_FOUND}
+from app.core.redaction import scrub, secret_values
+from app.gateway.answers import TransactionResponse
+from app.gateway.codes import (
+    DECLINES,
+    DEFAULT_SUCCESS_CODES,
+    HTTP_FALLBACK_OUTCOMES,
+    HTTP_STATUS_OUTCOMES,
+    Outcome,
+    classify_code,
+    success_codes_for,
 )
-# Look-up results that say nothing about the transaction looked up.
-NO_ANSWER: Final = frozenset({Outcome.UNAVAILABLE, Outcome.UNKNOWN, Outcome.RATE_LIMITED, Outcome.AUTH_ERROR})
-# "Already done" answers: the operation happened before, which is success.
-ALREADY_DONE: Final = frozenset(
-    {Outcome.ALREADY_CAPTURED, Outcome.ALREADY_REFUNDED, Outcome.ALREADY_CANCELLED}
-)
+from app.gateway.encoding import decode_json
+from app.gateway.result import Attempt, CallSpec
 
+logger = logging.getLogger(__name__)
 
-class Refusal(StrEnum):
-    """Why NetValve refused a request it read, where the caller can act on the reason."""
+D = TypeVar("D")
 
-    EXCEEDS_AUTHORIZED = "exceeds_authorized"
-    EXCEEDS_CAPTURED = "exceeds_captured"
-    INVALID_TOKEN = "invalid_token"  # noqa: S105 (a reason, not a credential)
-
-
-REFUSAL_CODES: Final[Mapping[str, Refusal]] = MappingProxyType(
-    {"GTW_2124": Refusal.EXCEEDS_AUTHORIZED, "GTW_2108": Refusal.EXCEEDS_CAPTURED}
-)
-
-
-def refusal(outcome: Outcome, code: str | None, message: str | None) -> Refusal | None:
-    """The actionable reason of a validation refusal; NetValve names the payment token only in its text."""
-    if outcome is not Outcome.VALIDATION_ERROR:
-        return None
-    if code is not None and code.strip().upper() in REFUSAL_CODES:
-        return REFUSAL_CODES[code.strip().upper()]
-    if message is not None and "paymenttoken" in message.replace(" ", "").lower():
-        return Refusal.INVALID_TOKEN
-    return None
-
-
-DEFAULT_SUCCESS_CODES: Final = frozenset({"GTW_1000", "GTW_1001"})
-
-# Codes that mean success only for some operations; everything else uses DEFAULT_SUCCESS_CODES.
-SUCCESS_CODES_BY_OPERATION: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
-    {
-        "initialize_hpf_session": DEFAULT_SUCCESS_CODES | {"GTW_1003"},
-        "threeds_initialize": DEFAULT_SUCCESS_CODES | {"3DS_1000"},
-        "threeds_authenticate": DEFAULT_SUCCESS_CODES | {"3DS_1000"},
-        "threeds_result": DEFAULT_SUCCESS_CODES | {"3DS_1000"},
-    }
-)
-
-CODE_OUTCOMES: Final[Mapping[str, Outcome]] = MappingProxyType(
-    {
-        "GTW_1002": Outcome.PENDING,
-        "GTW_2045": Outcome.ALREADY_REFUNDED,
-        "GTW_2046": Outcome.ALREADY_CAPTURED,
-        "GTW_2047": Outcome.ALREADY_CANCELLED,
-        "GTW_2065": Outcome.DUPLICATE_ORDER,
-        "GTW_2070": Outcome.DUPLICATE_ORDER,
-        "GTW_2103": Outcome.NOT_FOUND,
-        # Amount and field rules: our request was wrong, the card was not tried.
-        "GTW_2002": Outcome.VALIDATION_ERROR,
-        "GTW_2003": Outcome.VALIDATION_ERROR,
-        "GTW_2004": Outcome.VALIDATION_ERROR,
-        "GTW_2007": Outcome.VALIDATION_ERROR,
-        "GTW_2008": Outcome.VALIDATION_ERROR,
-        "GTW_2009": Outcome.VALIDATION_ERROR,
-        "GTW_2048": Outcome.VALIDATION_ERROR,
-        "GTW_2059": Outcome.VALIDATION_ERROR,
-        "GTW_2085": Outcome.VALIDATION_ERROR,
-        "GTW_2092": Outcome.VALIDATION_ERROR,
-        "GTW_2093": Outcome.VALIDATION_ERROR,
-        "GTW_2107": Outcome.VALIDATION_ERROR,
-        "GTW_2108": Outcome.VALIDATION_ERROR,
-        "GTW_2123": Outcome.VALIDATION_ERROR,
-        "GTW_2124": Outcome.VALIDATION_ERROR,
-        "SMR_2001": Outcome.VALIDATION_ERROR,
-        "GTW_9001": Outcome.AUTH_ERROR,
-        "GTW_9002": Outcome.AUTH_ERROR,
-        "GTW_9003": Outcome.AUTH_ERROR,
-        "GTW_2082": Outcome.AUTH_ERROR,
-        # NetValve timed out towards the bank: the charge may or may not exist.
-        "GTW_2054": Outcome.UNKNOWN,
-        "GTW_9999": Outcome.UNAVAILABLE,
-    }
-)
-
-
-@dataclass(frozen=True)
-class CodeRange:
-    prefix: str
-    low: int
-    high: int
-    outcome: Outcome
-
-
-# First match wins.
-CODE_RANGE_OUTCOMES: Final[tuple[CodeRange, ...]] = (
-    CodeRange("BNK_", 3000, 3999, Outcome.HARD_DECLINE),
-    CodeRange("BNK_", 0, 9999, Outcome.SOFT_DECLINE),
-    CodeRange("GTW_", 2010, 2031, Outcome.VALIDATION_ERROR),
-    CodeRange("GTW_", 4000, 4999, Outcome.HARD_DECLINE),
-    CodeRange("FRD_", 0, 9999, Outcome.HARD_DECLINE),
-)
-
-DECLINE_TYPE_OUTCOMES: Final[Mapping[str, Outcome]] = MappingProxyType(
-    {
-        "SOFT DECLINE": Outcome.SOFT_DECLINE,
-        "HARD DECLINE": Outcome.HARD_DECLINE,
-        "DECLINE": Outcome.SOFT_DECLINE,
-        "DECLINED": Outcome.SOFT_DECLINE,
-    }
-)
-PENDING_TYPES: Final = frozenset({"PENDING"})
-APPROVED_TYPES: Final = frozenset({"APPROVED"})
-
-# Decided by the HTTP status alone, whatever the body says.
-HTTP_STATUS_OUTCOMES: Final[Mapping[int, Outcome]] = MappingProxyType(
-    {401: Outcome.AUTH_ERROR, 403: Outcome.AUTH_ERROR, 429: Outcome.RATE_LIMITED}
-)
-# Used for a non-2xx status whose body carries no code we recognise.
-HTTP_FALLBACK_OUTCOMES: Final[Mapping[int, Outcome]] = MappingProxyType(
-    {400: Outcome.VALIDATION_ERROR, 404: Outcome.NOT_FOUND, 422: Outcome.VALIDATION_ERROR}
-)
-# Outcomes an error answer (array body or non-2xx status) cannot carry as such.
 _NOT_FROM_ERROR_ARRAY: Final = frozenset(
     {Outcome.APPROVED, Outcome.PENDING, Outcome.UNKNOWN, Outcome.SOFT_DECLINE, Outcome.HARD_DECLINE}
 )
-
-_CODE = re.compile(r"^([A-Z0-9]+_)(\d+)$")
-
-
-class TxnKind(StrEnum):
-    """A transaction's type, normalised once (NetValve writes ``transactionType`` in several spellings)."""
-
-    SALE = "sale"
-    AUTHORIZATION = "authorization"
-    CAPTURE = "capture"
-    REFUND = "refund"
-    CANCEL = "cancel"
-    OTHER = "other"
-
-
-_TXN_KINDS: Final[Mapping[str, TxnKind]] = MappingProxyType(
-    {
-        "SALE": TxnKind.SALE,
-        "PURCHASE": TxnKind.SALE,
-        "AUTHORIZATION": TxnKind.AUTHORIZATION,
-        "AUTHORISATION": TxnKind.AUTHORIZATION,
-        "AUTHORIZE": TxnKind.AUTHORIZATION,
-        "CAPTURE": TxnKind.CAPTURE,
-        "REFUND": TxnKind.REFUND,
-        "CANCEL": TxnKind.CANCEL,
-        "CANCELLATION": TxnKind.CANCEL,
-        "VOID": TxnKind.CANCEL,
-    }
-)
-PAYMENT_KINDS: Final = frozenset({TxnKind.SALE, TxnKind.AUTHORIZATION})
-
-
-def txn_kind(value: str | None) -> TxnKind:
-    return _TXN_KINDS.get((value or "").strip().upper(), TxnKind.OTHER)
 
 
 class Classification(NamedTuple):
     outcome: Outcome
     code: str | None
     message: str | None
-
-
-def success_codes_for(operation: str) -> frozenset[str]:
-    return SUCCESS_CODES_BY_OPERATION.get(operation, DEFAULT_SUCCESS_CODES)
-
-
-def _normalise_type(code_type: str | None) -> str | None:
-    if not code_type:
-        return None
-    return " ".join(code_type.replace("_", " ").upper().split())
-
-
-def _range_outcome(code: str) -> Outcome | None:
-    match = _CODE.match(code)
-    if match is None:
-        return None
-    prefix, number = match.group(1), int(match.group(2))
-    for rule in CODE_RANGE_OUTCOMES:
-        if rule.prefix == prefix and rule.low <= number <= rule.high:
-            return rule.outcome
-    return None
-
-
-def classify_code(
-    code: str | None,
-    code_type: str | None,
-    success_codes: frozenset[str] = DEFAULT_SUCCESS_CODES,
-) -> Outcome:
-    """Outcome of a ``responseCode`` / ``responseCodeType`` pair, ignoring transport and HTTP."""
-    code = code.strip().upper() if code else None
-    kind = _normalise_type(code_type)
-    if code in success_codes:
-        return Outcome.APPROVED if kind is None or kind in APPROVED_TYPES else Outcome.UNKNOWN
-    if code is not None and code in CODE_OUTCOMES:
-        return CODE_OUTCOMES[code]
-    if kind is not None and kind in DECLINE_TYPE_OUTCOMES:
-        return DECLINE_TYPE_OUTCOMES[kind]
-    if code is not None and (ranged := _range_outcome(code)) is not None:
-        return ranged
-    if kind in PENDING_TYPES:
-        return Outcome.PENDING
-    return Outcome.UNKNOWN
 
 
 def _text(value: Any) -> str | None:
@@ -311,48 +105,106 @@ def classify_plain(status: int, usable_body: bool) -> Outcome:
     return HTTP_FALLBACK_OUTCOMES.get(status, Outcome.UNKNOWN)
 
 
-# --- webhooks --------------------------------------------------------------------------------
+def _decode_body(response: httpx.Response) -> Any:
+    """Decoded JSON, or None for an empty, HTML/XML or malformed body."""
+    raw = response.content
+    if not raw.strip():
+        return None
+    content_type = response.headers.get("content-type", "").lower()
+    if "html" in content_type or "xml" in content_type:
+        return None
+    try:
+        return decode_json(raw)
+    except (ValueError, RecursionError):
+        return None
 
 
-class EventKind(StrEnum):
-    AUTHORIZED = "authorized"
-    CAPTURED = "captured"
-    REFUNDED = "refunded"
-    CANCELED = "canceled"
-    FAILED = "failed"
-    PENDING = "pending"
-    CHARGEBACK = "chargeback"
-    UNKNOWN = "unknown"
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
-WEBHOOK_EVENT_KINDS: Final[Mapping[str, EventKind]] = MappingProxyType(
-    {
-        "AUTHORISED": EventKind.AUTHORIZED,
-        "PURCHASED": EventKind.CAPTURED,
-        "CAPTURED": EventKind.CAPTURED,
-        "REBILLED": EventKind.CAPTURED,
-        "CANCELLED": EventKind.CANCELED,
-        "REFUNDED": EventKind.REFUNDED,
-        "AUTHORISATION_FAILED": EventKind.FAILED,
-        "PURCHASE_FAILED": EventKind.FAILED,
-        "CAPTURE_FAILED": EventKind.FAILED,
-        "CANCELLATION_FAILED": EventKind.FAILED,
-        "REFUND_FAILED": EventKind.FAILED,
-        "REBIL_FAILED": EventKind.FAILED,
-        "REBILL_FAILED": EventKind.FAILED,
-        "AUTHORISATION_PENDING": EventKind.PENDING,
-        "PURCHASE_PENDING": EventKind.PENDING,
-        "CAPTURE_PENDING": EventKind.PENDING,
-        "REBILL_PENDING": EventKind.PENDING,
-        "REFUND_PENDING": EventKind.PENDING,
-        "CANCELLATION_PENDING": EventKind.PENDING,
-        "CHARGEBACK": EventKind.CHARGEBACK,
-    }
-)
+def _mismatch(req: CallSpec[Any], response: TransactionResponse) -> str | None:
+    if req.expect_amount is not None and response.amount is not None and response.amount != req.expect_amount:
+        return f"NetValve approved amount {response.amount} but {req.expect_amount} was sent"
+    if (
+        req.expect_currency is not None
+        and response.currency is not None
+        and response.currency.strip().upper() != req.expect_currency.upper()
+    ):
+        return f"NetValve approved currency {response.currency} but {req.expect_currency} was sent"
+    return None
 
 
-def event_kind(event_name: str | None) -> EventKind:
-    """Kind of a webhook ``eventName`` (NetValve's British spelling, typos included)."""
-    if not event_name:
-        return EventKind.UNKNOWN
-    return WEBHOOK_EVENT_KINDS.get(event_name.strip().upper(), EventKind.UNKNOWN)
+def read_answer(req: CallSpec[D], http_response: httpx.Response) -> Attempt[D]:
+    """What one HTTP answer to ``req`` says: the outcome, whether a retry may help, what the breaker hears."""
+    status = http_response.status_code
+    body = _decode_body(http_response)
+    code: str | None = None
+    message: str | None = None
+    if req.kind == "plain":
+        outcome = classify_plain(status, body is not None)
+        if outcome is not Outcome.APPROVED:
+            message = f"HTTP {status}"
+    elif (
+        req.kind == "details"
+        and 200 <= status < 300
+        and isinstance(body, Mapping)
+        and any(body.get(key) not in (None, "") for key in req.identity_keys)
+    ):
+        outcome = Outcome.APPROVED
+    else:
+        outcome, code, message = classify_response(status, body, success_codes_for(req.operation))
+
+    response: TransactionResponse | None = None
+    if req.kind == "envelope" and isinstance(body, Mapping):
+        try:
+            response = TransactionResponse.model_validate(body)
+        except ValueError:
+            logger.warning("netvalve %s: response did not match TransactionResponse", req.operation.value)
+
+    details: D | None = None
+    shape_error = False
+    if outcome is Outcome.APPROVED and req.parse_details is not None:
+        try:
+            details = req.parse_details(body)
+        except ValueError:
+            outcome, shape_error = Outcome.UNAVAILABLE, True
+            message = "NetValve answered with an unexpected response shape"
+    if outcome is Outcome.APPROVED and req.kind == "envelope" and response is None:
+        # Approved, but without a readable transaction id the caller must look it up.
+        outcome, shape_error = Outcome.UNKNOWN, True
+        message = "NetValve approved but the response could not be read"
+    if outcome is Outcome.APPROVED and response is not None:
+        mismatch = _mismatch(req, response)
+        if mismatch is not None:
+            outcome, message = Outcome.MISMATCH, mismatch
+
+    if message is not None:
+        # NetValve's free text may echo what we sent or what it issued (tokens).
+        message = scrub(message, (*req.secrets, *secret_values(body)))
+    unavailable = outcome is Outcome.UNAVAILABLE and not shape_error
+    retryable = not req.mutating and (unavailable or outcome is Outcome.RATE_LIMITED)
+    return Attempt[D](
+        outcome,
+        sent=True,
+        breaker="failure" if unavailable else "success",
+        retryable=retryable,
+        http_status=status,
+        code=code,
+        message=message,
+        response=response,
+        details=details,
+        retry_after=_parse_retry_after(http_response.headers.get("Retry-After")),
+    )

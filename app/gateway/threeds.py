@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, Final, Self
+from typing import Annotated, Any, Final, Self
 
 from pydantic import Field, StringConstraints, model_validator
 
+from app.gateway.answers import WireResponse
+from app.gateway.result import GatewayResult
 from app.gateway.wire import (
     AbsoluteUrl,
     Email,
@@ -18,13 +20,9 @@ from app.gateway.wire import (
     ThreeDSData,
     WireAmount,
     WireRequest,
-    WireResponse,
     _exactly_one_mid,
 )
 from app.gateway.wire import Currency as CurrencyCode
-
-if TYPE_CHECKING:
-    from app.gateway.client import GatewayResult
 
 _FAILED_STATUSES: Final = frozenset(
     {"AUTHENTICATION_FAILED", "RESULT_FAILED", "ACS_FAILED", "INITIALIZATION_FAILED"}

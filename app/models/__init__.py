@@ -1,12 +1,13 @@
-"""ORM models of the tables this service owns. Importing this package registers them all on ``Base``."""
+"""ORM models of the tables this service owns. Importing this package registers them all on ``Base``.
+A call's ``operation`` is the gateway's one ``Operation``."""
 
+from app.gateway.operations import Operation
 from app.models.outbox import OutboxStatus, WebhookOutbox, WebhookOutboxAttempt
 from app.models.payment import (
     CallOutcome,
     GatewayTransaction,
     HpfToken,
     IdempotencyKey,
-    Operation,
     Payment,
     PaymentAudit,
     PaymentStatus,

@@ -41,14 +41,6 @@ class PaymentStatus(StrEnum):
     DISPUTED = "disputed"
 
 
-class Operation(StrEnum):
-    SALE = "sale"
-    AUTHORIZE = "authorize"
-    CAPTURE = "capture"
-    REFUND = "refund"
-    CANCEL = "cancel"
-
-
 class CallOutcome(StrEnum):
     """What became of one gateway call, as the ledger records it."""
 

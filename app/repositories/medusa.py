@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +19,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from app.core.errors import MedusaBusy
 from app.db.medusa import MedusaPool
+from app.repositories.medusa_rows import MedusaAddress, MedusaCart, MedusaPaymentSession, PublishableKey
 
 # Every Medusa table the statements below read: the read-only role needs SELECT on these and nothing else
 # (README, "Use it from Medusa"; a test checks the statements against this list).
@@ -185,72 +184,6 @@ WHERE k.token = $1
   AND (k.revoked_at IS NULL OR k.revoked_at > now())
   AND k.deleted_at IS NULL
 """
-
-
-@dataclass(frozen=True, slots=True)
-class MedusaAddress:
-    first_name: str | None
-    last_name: str | None
-    company: str | None
-    address_1: str | None
-    address_2: str | None
-    city: str | None
-    province: str | None
-    postal_code: str | None
-    country_code: str | None
-    phone: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class MedusaPaymentSession:
-    id: str
-    payment_collection_id: str
-    provider_id: str
-    amount: Decimal
-    currency_code: str
-    status: str
-    data: dict[str, Any]
-    authorized_at: datetime | None
-    cart_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class MedusaCart:
-    id: str
-    email: str | None
-    currency_code: str
-    region_id: str | None
-    customer_id: str | None
-    completed_at: datetime | None
-    sales_channel_id: str | None
-    billing_address: MedusaAddress | None
-    shipping_address: MedusaAddress | None
-    customer_first_name: str | None
-    customer_last_name: str | None
-    customer_phone: str | None
-    payment_collection_id: str | None
-    payment_collection_amount: Decimal | None
-    payment_collection_status: str | None
-    payment_session: MedusaPaymentSession | None
-    order_id: str | None
-
-    @property
-    def is_completed(self) -> bool:
-        return self.completed_at is not None
-
-    @property
-    def amount_due(self) -> Decimal | None:
-        """What the shopper pays: the live NetValve session's amount, else the payment collection's."""
-        if self.payment_session is not None:
-            return self.payment_session.amount
-        return self.payment_collection_amount
-
-
-@dataclass(frozen=True, slots=True)
-class PublishableKey:
-    id: str
-    title: str
-    sales_channel_ids: frozenset[str] = frozenset()
 
 
 def _decimal(value: str | None) -> Decimal | None:

@@ -8,18 +8,16 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 
 from app.gateway import Outcome
-from app.models import GatewayTransaction, Operation, Payment, PaymentStatus, ThreeDSStage
+from app.models import CallOutcome, GatewayTransaction, Operation, Payment, PaymentStatus, ThreeDSStage
 from app.repositories.payments import PaymentRepository
 from app.services import errors
 from app.services.carts import Due
 from app.services.context import ServiceContext
-from app.services.ledger import CallRef, LockedPayment, Verdict
+from app.services.ledger import CallRef, LockedPayment
 from app.services.payment_state import is_allowed, is_already_done
 
 # The reference of a Hosted Payment Page order ends so: its attempt waits on the shopper, not on a request.
 HOSTED_SUFFIX = "-hpp"
-# Order states after which a hosted page can no longer be paid.
-HOSTED_CLOSED_STATES = frozenset({"EXPIRED", "DECLINED"})
 
 
 def is_hosted(call: GatewayTransaction) -> bool:
@@ -113,4 +111,6 @@ async def release_unpaid_hosted(ctx: ServiceContext, payment: Payment) -> bool:
         return False
     declined = details is not None and details.all_declined()
     async with ctx.ledger.locked(payment.id) as locked:
-        return locked.settle(await locked.call(call.id), Verdict.DECLINED if declined else Verdict.NOT_SENT)
+        return locked.settle(
+            await locked.call(call.id), CallOutcome.DECLINED if declined else CallOutcome.NOT_SENT
+        )

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from app.core.config import Settings
 from app.core.money import currency_exponent, from_minor, round_to_minor
 from app.core.security import Caller
-from app.gateway import MerchantNotConfigured, mid_fields
+from app.gateway import AMOUNT_DECIMALS, MerchantNotConfigured, Routing, routing_for
 from app.models import Payment
-from app.repositories.medusa import MedusaCart, MedusaReader
+from app.repositories.medusa import MedusaReader
+from app.repositories.medusa_rows import MedusaCart
 from app.services import errors
-
-# NetValve takes amounts with two decimals: a currency with more cannot always be sent exactly.
-NETVALVE_MAX_EXPONENT = 2
-_ROUTING_FIELDS = {"netvalveMidId": "netvalve_mid_id", "midId": "mid_id", "siteId": "site_id"}
 
 
 @dataclass(frozen=True)
@@ -29,7 +25,7 @@ class Due:
     amount: Decimal
     amount_minor: int
     currency: str
-    routing: dict[str, Any]
+    routing: Routing
 
     @property
     def session_id(self) -> str | None:
@@ -60,17 +56,16 @@ class Carts:
         if amount is None:
             raise errors.PaymentCollectionMissing()
         currency = cart.currency_code
-        if currency_exponent(currency) > NETVALVE_MAX_EXPONENT:
+        if currency_exponent(currency) > AMOUNT_DECIMALS:
             raise errors.CurrencyNotSupported(details={"currency": currency})
         minor = round_to_minor(amount, currency)
         if minor <= 0:
             raise errors.InvalidAmount(f"{amount} {currency.upper()} is nothing to charge")
         try:
-            routing = mid_fields(self.settings, currency)
+            routing = routing_for(self.settings, currency)
         except MerchantNotConfigured as exc:
             raise errors.CurrencyNotConfigured(str(exc)) from None
-        fields = {_ROUTING_FIELDS[key]: value for key, value in routing.items()}
-        return Due(cart, amount, from_minor(minor, currency), minor, currency, fields)
+        return Due(cart, amount, from_minor(minor, currency), minor, currency, routing)
 
     async def check_current(self, payment: Payment) -> None:
         """``check_unchanged`` against Medusa's current amount, read as cheaply as Medusa allows: the

@@ -8,15 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.core.security import Caller
-from app.gateway import GatewayResult, HppOrderRequest, pick_active_script
-from app.models import Operation, Payment
+from app.gateway import GatewayResult, pick_active_script, requests
+from app.models import CallOutcome, Operation, Payment
 from app.repositories.payments import PaymentRepository
 from app.schemas.netvalve import DiagnosticStep, Flow, HpfDetails, HpfSessionResponse, HppDetails
 from app.services import errors
 from app.services.attempts import open_attempt, release_unpaid_hosted
 from app.services.carts import Due
 from app.services.context import ServiceContext
-from app.services.ledger import Verdict
 from app.services.views import is_open
 
 HPF_TOKEN_LIFETIME = timedelta(minutes=5)
@@ -195,22 +194,21 @@ class Checkout:
             return DiagnosticStep(step="hpp_order", outcome="payment_in_progress")
         ref, reference = opened
         order = await self.gateway.create_hpp_order(
-            HppOrderRequest(
+            requests.hosted_order(
                 amount=due.amount,
                 currency=due.currency,
+                routing=due.routing,
                 mode=self.settings.netvalve_hpp_mode,
-                client_order_id=reference,
-                order_desc=f"Cart {due.cart.id}",
-                success_url=urls["success"],
-                cancel_url=urls["cancel"],
-                failed_url=urls["failed"],
-                pending_url=urls["pending"],
-                **due.routing,
+                reference=reference,
+                description=f"Cart {due.cart.id}",
+                urls=urls,
             )
         )
         created = order.ok and order.response is not None and bool(order.response.redirect_url)
         async with self.ctx.ledger.locked(ref.payment_id) as locked:
-            locked.settle(await locked.call(ref.call_id), Verdict.PENDING if created else Verdict.NOT_SENT)
+            locked.settle(
+                await locked.call(ref.call_id), CallOutcome.PENDING if created else CallOutcome.NOT_SENT
+            )
         return order
 
 

@@ -5,9 +5,9 @@ A webhook cannot be proven genuine (NetValve signs nothing), so a notice is beli
 own ``GET /transaction`` of the payment's transaction carries it in ``chargebackData``: same type, source
 and amount (``confirmed``). What the ledger records is NetValve's entry, never the body. A notice NetValve
 does not confirm changes nothing. A chargeback is identified by its transaction, type, source and amount
-(``identity``): NetValve names no chargeback id in the webhook, and the trace id is new on every send.
-It can only make the payment stricter, never move money in the ledger; an operator may clear a dispute
-recorded in error (``clear``).
+(``events.chargeback_identity``): NetValve names no chargeback id in the webhook, and the trace id is new
+on every send. It can only make the payment stricter, never move money in the ledger; an operator may clear
+a dispute recorded in error (``clear``).
 
 ``chargebackTransactionType`` decides what a notice does:
 - alerts, sent before any money moves, while a refund can still avert the chargeback: Ethoca, Verify
@@ -24,7 +24,6 @@ The body names no currency: its ``amount`` is read, exactly, in the payment's.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -35,8 +34,9 @@ from prometheus_client import Counter
 
 from app.core.money import InvalidAmount, from_minor, parse_amount, to_minor
 from app.gateway import ChargebackEntry
+from app.gateway.events import delivery
 from app.models import Payment, PaymentStatus
-from app.services.ledger import derived_status
+from app.services.ledger import derived_status, transition
 
 DISPUTES = Counter(
     "netvalve_disputes_total",
@@ -85,15 +85,12 @@ def read_notice(raw_body: str) -> Notice:
         body = json.loads(raw_body, parse_float=Decimal)
     except ValueError:
         body = None
-    data = body.get("data") if isinstance(body, Mapping) else None
-    data = data if isinstance(data, Mapping) else {}
+    sent = delivery(body)
     try:
-        amount: Decimal | None = parse_amount(data.get("amount"))
+        amount: Decimal | None = parse_amount(sent.amount)
     except InvalidAmount:
         amount = None
-    return Notice(
-        _text(data.get("chargebackTransactionType"), 32), _text(data.get("chargebackSource"), 64), amount
-    )
+    return Notice(_text(sent.chargeback_type, 32), _text(sent.chargeback_source, 64), amount)
 
 
 def _same(left: str | None, right: str | None) -> bool:
@@ -112,22 +109,6 @@ def confirmed(notice: Notice, entries: list[ChargebackEntry]) -> Notice | None:
         if _matches(entry, notice):
             return Notice(_text(entry.type, 32), _text(entry.source, 64), entry.amount)
     return None
-
-
-def identity(data: Mapping[str, Any]) -> str | None:
-    """What names one chargeback in a CHARGEBACK body: transaction, type, source, amount (normalised, so
-    ``40``, ``40.0`` and ``"40.00"`` are one); None without a transaction id."""
-    txn = data.get("transactionId")
-    if txn in (None, ""):
-        return None
-    amount = data.get("amount")
-    try:
-        written = format(Decimal(str(amount)).normalize(), "f") if amount not in (None, "") else ""
-    except ArithmeticError:
-        written = str(amount)
-    kind = str(data.get("chargebackTransactionType") or "").casefold()
-    source = str(data.get("chargebackSource") or "").casefold()
-    return f"{txn}|{kind}|{source}|{written}"
 
 
 def _exact_minor(amount: Decimal | None, currency: str) -> int | None:
@@ -149,7 +130,7 @@ def record(payment: Payment, notice: Notice, now: datetime) -> str | None:
     if notice.kind is NoticeKind.ALERT:
         return None
     payment.disputed_at = payment.disputed_at or now
-    payment.status = PaymentStatus.DISPUTED
+    transition(payment, PaymentStatus.DISPUTED)
     minor = _exact_minor(notice.amount, payment.currency)
     if minor is None or not 0 < minor <= payment.captured_minor:
         return (
@@ -177,7 +158,7 @@ def clear(payment: Payment) -> dict[str, Any]:
     payment.dispute_type = None
     payment.dispute_source = None
     payment.dispute_noticed_at = None
-    payment.status = derived_status(payment)
+    transition(payment, derived_status(payment))
     return before
 
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from app.core.errors import AppError, DatabaseUnavailable, Forbidden, Unauthenticated, UnprocessableRequest
-from app.gateway import GatewayResult, Outcome
+from app.gateway import GatewayResult, Outcome, UnsendableRequest
 
 
 class CartNotFound(AppError):
@@ -227,9 +225,9 @@ class InvalidPaymentRequest(AppError):
     message = "The cart holds data NetValve cannot take; nothing was charged."
 
     @classmethod
-    def naming(cls, exc: ValidationError) -> InvalidPaymentRequest:
+    def naming(cls, exc: UnsendableRequest) -> InvalidPaymentRequest:
         """The error naming the request fields NetValve would not take (never their values)."""
-        return cls(details={"fields": sorted({".".join(map(str, err["loc"])) for err in exc.errors()})})
+        return cls(details={"fields": exc.fields})
 
 
 # Errors whose text or details say what a storefront must not learn: NetValve's codes and messages (a card

@@ -18,7 +18,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from prometheus_client import Counter
@@ -44,31 +43,27 @@ LATE_APPROVALS = Counter(
 PAYMENT_OPERATIONS = frozenset({Operation.SALE, Operation.AUTHORIZE})
 
 
-class Verdict(StrEnum):
-    """What became of one call, as far as the ledger is concerned."""
-
-    APPROVED = "approved"
-    PENDING = "pending"
-    UNKNOWN = "unknown"
-    DECLINED = "declined"
-    REJECTED = "rejected"
-    NOT_SENT = "not_sent"
-
-
-def verdict_of(result: GatewayResult[Any]) -> Verdict:
-    """What a gateway call's own answer says became of it. "Already done" is success."""
+def call_outcome(result: GatewayResult[Any]) -> CallOutcome:
+    """What a gateway call's own answer says became of it (the one seam from the gateway's ``Outcome`` to
+    the ledger's ``CallOutcome``). "Already done" is success."""
     if result.ok or result.outcome in ALREADY_DONE:
-        return Verdict.APPROVED
+        return CallOutcome.APPROVED
     if result.outcome is Outcome.PENDING:
-        return Verdict.PENDING
+        return CallOutcome.PENDING
     if result.declined:
-        return Verdict.DECLINED
+        return CallOutcome.DECLINED
     if not result.request_sent:
-        return Verdict.NOT_SENT
+        return CallOutcome.NOT_SENT
     if result.nothing_happened:
-        return Verdict.REJECTED
+        return CallOutcome.REJECTED
     # Timeout, 5xx, an echo that does not match, a duplicate order: NetValve may hold the money.
-    return Verdict.UNKNOWN
+    return CallOutcome.UNKNOWN
+
+
+def transition(payment: Payment, status: PaymentStatus) -> None:
+    """Move ``payment`` to ``status``: the one place a payment's status is written (the payment is under its
+    row lock, and ``Ledger.locked`` tells Medusa of the move)."""
+    payment.status = status
 
 
 @dataclass(frozen=True)
@@ -121,7 +116,7 @@ class LockedPayment:
         )
         self.payment.operation_in_flight = operation
         if operation in PAYMENT_OPERATIONS:
-            self.payment.status = PaymentStatus.PENDING
+            transition(self.payment, PaymentStatus.PENDING)
         return CallRef(self.payment.id, call.id)
 
     async def call(self, call_id: int) -> GatewayTransaction:
@@ -132,7 +127,7 @@ class LockedPayment:
     ) -> bool:
         """Record a call's own answer (the one place a gateway answer moves the ledger)."""
         applied = self.settle(
-            call, verdict_of(result), transaction_id=result.transaction_id, amount_minor=amount_minor
+            call, call_outcome(result), transaction_id=result.transaction_id, amount_minor=amount_minor
         )
         if not applied:
             return False
@@ -155,14 +150,14 @@ class LockedPayment:
     def settle(
         self,
         call: GatewayTransaction,
-        verdict: Verdict,
+        outcome: CallOutcome,
         *,
         transaction_id: int | None = None,
         amount_minor: int | None = None,
     ) -> bool:
-        """Record ``verdict`` for ``call`` and move the ledger; False when the call was settled before."""
+        """Record ``outcome`` for ``call`` and move the ledger; False when the call was settled before."""
         if call.outcome not in OPEN_CALL_OUTCOMES:
-            if verdict is Verdict.APPROVED and call.outcome == CallOutcome.NOT_SENT:
+            if outcome is CallOutcome.APPROVED and call.outcome == CallOutcome.NOT_SENT:
                 self._late_approval(call, transaction_id, amount_minor)
                 return True
             return False
@@ -172,22 +167,22 @@ class LockedPayment:
             call.netvalve_transaction_id = transaction_id
             if operation in PAYMENT_OPERATIONS:
                 payment.netvalve_transaction_id = transaction_id
-        call.outcome = CallOutcome(verdict.value)
-        open_ = verdict in (Verdict.PENDING, Verdict.UNKNOWN)
+        call.outcome = outcome
+        open_ = outcome in (CallOutcome.PENDING, CallOutcome.UNKNOWN)
         call.completed_at = None if open_ else datetime.now(UTC)
-        if verdict is Verdict.APPROVED:
+        if outcome is CallOutcome.APPROVED:
             self._apply(operation, amount_minor if amount_minor is not None else call.amount_minor)
-        elif verdict is Verdict.PENDING:
+        elif outcome is CallOutcome.PENDING:
             if operation in PAYMENT_OPERATIONS:
-                payment.status = PaymentStatus.PENDING
-        elif verdict is Verdict.UNKNOWN:
-            payment.status = PaymentStatus.UNKNOWN
-        elif verdict is Verdict.DECLINED and operation in PAYMENT_OPERATIONS:
-            payment.status = PaymentStatus.ERROR
+                transition(payment, PaymentStatus.PENDING)
+        elif outcome is CallOutcome.UNKNOWN:
+            transition(payment, PaymentStatus.UNKNOWN)
+        elif outcome is CallOutcome.DECLINED and operation in PAYMENT_OPERATIONS:
+            transition(payment, PaymentStatus.ERROR)
         else:
-            payment.status = derived_status(payment)
+            transition(payment, derived_status(payment))
         # A pending call keeps the payment busy: its outcome is owed, and reconciliation collects it.
-        if verdict is not Verdict.PENDING:
+        if outcome is not CallOutcome.PENDING:
             payment.operation_in_flight = None
         return True
 
@@ -207,7 +202,9 @@ class LockedPayment:
         elif operation is Operation.REFUND:
             payment.refunded_minor += minor or 0
         # A dispute outlives what follows it, e.g. a refund that was already on its way to NetValve.
-        payment.status = PaymentStatus.DISPUTED if payment.disputed_at is not None else ON_APPROVED[operation]
+        transition(
+            payment, PaymentStatus.DISPUTED if payment.disputed_at is not None else ON_APPROVED[operation]
+        )
         payment.operation_in_flight = None
         if payment.disputed_at is not None and operation is Operation.REFUND:
             logger.error(

@@ -11,8 +11,8 @@ from app.core.money import to_minor
 from app.gateway import DECLINES, GatewayResult, Outcome, TransactionSummary, TxnKind
 from app.models import CallOutcome, Operation, Payment, PaymentStatus
 from app.repositories.payments import OPEN_CALL_OUTCOMES
-from app.services.attempts import HOSTED_CLOSED_STATES, is_hosted
-from app.services.ledger import Ledger, LockedPayment, Verdict, derived_status
+from app.services.attempts import is_hosted
+from app.services.ledger import Ledger, LockedPayment, derived_status, transition
 
 logger = logging.getLogger(__name__)
 
@@ -49,26 +49,26 @@ class Lookups:
                     )
                     return True
                 if call is not None:
-                    locked.settle(call, Verdict.APPROVED, transaction_id=approved.id_number)
+                    locked.settle(call, CallOutcome.APPROVED, transaction_id=approved.id_number)
                 else:
                     payment.netvalve_transaction_id = approved.id_number or payment.netvalve_transaction_id
                     kind = Operation.SALE if approved.kind is TxnKind.SALE else Operation.AUTHORIZE
                     locked.record_external(kind, 0)
             elif details is not None and details.all_declined():
                 if call is not None:
-                    locked.settle(call, Verdict.DECLINED)
+                    locked.settle(call, CallOutcome.DECLINED)
                 else:
-                    payment.status = PaymentStatus.ERROR
+                    transition(payment, PaymentStatus.ERROR)
             elif order.outcome is Outcome.NOT_FOUND or (details is not None and not details.transactions):
                 if young:
                     return True  # the request may still reach NetValve: absence proves nothing yet
-                hosted_open = details is not None and details.state not in HOSTED_CLOSED_STATES
+                hosted_open = details is not None and not details.closed
                 if call is not None and is_hosted(call) and hosted_open:
                     return True  # the shopper may still pay on the hosted page
                 if call is not None:
-                    locked.settle(call, Verdict.NOT_SENT)
+                    locked.settle(call, CallOutcome.NOT_SENT)
                 else:
-                    payment.status = derived_status(payment)
+                    transition(payment, derived_status(payment))
         return True
 
     async def apply_child(
@@ -91,12 +91,12 @@ class Lookups:
             match = _match(candidates, call.netvalve_transaction_id, call.amount_minor, locked.payment)
             if match is None:
                 if not young:
-                    locked.settle(call, Verdict.NOT_SENT)
+                    locked.settle(call, CallOutcome.NOT_SENT)
                 return True
             if match.outcome is Outcome.APPROVED:
-                locked.settle(call, Verdict.APPROVED, transaction_id=match.id_number)
+                locked.settle(call, CallOutcome.APPROVED, transaction_id=match.id_number)
             elif match.outcome in DECLINES:
-                locked.settle(call, Verdict.DECLINED, transaction_id=match.id_number)
+                locked.settle(call, CallOutcome.DECLINED, transaction_id=match.id_number)
         return True
 
     async def apply_follow_ups(self, payment_id: int, follow_ups: list[TransactionSummary]) -> bool:
@@ -136,7 +136,7 @@ class Lookups:
                     )
                     locked.record_external(Operation.SALE if sale else Operation.AUTHORIZE, 0)
                 elif inquiry.declined:
-                    payment.status = PaymentStatus.ERROR
+                    transition(payment, PaymentStatus.ERROR)
                 payment.last_response_code = inquiry.code
         return True
 

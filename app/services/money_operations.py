@@ -14,13 +14,10 @@ from app.core.errors import AppError
 from app.core.money import from_minor, round_to_minor
 from app.gateway import (
     ALREADY_DONE,
-    CancelRequest,
-    CaptureOptions,
-    CaptureRequest,
     GatewayResult,
     Outcome,
-    RefundRequest,
     Refusal,
+    requests,
 )
 from app.models import CallOutcome, Operation, Payment, PaymentStatus
 from app.repositories.payments import OPEN_CALL_OUTCOMES, PaymentRepository
@@ -239,18 +236,16 @@ class MoneyOperations:
         if operation is Operation.CAPTURE:
             remaining = payment.authorized_minor - payment.captured_minor
             minor = _bounded(payment, amount, remaining, errors.CaptureExceedsAuthorized, "capturable")
-            options = CaptureOptions(final_capture=True) if minor < remaining else None
-            money = from_minor(minor, payment.currency)
-            capture = CaptureRequest(transaction_id=target, amount=money, capture_options=options)
+            capture = requests.capture(target, from_minor(minor, payment.currency), partial=minor < remaining)
             return minor, capture, self.gateway.capture
         if operation is Operation.REFUND:
             remaining = payment.captured_minor - payment.refunded_minor
             # Rounded with what earlier refunds left over, so that Medusa's exact refunds, however split,
             # add up to what NetValve charged: three thirds of 29.7381 are 9.92 + 9.91 + 9.91.
             minor = _bounded(payment, amount, remaining, errors.RefundExceedsCaptured, "refundable", carry)
-            refund = RefundRequest(transaction_id=target, amount=from_minor(minor, payment.currency))
+            refund = requests.refund(target, from_minor(minor, payment.currency))
             return minor, refund, self.gateway.refund
-        return 0, CancelRequest(transaction_id=target), self.gateway.cancel
+        return 0, requests.cancel(target), self.gateway.cancel
 
 
 def _bounded(

@@ -1,5 +1,6 @@
 """The NetValve routes' business logic, one module per responsibility, wired together here:
-``checkout`` (the HPF waterfall), ``payments`` (pay), ``money_operations`` (capture, refund, cancel) and
+``checkout`` (the HPF waterfall), ``payments`` (pay, through ``charge`` and, when configured, ``threeds``),
+``money_operations`` (capture, refund, cancel) and
 ``reconciliation`` (status, look-ups, reconcile), all moving money through the one protocol in ``ledger``."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from app.core.config import Settings, ThreeDSMode
 from app.gateway import NetValveClient
 from app.repositories.medusa import MedusaReader
 from app.services.carts import Carts
+from app.services.charge import Charge
 from app.services.checkout import Checkout
 from app.services.context import ServiceContext
 from app.services.ledger import Ledger
@@ -31,10 +33,10 @@ class NetValveService:
         ctx = ServiceContext(
             settings, reads, Carts(settings, medusa), Ledger(settings, sessionmaker), gateway
         )
+        charge = Charge(ctx)
         self.checkout = Checkout(ctx)
-        self.payments = Payments(ctx)
-        self.threeds = ThreeDS(ctx, self.payments)
-        if settings.netvalve_threeds is ThreeDSMode.ON:
-            self.payments.authentication = self.threeds
+        self.threeds = ThreeDS(ctx, charge)
+        authentication = self.threeds if settings.netvalve_threeds is ThreeDSMode.ON else None
+        self.payments = Payments(ctx, charge, authentication)
         self.money = MoneyOperations(ctx)
         self.reconciliation = Reconciliation(ctx)

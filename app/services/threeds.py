@@ -12,21 +12,21 @@ the cart, or by the reconciliation pass, and the cart is payable again.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from app.core.security import Caller
 from app.gateway import (
+    Browser,
     GatewayResult,
     Refusal,
-    ThreeDSAuthRequest,
+    Sale,
     ThreeDSInitRequest,
     ThreeDSKind,
     ThreeDSProviderResponse,
-    ThreeDSResultRequest,
+    UnsendableRequest,
+    requests,
     threeds_step,
     worst_case_call_seconds,
 )
@@ -36,10 +36,10 @@ from app.schemas.netvalve import BrowserInfo, PayResponse
 from app.services import errors
 from app.services.attempts import cart_payment, check_attempt_caps
 from app.services.carts import Due
+from app.services.charge import Charge, sale_of
 from app.services.checkout import token_digest
 from app.services.context import ServiceContext
 from app.services.payment_state import THREEDS_WAITING, is_allowed
-from app.services.payments import Payments, _sale_fields, _sale_request
 from app.services.threeds_stages import (
     ABANDONED_CODE,
     AMOUNT_CHANGED_CODE,
@@ -58,11 +58,11 @@ from app.services.views import Answer, paid_answer
 
 
 class ThreeDS:
-    def __init__(self, ctx: ServiceContext, payments: Payments) -> None:
+    def __init__(self, ctx: ServiceContext, charge: Charge) -> None:
         self.ctx = ctx
         self.settings = ctx.settings
         self.gateway = ctx.gateway
-        self.payments = payments
+        self.charge = charge
         self.window = timedelta(seconds=ctx.settings.netvalve_threeds_window_seconds)
         # An ``initializing`` stage older than this belongs to a request that died: it no longer blocks.
         self.stale = timedelta(seconds=worst_case_call_seconds(ctx.settings))
@@ -70,7 +70,7 @@ class ThreeDS:
     async def start(
         self,
         due: Due,
-        fields: dict[str, Any],
+        sale: Sale,
         browser: BrowserInfo | None,
         return_url: str | None,
         idempotency_key: str | None,
@@ -78,13 +78,13 @@ class ThreeDS:
         """Authenticate the card before the sale: at once (frictionless), or after the storefront's part."""
         if browser is None:
             raise errors.BrowserDataRequired()
-        request = _init_request(due, fields, browser, self._return_url(return_url))
-        digest = token_digest(fields["payment_token"])
+        request = _init_request(sale, browser, self._return_url(return_url))
+        digest = token_digest(sale.payment_token)
         claimed = await self._claim(due, digest, redirect=return_url is not None)
         if isinstance(claimed, Answer):
             return claimed
         result = await self.gateway.threeds_initialize(request)
-        return await self._go_on(claimed, {ThreeDSStage.INITIALIZING}, result, due, fields, idempotency_key)
+        return await self._go_on(claimed, {ThreeDSStage.INITIALIZING}, result, due, sale, idempotency_key)
 
     async def finish(
         self,
@@ -119,24 +119,21 @@ class ThreeDS:
             raise errors.PaymentSessionNotFound()
         due = self.ctx.carts.due(cart)
         payment = await self._expire_or_check_amount(payment, due)
-        fields = _sale_fields(due, payment_token, customer_ip)
-        _sale_request(fields, reference="x" * 100)
+        sale = sale_of(due, payment_token, customer_ip)
         stage = stage_of(payment)
         if stage is ThreeDSStage.DEVICE_DATA:
             assert payment.threeds_transaction_id is not None
             result = await self.gateway.threeds_authenticate(
-                ThreeDSAuthRequest(
-                    trans_id=payment.threeds_transaction_id, **due.routing, **_customer(fields)
-                )
+                requests.threeds_authentication(sale, payment.threeds_transaction_id)
             )
         elif stage is ThreeDSStage.CHALLENGE:
             assert payment.threeds_transaction_id is not None
             result = await self.gateway.threeds_result(
-                ThreeDSResultRequest(trans_id=payment.threeds_transaction_id, **due.routing)
+                requests.threeds_result(due.routing, payment.threeds_transaction_id)
             )
         else:
             return settled(payment, self.stale)
-        return await self._go_on(payment.id, {stage}, result, due, fields, idempotency_key)
+        return await self._go_on(payment.id, {stage}, result, due, sale, idempotency_key)
 
     async def _claim(self, due: Due, digest: str, *, redirect: bool) -> int | Answer[PayResponse]:
         """Record ``initializing`` and commit it before NetValve hears of it; the answer instead when an
@@ -147,7 +144,7 @@ class ThreeDS:
                 payment = await cart_payment(self.ctx, repo, due)
                 if payment.operation_in_flight:
                     raise errors.OperationInProgress()
-                if not is_allowed(PaymentStatus(payment.status), self.payments.operation):
+                if not is_allowed(PaymentStatus(payment.status), self.charge.operation):
                     return paid_answer(payment)
                 # A session out of payment attempts may not authenticate another card either.
                 await check_attempt_caps(self.ctx, repo, payment)
@@ -181,7 +178,7 @@ class ThreeDS:
         expected: set[ThreeDSStage],
         result: GatewayResult[ThreeDSProviderResponse],
         due: Due,
-        fields: dict[str, Any],
+        sale: Sale,
         idempotency_key: str | None,
     ) -> Answer[PayResponse]:
         """Record what a 3DS answer means, then act on it: the sale, the storefront's part, or a decline."""
@@ -202,7 +199,7 @@ class ThreeDS:
             raise errors.ThreeDSFailed()
         if step.kind is ThreeDSKind.AUTHENTICATED:
             assert step.proof is not None
-            return await self.payments.charge(due, {**fields, "three_ds": step.proof}, idempotency_key)
+            return await self.charge.charge(due, sale, idempotency_key, step)
         return action_answer(payment)
 
     async def _fail_waiting(self, payment: Payment, code: str) -> None:
@@ -242,31 +239,9 @@ class ThreeDS:
         return url
 
 
-def _init_request(
-    due: Due, fields: dict[str, Any], browser: BrowserInfo, return_url: str | None
-) -> ThreeDSInitRequest:
+def _init_request(sale: Sale, browser: BrowserInfo, return_url: str | None) -> ThreeDSInitRequest:
     """``/3ds/v2/initialization`` for the sale's own fields; checked before anything is recorded."""
     try:
-        return ThreeDSInitRequest(
-            amount=due.amount,
-            currency=due.currency,
-            payment_token=fields["payment_token"],
-            merchant_redirect_url=return_url,
-            user_agent=browser.user_agent,
-            browser_header=browser.accept_header,
-            browser_java_enabled=browser.java_enabled,
-            browser_language=browser.language,
-            browser_color_depth=browser.color_depth,
-            browser_screen_height=browser.screen_height,
-            browser_screen_width=browser.screen_width,
-            browser_time_zone=browser.time_zone,
-            **due.routing,
-            **_customer(fields),
-        )
-    except ValidationError as exc:
+        return requests.threeds_initialization(sale, Browser(**browser.model_dump()), return_url)
+    except UnsendableRequest as exc:
         raise errors.InvalidPaymentRequest.naming(exc) from None
-
-
-def _customer(fields: dict[str, Any]) -> dict[str, Any]:
-    names = ("customer_ip", "customer_email", "customer_phone")
-    return {name: fields[name] for name in names if name in fields}

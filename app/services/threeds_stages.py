@@ -12,7 +12,7 @@ from app.models import Payment, PaymentStatus, ThreeDSStage
 from app.repositories.threeds import ThreeDSRepository
 from app.schemas.netvalve import NextAction, PayActionResponse, PayResponse
 from app.services import errors
-from app.services.ledger import Ledger
+from app.services.ledger import Ledger, transition
 from app.services.payment_state import THREEDS_OPEN, THREEDS_WAITING, threeds_may_move
 from app.services.views import Answer, paid_answer, pay_response
 
@@ -50,10 +50,10 @@ def move(payment: Payment, target: ThreeDSStage | None, code: str | None = None)
     if target not in THREEDS_WAITING:
         payment.threeds_url = None
     if target is ThreeDSStage.FAILED:
-        payment.status = PaymentStatus.ERROR
+        transition(payment, PaymentStatus.ERROR)
         payment.last_response_code = code
     elif target is not None:
-        payment.status = PaymentStatus.REQUIRES_MORE
+        transition(payment, PaymentStatus.REQUIRES_MORE)
 
 
 def action_answer(payment: Payment) -> Answer[PayResponse]:

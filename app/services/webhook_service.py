@@ -3,7 +3,6 @@ Medusa action and queue its forward. Runs in a worker, never inside the webhook 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Mapping
@@ -14,7 +13,7 @@ from prometheus_client import Counter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import Settings
-from app.gateway.outcomes import EventKind, event_kind
+from app.gateway.events import EventKind, dedup_key, delivery, event_kind
 from app.models import Payment, PaymentStatus, WebhookEvent, WebhookEventStatus
 from app.repositories.payments import PaymentRepository
 from app.repositories.webhooks import WebhookRepository
@@ -59,26 +58,6 @@ SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "s
 
 def medusa_action(event_name: str | None) -> str:
     return MEDUSA_ACTIONS[event_kind(event_name)]
-
-
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def dedup_key(payload: Mapping[str, Any]) -> str:
-    """``eventName|transactionId|traceId`` when both ids exist, else the canonical body's hash. A chargeback
-    is keyed by what identifies it (``disputes.identity``): NetValve sends it again under a new trace id."""
-    data = payload.get("data")
-    data = data if isinstance(data, Mapping) else {}
-    is_chargeback = event_kind(payload.get("eventName")) is EventKind.CHARGEBACK
-    chargeback = disputes.identity(data) if is_chargeback else None
-    if chargeback is not None:
-        return _sha256(f"CHARGEBACK|{chargeback}")
-    txn, trace = data.get("transactionId"), data.get("traceId")
-    if txn not in (None, "") and trace not in (None, ""):
-        return _sha256(f"{payload.get('eventName')}|{txn}|{trace}")
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return _sha256("body|" + canonical)
 
 
 def safe_headers(headers: Mapping[str, str], auth_header: str | None) -> dict[str, str]:
@@ -136,16 +115,15 @@ def event_row(
     # Unchanged, the body's own text is the payload: nothing is encoded a second time.
     stored_payload = raw_body if clean is payload else json.dumps(clean)
     payload = clean
-    data = payload.get("data")
-    data = data if isinstance(data, Mapping) else {}
-    name = str(payload.get("eventName"))[:64]
+    sent = delivery(payload)
+    name = str(sent.event_name)[:64]
     kind = event_kind(name)
     return {
         "dedup_key": dedup_key(payload),
         "event_name": name,
-        "netvalve_transaction_id": _transaction_id(data.get("transactionId")),
-        "client_order_id": _str_or_none(data.get("clientOrderId")),
-        "trace_id": _str_or_none(data.get("traceId")),
+        "netvalve_transaction_id": _transaction_id(sent.transaction_id),
+        "client_order_id": _str_or_none(sent.client_order_id),
+        "trace_id": _str_or_none(sent.trace_id),
         "medusa_action": MEDUSA_ACTIONS[kind],
         "status": (
             WebhookEventStatus.NOT_SUPPORTED if kind is EventKind.UNKNOWN else WebhookEventStatus.RECEIVED

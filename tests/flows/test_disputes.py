@@ -16,10 +16,10 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 
-from app.models import Operation, Payment, WebhookEvent, WebhookOutbox
+from app.models import CallOutcome, Operation, Payment, WebhookEvent, WebhookOutbox
 from app.runtime import process_due_webhooks
 from app.services import disputes
-from app.services.ledger import Ledger, Verdict
+from app.services.ledger import Ledger
 from devtools.medusa_rows import CartRows
 from devtools.netvalve_events import event_body
 from tests.conftest import WEBHOOK_HEADER, WEBHOOK_SECRET
@@ -302,7 +302,7 @@ async def test_a_refund_already_on_its_way_when_the_chargeback_lands_leaves_the_
         notice = disputes.Notice(type="Chargeback", source="CB-Alert", amount=Decimal("40.00"))
         assert disputes.record(locked.payment, notice, datetime.now(UTC)) is None
     async with ledger.locked(payment_id) as locked:
-        assert locked.settle(await locked.call(ref.call_id), Verdict.APPROVED)
+        assert locked.settle(await locked.call(ref.call_id), CallOutcome.APPROVED)
 
     payment = await _payment(shop, cart)
     assert (payment.status, payment.refunded_minor, payment.disputed_minor) == ("disputed", 1000, 4000)

@@ -37,9 +37,11 @@ from app.gateway import (
     Operation,
     Outcome,
     RefundRequest,
+    Routing,
+    RoutingKind,
     SaleRequest,
     decode_json,
-    mid_fields,
+    routing_for,
 )
 
 SALE = f"{PAYMENT_URL}/sale"
@@ -98,11 +100,13 @@ class TestSale:
         self, gateway: NetValveClient, router: respx.MockRouter
     ) -> None:
         route = router.post(SALE).mock(return_value=json_response(200, approved_body()))
-        routing = mid_fields(make_settings(), "USD")
-        assert routing == {"siteId": SITE_ID}
+        routing = routing_for(make_settings(), "USD")
+        assert routing == Routing(RoutingKind.SITE, SITE_ID)
 
         await gateway.sale(
-            SaleRequest(amount=1, currency="USD", payment_type="CARD", payment_token="t", **routing)
+            SaleRequest(
+                amount=1, currency="USD", payment_type="CARD", payment_token="t", **routing.model_fields()
+            )
         )
 
         sent = decode_json(route.calls.last.request.content)
@@ -114,11 +118,13 @@ class TestSale:
         self, gateway: NetValveClient, router: respx.MockRouter
     ) -> None:
         route = router.post(SALE).mock(return_value=json_response(200, approved_body()))
-        routing = mid_fields(make_settings(), "eur")
-        assert routing == {"netvalveMidId": EUR_MID}
+        routing = routing_for(make_settings(), "eur")
+        assert routing == Routing(RoutingKind.NETVALVE_MID, EUR_MID)
 
         await gateway.sale(
-            SaleRequest(amount=1, currency="EUR", payment_type="CARD", payment_token="t", **routing)
+            SaleRequest(
+                amount=1, currency="EUR", payment_type="CARD", payment_token="t", **routing.model_fields()
+            )
         )
 
         sent = decode_json(route.calls.last.request.content)
@@ -486,14 +492,24 @@ class TestHppOrder:
         assert result.outcome is Outcome.UNKNOWN
 
 
-class TestMidFields:
+def routing_on_the_wire(routing: Routing) -> dict[str, object]:
+    sale = SaleRequest(
+        amount=1, currency="GBP", payment_type="CARD", payment_token="t", **routing.model_fields()
+    )
+    return {
+        key: value for key, value in sale.wire_dict().items() if key in ("netvalveMidId", "midId", "siteId")
+    }
+
+
+class TestRouting:
     def test_digit_mid_is_mid_id(self) -> None:
-        assert mid_fields(make_settings(netvalve_mid_id_gbp="42"), "GBP") == {"midId": 42}
+        routing = routing_for(make_settings(netvalve_mid_id_gbp="42"), "GBP")
+        assert routing_on_the_wire(routing) == {"midId": 42}
 
     def test_mid_wins_over_site(self) -> None:
-        assert mid_fields(make_settings(), "EUR") == {"netvalveMidId": EUR_MID}
+        assert routing_on_the_wire(routing_for(make_settings(), "EUR")) == {"netvalveMidId": EUR_MID}
 
     def test_nothing_configured(self) -> None:
         with pytest.raises(MerchantNotConfigured, match="NETVALVE_MID_ID_USD or NETVALVE_SITE_ID") as caught:
-            mid_fields(make_settings(netvalve_site_id=None), "usd")
+            routing_for(make_settings(netvalve_site_id=None), "usd")
         assert caught.value.currency == "USD"

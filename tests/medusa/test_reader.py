@@ -12,7 +12,8 @@ import pytest
 
 from app.db.medusa import MedusaPool
 from app.repositories import medusa as medusa_sql
-from app.repositories.medusa import MedusaAddress, MedusaReader, PublishableKey
+from app.repositories.medusa import MedusaReader
+from app.repositories.medusa_rows import MedusaAddress, PublishableKey
 from devtools.medusa_rows import (
     WEBSHOP_SALES_CHANNEL,
     complete_cart,

@@ -19,13 +19,8 @@ from app.core.errors import (
     responses_for,
 )
 from app.core.security import CallerKind
-from app.schemas.netvalve import (
-    MAX_SAFE_INTEGER,
-    MedusaId,
-    StatusRequest,
-    StatusResponse,
-    StorefrontStatusResponse,
-)
+from app.schemas.netvalve import StatusRequest, StatusResponse, StorefrontStatusResponse
+from app.schemas.values import MAX_SAFE_INTEGER, MedusaId
 from app.services import errors
 
 router = APIRouter()

@@ -4,7 +4,6 @@ Plus the operations routes: list events by status and replay one."""
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Annotated, Any
 
@@ -19,9 +18,10 @@ from app.core.client_address import in_networks, parse_ip
 from app.core.config import Settings
 from app.core.errors import AppError, DatabaseUnavailable, Forbidden, NotFound, Unauthenticated, responses_for
 from app.core.security import matches_any
+from app.gateway.events import BODY_RULE, BODY_SCHEMA, UnreadableBody, read_body
 from app.models import WebhookEventStatus
 from app.repositories.webhooks import WebhookRepository, store_event
-from app.schemas.netvalve import MAX_SAFE_INTEGER
+from app.schemas.values import MAX_SAFE_INTEGER
 from app.schemas.webhook import WebhookAcceptedResponse, WebhookEventListResponse, WebhookEventResponse
 from app.services.webhook_service import WEBHOOKS, event_row, safe_headers
 
@@ -57,7 +57,7 @@ class PayloadTooLarge(AppError):
 class InvalidWebhookBody(AppError):
     status_code = 400
     code = "invalid_webhook_body"
-    message = "The webhook body must be a JSON object with an 'eventName'."
+    message = BODY_RULE
 
 
 def _authenticate(request: Request, settings: Settings) -> str | None:
@@ -96,43 +96,15 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 def _parse(body: bytes) -> tuple[dict[str, Any], str]:
     try:
-        text = body.decode("utf-8")
-        payload = json.loads(text, parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError):
-        raise InvalidWebhookBody("The webhook body is not JSON.") from None
-    if not isinstance(payload, dict):
-        raise InvalidWebhookBody("The webhook body is not a JSON object.")
-    name = payload.get("eventName")
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidWebhookBody("The webhook body has no 'eventName'.")
-    return payload, text
-
-
-def _refuse_constant(name: str) -> Any:
-    # NaN and Infinity are not JSON, and PostgreSQL's jsonb would refuse them at every retry.
-    raise ValueError(f"{name} is not JSON")
-
-
-# The body is read raw (to bound its size and keep the exact text), so its shape is documented here.
-_WEBHOOK_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {
-            "schema": {
-                "type": "object",
-                "required": ["eventName"],
-                "properties": {"eventName": {"type": "string", "pattern": "\\S"}},
-                "additionalProperties": True,
-            }
-        }
-    },
-}
+        return read_body(body)
+    except UnreadableBody as exc:
+        raise InvalidWebhookBody(str(exc)) from None
 
 
 @router.post(
     "/webhook",
     response_model=WebhookAcceptedResponse,
-    openapi_extra={"requestBody": _WEBHOOK_BODY},
+    openapi_extra={"requestBody": BODY_SCHEMA},
     responses=responses_for(
         InvalidWebhookBody,
         WebhookUnauthenticated,
