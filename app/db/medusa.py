@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
-from fastapi import Depends, Request
 
 from app.core.config import Settings
 
@@ -36,11 +35,3 @@ async def create_medusa_pool(settings: Settings) -> MedusaPool:
         kwargs["statement_cache_size"] = 0
     pool: MedusaPool = await asyncpg.create_pool(settings.medusa_dsn, **kwargs)
     return pool
-
-
-def get_medusa_pool(request: Request) -> MedusaPool:
-    pool: MedusaPool = request.app.state.medusa_pool
-    return pool
-
-
-MedusaPoolDep = Annotated[MedusaPool, Depends(get_medusa_pool)]

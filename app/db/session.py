@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Any
 from uuid import uuid4
 
 import asyncpg
-from fastapi import Depends, Request
 from sqlalchemy import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -47,22 +46,6 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 def create_autocommit_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for work that is one statement: no BEGIN and COMMIT round trips around it."""
     return create_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"))
-
-
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """Request-scoped session: commits once after the handler returns, before the response is sent."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        else:
-            await session.commit()
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 @lru_cache(maxsize=16)

@@ -1,4 +1,4 @@
-"""The HPF session waterfall (design.md section 3): the first way of collecting the card that works wins."""
+"""The HPF session waterfall: the first way of collecting the card that works wins."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class Checkout:
         *,
         may_open_order: bool = True,
     ) -> HpfSessionResponse:
-        """Run the waterfall of design.md section 3; the first step that works wins. A paid cart is answered
+        """Run the waterfall; the first step that works wins. A paid cart is answered
         from the ledger, and only a POST (``may_open_order``) may open a hosted page order."""
         cart = await self.carts.get(cart_id, payment_session_id, caller)
         if cart.is_completed:

@@ -1,6 +1,6 @@
 """PostgreSQL stops for a few seconds while NetValve delivers webhooks and shoppers pay.
 
-design.md section 6: a database outage means the webhook gets a 5xx (NetValve retries), never a 200 for an
+A database outage means the webhook gets a 5xx (NetValve retries), never a 200 for an
 event we did not store. The service must come back by itself once PostgreSQL does, and every event NetValve
 sent, retries and duplicate copies included, must end stored exactly once."""
 

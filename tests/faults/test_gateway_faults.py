@@ -1,9 +1,9 @@
 """Every money-moving operation against every way NetValve can fail to answer.
 
-For each (operation, fault): the API answers as design.md section 5 says (a request that left us and got no
-usable answer is ``unknown``, 202; one that certainly did nothing is 503), the ledger row says the same,
-reconciliation with the fault removed settles it to what the sandbox's own ledger holds, and retries (same
-Idempotency-Key, then a new one) never make NetValve move money twice."""
+For each (operation, fault): the API answers as the README ("Payments: what the service guarantees") says
+(a request that left us and got no usable answer is ``unknown``, 202; one that certainly did nothing is
+503), the ledger row says the same, reconciliation with the fault removed settles it to what the sandbox's
+own ledger holds, and retries (same Idempotency-Key, then a new one) never make NetValve move money twice."""
 
 from __future__ import annotations
 
@@ -175,7 +175,7 @@ async def test_fault_ends_unknown_or_refused_then_reconciles_without_a_second_ch
 
         first = await scenario.perform("key-1")
 
-        # 1. The answer and the ledger row say what design.md says.
+        # 1. The answer and the ledger row say what the README says.
         payment = await stack.payment(scenario.cart.cart_id)
         calls = await stack.calls(payment.id)
         assert payment.operation_in_flight is None

@@ -1,4 +1,4 @@
-"""The HPF session waterfall (design.md section 3), step by step."""
+"""The HPF session waterfall (``services.checkout``), step by step."""
 
 from __future__ import annotations
 

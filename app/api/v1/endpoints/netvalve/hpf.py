@@ -50,7 +50,7 @@ _ERROR_TYPES: tuple[type[AppError], ...] = (
 async def create_hpf_session(
     body: HpfSessionRequest, response: Response, service: ServiceDep, caller: StorefrontAuthDep
 ) -> HpfSessionResponse:
-    """Start a Hosted Payment Fields session for a cart (the waterfall of design.md section 3).
+    """Start a Hosted Payment Fields session for a cart (the waterfall of ``services.checkout``).
 
     No Idempotency-Key is kept for it: its answer holds the payment token and JWT, credentials no table (and
     no cache) may store, and a second session moves no money (a retry simply gets a fresh one)."""
