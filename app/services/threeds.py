@@ -27,6 +27,7 @@ from app.gateway import (
     ThreeDSKind,
     ThreeDSProviderResponse,
     ThreeDSResultRequest,
+    ThreeDSStep,
     threeds_step,
     worst_case_call_seconds,
 )
@@ -79,6 +80,8 @@ class ThreeDS:
         if browser is None:
             raise errors.BrowserDataRequired()
         request = _init_request(due, fields, browser, self._return_url(return_url))
+        # After device data NetValve asks for the shopper's names and country: checked before anything starts.
+        _auth_request(due, fields, trans_id="0")
         digest = token_digest(fields["payment_token"])
         claimed = await self._claim(due, digest, redirect=return_url is not None)
         if isinstance(claimed, Answer):
@@ -125,9 +128,7 @@ class ThreeDS:
         if stage is ThreeDSStage.DEVICE_DATA:
             assert payment.threeds_transaction_id is not None
             result = await self.gateway.threeds_authenticate(
-                ThreeDSAuthRequest(
-                    trans_id=payment.threeds_transaction_id, **due.routing, **_customer(fields)
-                )
+                _auth_request(due, fields, trans_id=payment.threeds_transaction_id)
             )
         elif stage is ThreeDSStage.CHALLENGE:
             assert payment.threeds_transaction_id is not None
@@ -186,6 +187,9 @@ class ThreeDS:
     ) -> Answer[PayResponse]:
         """Record what a 3DS answer means, then act on it: the sale, the storefront's part, or a decline."""
         step = threeds_step(result)
+        if step.kind is ThreeDSKind.WAITING and ThreeDSStage.INITIALIZING in expected:
+            # Not finished, yet nothing for the shopper to do: as good as no answer, and nothing was charged.
+            step = ThreeDSStep(ThreeDSKind.UNANSWERED, code=step.code)
         async with self.ctx.ledger.locked(payment_id) as locked:
             payment = locked.payment
             if stage_of(payment) not in expected:
@@ -260,11 +264,41 @@ def _init_request(
             browser_screen_height=browser.screen_height,
             browser_screen_width=browser.screen_width,
             browser_time_zone=browser.time_zone,
+            card_holder_name=_card_holder_name(due),
             **due.routing,
             **_customer(fields),
         )
     except ValidationError as exc:
         raise errors.InvalidPaymentRequest.naming(exc) from None
+
+
+def _auth_request(due: Due, fields: dict[str, Any], trans_id: str) -> ThreeDSAuthRequest:
+    """``/3ds/authentication`` after the device-data frame: NetValve's amount (the rounded one) and the
+    shopper's first and last name and country, as its guide requires."""
+    address = ("customer_address", "customer_city", "customer_state", "customer_zip_code")
+    try:
+        return ThreeDSAuthRequest(
+            trans_id=trans_id,
+            amount=due.amount,
+            currency=due.currency,
+            customer_name=fields.get("customer_first_name"),
+            customer_last_name=fields.get("customer_last_name"),
+            customer_country_code=fields.get("customer_country_code"),
+            card_holder_name=_card_holder_name(due),
+            **due.routing,
+            **_customer(fields),
+            **{name: fields[name] for name in address if name in fields},
+        )
+    except ValidationError as exc:
+        raise errors.InvalidPaymentRequest.naming(exc) from None
+
+
+def _card_holder_name(due: Due) -> str | None:
+    """The billing address's name; no other name is sent (the parcel's recipient may not hold the card)."""
+    billing = due.cart.billing_address
+    if billing is None:
+        return None
+    return " ".join(part for part in (billing.first_name, billing.last_name) if part) or None
 
 
 def _customer(fields: dict[str, Any]) -> dict[str, Any]:
