@@ -57,6 +57,7 @@ MESSAGES: dict[str, str] = {
     "3DS_2001": "3DS Transaction Not Found.",
     "3DS_2005": "3DS Authentication Failed.",
     "3DS_2009": "3DS Provider Error.",
+    "3DS_2011": "3DS ACS not completed by user or authentication attempted.",
 }
 
 APPROVED = "GTW_1000"

@@ -12,6 +12,12 @@ Test cards (any future expiry; the card may come as `paymentToken`, resolved lik
 - authentication failed (`3DS_1000`, `AUTHENTICATION_FAILED`, `errorCode` `3DS_2005`): `4100000000500000`;
 - 3DS provider error (`3DS_2009`, `SOFT DECLINE`, no provider response): `4100000000400003`.
 
+`/3ds/authentication` needs what NetValve's v2 authentication guide marks required (`amount`, `currency`,
+`customerName`, `customerLastName`, `customerCountryCode`, `transID`, a MID) and answers 400 without them.
+`/3ds/result` asked before the shopper answered the challenge answers NetValve's `3DS_2011` ("ACS not
+completed by user") with the non-final status `ACS_REQUIRED`; once the challenge was answered it answers
+`3DS_1000` with `COMPLETED` or `RESULT_FAILED`.
+
 The challenge page (`redirectUrl`) has "Complete" and "Fail" buttons. Without `merchantRedirectUrl` it posts
 NetValve's message `{result, threeDsResponse: {status, transID, providerErrorMessage}}` to the parent frame;
 with it, it redirects to `merchantRedirectUrl?result=…&transID=…&threeDsStatus=…`. The device-data page posts
@@ -25,6 +31,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from netvalve_sandbox.cards import Card
 
@@ -53,6 +60,7 @@ SUCCESS = "3DS_1000"
 AUTHENTICATION_FAILED_CODE = "3DS_2005"
 PROVIDER_ERROR_CODE = "3DS_2009"
 NOT_FOUND_CODE = "3DS_2001"
+ACS_NOT_COMPLETED_CODE = "3DS_2011"
 
 
 def flow_for(card: Card) -> Flow:
@@ -80,11 +88,19 @@ class ThreeDSSession:
     stage: Stage
     ds_transaction_id: str
     cavv: str
+    card_holder_name: str | None = None
     device_data_collected: bool = False
+    # The fields `/3ds/authentication` last received, for inspection.
+    authentication: dict[str, Any] | None = None
 
     @classmethod
     def start(
-        cls, card: Card, amount: Decimal, currency: str, merchant_redirect_url: str | None
+        cls,
+        card: Card,
+        amount: Decimal,
+        currency: str,
+        merchant_redirect_url: str | None,
+        card_holder_name: str | None = None,
     ) -> ThreeDSSession:
         flow = flow_for(card)
         if flow in (Flow.CHALLENGE, Flow.CHALLENGE_FAILS):
@@ -106,6 +122,7 @@ class ThreeDSSession:
             stage=stage,
             ds_transaction_id=str(uuid.uuid4()),
             cavv=secrets.token_urlsafe(20),
+            card_holder_name=card_holder_name,
         )
 
     def authenticate_after_device_data(self) -> None:
@@ -118,6 +135,17 @@ class ThreeDSSession:
         if self.stage is Stage.ACS_REQUIRED:
             passed = complete and self.flow is not Flow.CHALLENGE_FAILS
             self.stage = Stage.ACS_COMPLETED if passed else Stage.ACS_FAILED
+
+    def inspection(self) -> dict[str, Any]:
+        """What `GET /_sandbox/threeds` shows: what NetValve was sent, never the card number."""
+        return {
+            "transID": self.trans_id,
+            "status": self.stage.value,
+            "amount": self.amount,
+            "currency": self.currency,
+            "cardHolderName": self.card_holder_name,
+            "authentication": self.authentication,
+        }
 
     @property
     def eci(self) -> str:

@@ -78,14 +78,18 @@ def refusal(outcome: Outcome, code: str | None, message: str | None) -> Refusal 
 
 
 DEFAULT_SUCCESS_CODES: Final = frozenset({"GTW_1000", "GTW_1001"})
+# "Device data not collected" / "ACS not completed by user": asked before the shopper's browser finished.
+THREEDS_NOT_COMPLETED_CODES: Final = frozenset({"3DS_2010", "3DS_2011"})
 
-# Codes that mean success only for some operations; everything else uses DEFAULT_SUCCESS_CODES.
+# Codes that mean success only for some operations; everything else uses DEFAULT_SUCCESS_CODES. For a 3-D
+# Secure call, success means an answer to read: its provider status says what it means (``threeds``), so
+# the not-completed codes are read too, and fail the authentication only with a final status.
 SUCCESS_CODES_BY_OPERATION: Final[Mapping[Operation, frozenset[str]]] = MappingProxyType(
     {
         Operation.INITIALIZE_HPF_SESSION: DEFAULT_SUCCESS_CODES | {"GTW_1003"},
         Operation.THREEDS_INITIALIZE: DEFAULT_SUCCESS_CODES | {"3DS_1000"},
-        Operation.THREEDS_AUTHENTICATE: DEFAULT_SUCCESS_CODES | {"3DS_1000"},
-        Operation.THREEDS_RESULT: DEFAULT_SUCCESS_CODES | {"3DS_1000"},
+        Operation.THREEDS_AUTHENTICATE: DEFAULT_SUCCESS_CODES | {"3DS_1000"} | THREEDS_NOT_COMPLETED_CODES,
+        Operation.THREEDS_RESULT: DEFAULT_SUCCESS_CODES | {"3DS_1000"} | THREEDS_NOT_COMPLETED_CODES,
     }
 )
 

@@ -31,6 +31,14 @@ M = TypeVar("M", bound=BaseModel)
 
 _PHONE_NOISE: Final = re.compile(r"[\s().-]")
 _THREEDS_CUSTOMER: Final = ("customer_ip", "customer_email", "customer_phone")
+_THREEDS_ADDRESS: Final = (
+    "customer_last_name",
+    "customer_address",
+    "customer_city",
+    "customer_state",
+    "customer_zip_code",
+    "customer_country_code",
+)
 
 
 class UnsendableRequest(ValueError):
@@ -55,6 +63,8 @@ class Shopper:
     country_code: str | None = None
     phone: str | None = None
     ip: str | None = None
+    # The billing address's name, the one name 3-D Secure sends as the card holder's (none without one).
+    card_holder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +206,7 @@ def threeds_initialization(value: Sale, browser: Browser, return_url: str | None
             "browser_screen_height": browser.screen_height,
             "browser_screen_width": browser.screen_width,
             "browser_time_zone": browser.time_zone,
+            "card_holder_name": value.shopper.card_holder,
             **value.routing.model_fields(),
             **{name: customer[name] for name in _THREEDS_CUSTOMER if name in customer},
         },
@@ -203,13 +214,27 @@ def threeds_initialization(value: Sale, browser: Browser, return_url: str | None
 
 
 def threeds_authentication(value: Sale, transaction_id: str) -> ThreeDSAuthRequest:
-    """``/3ds/authentication`` after the device-data frame, for the authentication ``transaction_id``."""
+    """``/3ds/authentication`` after the device-data frame, for the authentication ``transaction_id``: the
+    amount and what NetValve's v2 guide requires of the shopper (its ``customerName`` is the first name, with
+    the last name and country), the address when known."""
     customer = _customer(value.shopper)
-    return ThreeDSAuthRequest(
-        trans_id=transaction_id,
-        **value.routing.model_fields(),
-        **{name: customer[name] for name in _THREEDS_CUSTOMER if name in customer},
+    return _build(
+        ThreeDSAuthRequest,
+        {
+            "trans_id": transaction_id,
+            "amount": value.amount,
+            "currency": value.currency,
+            "customer_name": value.shopper.first_name,
+            "card_holder_name": value.shopper.card_holder,
+            **value.routing.model_fields(),
+            **{name: customer[name] for name in _THREEDS_CUSTOMER + _THREEDS_ADDRESS if name in customer},
+        },
     )
+
+
+def check_threeds_authentication(value: Sale) -> None:
+    """Refuse, before anything is recorded, a sale whose ``/3ds/authentication`` NetValve would not take."""
+    threeds_authentication(value, "x")
 
 
 def threeds_result(routing: Routing, transaction_id: str) -> ThreeDSResultRequest:

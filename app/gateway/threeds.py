@@ -5,16 +5,20 @@ vocabulary."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Annotated, Any, Final, Self
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import BeforeValidator, Field, StringConstraints, model_validator
 
 from app.gateway.answers import WireResponse
+from app.gateway.codes import THREEDS_NOT_COMPLETED_CODES
 from app.gateway.result import GatewayResult
 from app.gateway.wire import (
+    STATE_MAX,
+    ZIP_CODE_MAX,
     AbsoluteUrl,
+    CountryCode,
     Email,
     IpAddress,
     ThreeDSData,
@@ -24,12 +28,35 @@ from app.gateway.wire import (
 )
 from app.gateway.wire import Currency as CurrencyCode
 
+# Final: the authentication is over and failed (``AUTHENTICATED_FAILED`` is how NetValve's guide spells it).
 _FAILED_STATUSES: Final = frozenset(
-    {"AUTHENTICATION_FAILED", "RESULT_FAILED", "ACS_FAILED", "INITIALIZATION_FAILED"}
+    {
+        "AUTHENTICATION_FAILED",
+        "AUTHENTICATED_FAILED",
+        "RESULT_FAILED",
+        "ACS_FAILED",
+        "INITIALIZATION_FAILED",
+    }
 )
 _CHALLENGE_STATUSES: Final = frozenset({"ACS_REQUIRED"})
 _DEVICE_DATA_STATUSES: Final = frozenset({"INITIALIZED"})
+# Not final: the shopper's browser (or NetValve) has not finished its part yet.
+_UNFINISHED_STATUSES: Final = frozenset(
+    {"INITIALIZED", "DEVICE_DATA_COLLECTED", "ACS_REQUIRED", "ACS_COMPLETED"}
+)
 _THREEDS_CODE_PREFIX: Final = "3DS_"
+CARD_HOLDER_NAME_MAX: Final = 128
+
+
+def _card_holder_name(value: object) -> object:
+    # NetValve takes at most 128 characters (``@Size(max = 128)``): a longer billing name is cut, not refused.
+    if isinstance(value, str):
+        return value.strip()[:CARD_HOLDER_NAME_MAX].strip() or None
+    return value
+
+
+CardHolderName = Annotated[str | None, BeforeValidator(_card_holder_name)]
+Name = Annotated[str, StringConstraints(min_length=1)]
 
 
 class ThreeDSRouting(WireRequest):
@@ -67,12 +94,24 @@ class ThreeDSInitRequest(ThreeDSCustomer):
     browser_screen_width: int
     browser_time_zone: int
     challenge_indicator: str | None = None
+    card_holder_name: CardHolderName = None
 
 
 class ThreeDSAuthRequest(ThreeDSCustomer):
-    """Body of ``POST /3ds/authentication``, after the device-data frame posted back."""
+    """Body of ``POST /3ds/authentication``, after the device-data frame posted back: what NetValve's v2 3DS
+    authentication guide marks required (its ``customerName`` is the first name), the optional address."""
 
     trans_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(alias="transID")
+    amount: WireAmount
+    currency: CurrencyCode
+    customer_name: Name
+    customer_last_name: Name
+    customer_country_code: CountryCode
+    customer_address: str | None = None
+    customer_city: str | None = None
+    customer_state: Annotated[str, StringConstraints(max_length=STATE_MAX)] | None = None
+    customer_zip_code: Annotated[str, StringConstraints(max_length=ZIP_CODE_MAX)] | None = None
+    card_holder_name: CardHolderName = None
 
 
 class ThreeDSResultRequest(ThreeDSRouting):
@@ -111,6 +150,7 @@ class ThreeDSKind(StrEnum):
     CHALLENGE = "challenge"  # the shopper must answer the issuer's challenge
     DEVICE_DATA = "device_data"  # a hidden frame collects device data, then /3ds/authentication
     FAILED = "failed"  # not authenticated: a decline
+    WAITING = "waiting"  # asked too early (``3DS_2011``, a status not final yet): the same step stands
     UNANSWERED = "unanswered"  # no usable answer: nothing is known, nothing was charged
 
 
@@ -140,15 +180,22 @@ def _provider_step(provider: ThreeDSProviderResponse) -> ThreeDSStep:
         return ThreeDSStep(ThreeDSKind.CHALLENGE, trans_id, url=provider.redirect_url, code=status)
     if provider.redirect_url and status in _DEVICE_DATA_STATUSES:
         return ThreeDSStep(ThreeDSKind.DEVICE_DATA, trans_id, url=provider.redirect_url, code=status)
+    if status in _UNFINISHED_STATUSES:
+        return ThreeDSStep(ThreeDSKind.WAITING, trans_id, code=status)
     # Completed without a proof, or a status we do not know: the sale cannot carry an authentication.
     return ThreeDSStep(ThreeDSKind.FAILED, trans_id, code=provider.error_code or status or None)
 
 
 def threeds_step(result: GatewayResult[ThreeDSProviderResponse]) -> ThreeDSStep:
-    """What one 3DS call's answer means for the payment."""
-    if result.ok and result.details is not None:
-        return _provider_step(result.details)
+    """What one 3DS call's answer means for the payment. ``3DS_2010``/``3DS_2011`` (device data or challenge
+    not completed yet) fail it only with a final status; without a readable one, nothing says it is over."""
     code = (result.code or "").strip().upper()
+    not_completed = code in THREEDS_NOT_COMPLETED_CODES
+    if result.ok and result.details is not None:
+        step = _provider_step(result.details)
+        return replace(step, code=result.code) if not_completed and step.kind is ThreeDSKind.WAITING else step
+    if not_completed:
+        return ThreeDSStep(ThreeDSKind.WAITING, code=result.code)
     if result.declined or code.startswith(_THREEDS_CODE_PREFIX):
         return ThreeDSStep(ThreeDSKind.FAILED, code=result.code)
     return ThreeDSStep(ThreeDSKind.UNANSWERED, code=result.code)

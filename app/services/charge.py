@@ -9,7 +9,7 @@ from dataclasses import replace
 from app.core.config import CaptureMode
 from app.gateway import Refusal, Sale, Shopper, ThreeDSStep, UnsendableRequest, requests
 from app.models import Operation, Payment
-from app.repositories.medusa_rows import MedusaCart
+from app.repositories.medusa_rows import MedusaAddress, MedusaCart
 from app.schemas.netvalve import PayResponse
 from app.services import errors
 from app.services.attempts import open_attempt
@@ -37,14 +37,18 @@ def sale_of(due: Due, payment_token: str, customer_ip: str | None) -> Sale:
 
 
 def _shopper(cart: MedusaCart, customer_ip: str | None) -> Shopper:
-    """The billing address (else the shipping one) and its names, else the cart's customer."""
-    address = cart.billing_address or cart.shipping_address
+    """The billing address (else the shipping one) and its names, else the cart's customer; the card
+    holder's name from the billing address only."""
+    billing = cart.billing_address
+    address = billing or cart.shipping_address
     shopper = Shopper(
         email=cart.email,
         first_name=cart.customer_first_name,
         last_name=cart.customer_last_name,
         phone=cart.customer_phone,
         ip=customer_ip,
+        # The parcel's recipient may not hold the card: only the billing address names the card holder.
+        card_holder=_full_name(billing) if billing is not None else None,
     )
     if address is None:
         return shopper
@@ -59,6 +63,10 @@ def _shopper(cart: MedusaCart, customer_ip: str | None) -> Shopper:
         country_code=address.country_code,
         phone=address.phone or shopper.phone,
     )
+
+
+def _full_name(address: MedusaAddress) -> str | None:
+    return " ".join(part for part in (address.first_name, address.last_name) if part) or None
 
 
 class Charge:

@@ -22,9 +22,11 @@ from app.gateway import (
     GatewayResult,
     Refusal,
     Sale,
+    ThreeDSAuthRequest,
     ThreeDSInitRequest,
     ThreeDSKind,
     ThreeDSProviderResponse,
+    ThreeDSStep,
     UnsendableRequest,
     requests,
     threeds_step,
@@ -124,7 +126,7 @@ class ThreeDS:
         if stage is ThreeDSStage.DEVICE_DATA:
             assert payment.threeds_transaction_id is not None
             result = await self.gateway.threeds_authenticate(
-                requests.threeds_authentication(sale, payment.threeds_transaction_id)
+                _auth_request(sale, payment.threeds_transaction_id)
             )
         elif stage is ThreeDSStage.CHALLENGE:
             assert payment.threeds_transaction_id is not None
@@ -183,6 +185,9 @@ class ThreeDS:
     ) -> Answer[PayResponse]:
         """Record what a 3DS answer means, then act on it: the sale, the storefront's part, or a decline."""
         step = threeds_step(result)
+        if step.kind is ThreeDSKind.WAITING and ThreeDSStage.INITIALIZING in expected:
+            # Not finished, yet nothing for the shopper to do: as good as no answer, and nothing was charged.
+            step = ThreeDSStep(ThreeDSKind.UNANSWERED, code=step.code)
         async with self.ctx.ledger.locked(payment_id) as locked:
             payment = locked.payment
             if stage_of(payment) not in expected:
@@ -240,8 +245,19 @@ class ThreeDS:
 
 
 def _init_request(sale: Sale, browser: BrowserInfo, return_url: str | None) -> ThreeDSInitRequest:
-    """``/3ds/v2/initialization`` for the sale's own fields; checked before anything is recorded."""
+    """``/3ds/v2/initialization`` for the sale's own fields; checked before anything is recorded, with the
+    ``/3ds/authentication`` the device data may lead to (NetValve asks it for the shopper's names and
+    country)."""
     try:
-        return requests.threeds_initialization(sale, Browser(**browser.model_dump()), return_url)
+        request = requests.threeds_initialization(sale, Browser(**browser.model_dump()), return_url)
+        requests.check_threeds_authentication(sale)
+    except UnsendableRequest as exc:
+        raise errors.InvalidPaymentRequest.naming(exc) from None
+    return request
+
+
+def _auth_request(sale: Sale, transaction_id: str) -> ThreeDSAuthRequest:
+    try:
+        return requests.threeds_authentication(sale, transaction_id)
     except UnsendableRequest as exc:
         raise errors.InvalidPaymentRequest.naming(exc) from None

@@ -102,6 +102,10 @@ def record(payment: Payment, step: ThreeDSStep, result: GatewayResult[Any]) -> N
         else:
             payment.threeds_code = result.code
         return
+    if step.kind is ThreeDSKind.WAITING:
+        # Asked before the shopper finished: the stage, its URL and its window stand.
+        payment.threeds_code = step.code
+        return
     target = _STAGE_OF[step.kind]
     if target is stage_of(payment):
         # Asked too early (the challenge is still unanswered): the stage, and its window, stand.

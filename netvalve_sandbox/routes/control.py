@@ -81,6 +81,13 @@ def control_router(sandbox: Sandbox) -> APIRouter:
             rows = [ledger_entry(txn, sandbox.ledger) for txn in sandbox.ledger.transactions.values()]
         return NetvalveJSONResponse(rows)
 
+    @router.get("/threeds")
+    async def threeds() -> Response:
+        """Every 3-D Secure authentication, oldest first, with what its calls received."""
+        async with sandbox.ledger.lock:
+            rows = [session.inspection() for session in sandbox.ledger.threeds_sessions.values()]
+        return NetvalveJSONResponse(rows)
+
     @router.post("/chargeback")
     async def chargeback(request: ChargebackRequest) -> Response:
         """Raise a chargeback on a transaction, as NetValve's dispute desk would: recorded on the transaction

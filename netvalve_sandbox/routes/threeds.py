@@ -4,6 +4,7 @@ pages the shopper's browser opens (the challenge with "Complete" and "Fail", the
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
@@ -11,9 +12,11 @@ from urllib.parse import parse_qsl, urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from netvalve_sandbox.codes import MESSAGES
 from netvalve_sandbox.errors import Refused
 from netvalve_sandbox.runtime import Sandbox
 from netvalve_sandbox.threeds import (
+    ACS_NOT_COMPLETED_CODE,
     AUTHENTICATION_FAILED_CODE,
     NOT_FOUND_CODE,
     PROVIDER_ERROR_CODE,
@@ -22,7 +25,14 @@ from netvalve_sandbox.threeds import (
     Stage,
     ThreeDSSession,
 )
-from netvalve_sandbox.validation import Errors, amount_field, card_fields, currency_field, routing_fields
+from netvalve_sandbox.validation import (
+    CUSTOMER_FIELDS,
+    Errors,
+    amount_field,
+    card_fields,
+    currency_field,
+    routing_fields,
+)
 from netvalve_sandbox.wire import NetvalveJSONResponse, api_timestamp, new_trace_id, now, parse_json_object
 
 THREEDS_VERSION = "2.2.0"
@@ -37,6 +47,10 @@ BROWSER_FIELDS = (
 )
 # What /3ds/result reports for each stage of the challenge.
 RESULT_STATUS = {Stage.ACS_COMPLETED: "COMPLETED", Stage.ACS_FAILED: "RESULT_FAILED"}
+# NetValve's v2 3DS authentication guide marks these required (with `amount`, `currency` and `transID`).
+AUTHENTICATION_NAMES = ("customerName", "customerLastName")
+COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
+CARD_HOLDER_NAME_MAX = 128
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title><link rel="icon" href="data:,">
 <style>
@@ -100,6 +114,51 @@ def _envelope(provider: dict[str, Any]) -> Response:
     )
 
 
+def _not_completed(provider: dict[str, Any]) -> Response:
+    """`3DS_2011` as NetValve's 3DS error answers look: no `responseCodeType`, the provider's status kept,
+    and no `redirectUrl` (NetValve documents none on the result answer)."""
+    return NetvalveJSONResponse(
+        {
+            "traceID": new_trace_id(),
+            "responseTimestamp": api_timestamp(now()),
+            "responseCode": ACS_NOT_COMPLETED_CODE,
+            "responseMessage": MESSAGES[ACS_NOT_COMPLETED_CODE],
+            "threeDSProviderResponse": provider | {"redirectUrl": None},
+        }
+    )
+
+
+def _card_holder_name(body: dict[str, Any], errors: Errors) -> str | None:
+    value = body.get("cardHolderName")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > CARD_HOLDER_NAME_MAX:
+        errors.add("GTW_2063", "cardHolderName", "cardHolderName can have 128 characters max.")
+        return None
+    return value
+
+
+def _authentication_fields(body: dict[str, Any]) -> dict[str, Any]:
+    """The fields `/3ds/authentication` requires, checked as NetValve would; what it received otherwise."""
+    errors = Errors()
+    amount = amount_field(body, errors)
+    currency = currency_field(body, errors)
+    routing_fields(body, errors)
+    for name in AUTHENTICATION_NAMES:
+        value = body.get(name)
+        if not isinstance(value, str) or not value.strip():
+            errors.add("GTW_2063", name, f"{name} is required.")
+    country = body.get("customerCountryCode")
+    if not isinstance(country, str) or not COUNTRY_CODE.match(country):
+        errors.add("GTW_2063", "customerCountryCode", "customerCountryCode must be a two-letter ISO code.")
+    holder = _card_holder_name(body, errors)
+    errors.raise_if_any()
+    received = {name: body[name] for name in CUSTOMER_FIELDS if body.get(name) not in (None, "")}
+    if holder is not None:
+        received["cardHolderName"] = holder
+    return {"amount": amount, "currency": currency} | received
+
+
 def _trans_id(body: dict[str, Any]) -> str:
     value = body.get("transID")
     if not isinstance(value, str) or not value:
@@ -137,6 +196,7 @@ def threeds_router(sandbox: Sandbox) -> APIRouter:
                 errors.add("GTW_2063", name, f"{name} is required.")
         token = body.get("paymentToken")
         card = None if isinstance(token, str) and token else card_fields(body, errors)
+        holder = _card_holder_name(body, errors)
         errors.raise_if_any()
         redirect = body.get("merchantRedirectUrl")
         async with ledger.lock:
@@ -144,7 +204,7 @@ def threeds_router(sandbox: Sandbox) -> APIRouter:
                 assert isinstance(token, str)
                 card = gateway.resolve_token(token)
             session = ThreeDSSession.start(
-                card, amount, currency, redirect if isinstance(redirect, str) and redirect else None
+                card, amount, currency, redirect if isinstance(redirect, str) and redirect else None, holder
             )
             if session.flow is Flow.PROVIDER_ERROR:
                 raise Refused(PROVIDER_ERROR_CODE)
@@ -155,19 +215,24 @@ def threeds_router(sandbox: Sandbox) -> APIRouter:
     @router.post("/3ds/authentication", dependencies=[Depends(sandbox.api_auth)])
     async def authentication(request: Request) -> Response:
         """After the device-data frame: a challenge or an authentication, by test card."""
-        trans_id = _trans_id(parse_json_object(await request.body()))
+        body = parse_json_object(await request.body())
+        trans_id = _trans_id(body)
+        received = _authentication_fields(body)
         async with ledger.lock:
             session = find(trans_id)
+            session.authentication = received
             session.authenticate_after_device_data()
             return _envelope(_provider(session, sandbox, session.stage.value))
 
     @router.post("/3ds/result", dependencies=[Depends(sandbox.api_auth)])
     async def result(request: Request) -> Response:
-        """After the challenge: COMPLETED with eci/cavv, or RESULT_FAILED; ACS_REQUIRED while unanswered."""
+        """After the challenge: COMPLETED with eci/cavv, or RESULT_FAILED; `3DS_2011` while unanswered."""
         trans_id = _trans_id(parse_json_object(await request.body()))
         async with ledger.lock:
             session = find(trans_id)
             status = RESULT_STATUS.get(session.stage, session.stage.value)
+            if session.stage is Stage.ACS_REQUIRED:
+                return _not_completed(_provider(session, sandbox, status))
             return _envelope(_provider(session, sandbox, status))
 
     @router.get("/3ds/challenge", response_class=HTMLResponse)

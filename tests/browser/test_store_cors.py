@@ -120,6 +120,8 @@ def test_production_refuses_a_wildcard_store_cors() -> None:
         "netvalve_client_id": "live-client",
         "netvalve_webhook_auth_header": "x-netvalve-webhook",
         "netvalve_webhook_auth_values": "live-webhook-secret-0123456789",
+        "log_format": "json",
+        "trusted_proxies": "none",
     }
     assert load_settings(**production, store_cors=SHOP).store_cors == [SHOP]
     with pytest.raises(ConfigurationError, match=r"STORE_CORS: '\*' is not allowed in production"):

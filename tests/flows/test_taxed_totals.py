@@ -13,28 +13,15 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.models import GatewayTransaction, Payment, WebhookOutbox
+from app.models import WebhookOutbox
 from devtools.medusa_rows import CartRows
 from tests.flows.conftest import Stack, dec, open_stack
-from tests.flows.test_hosted_page import _hosted_session, _on_the_page
+from tests.flows.test_hosted_page import _hosted_session, _ledger, _on_the_page
 from tests.flows.test_threeds import FRICTIONLESS_CARD, SHOP, pay, sales
 
 API = "/api/v1/netvalve"
 # 19.99 EUR with 19 % tax on top plus 5.00 shipping, as a real Medusa 2.21.2 totals it.
 TAXED = Decimal("29.7381")
-
-
-async def _ledger(stack: Stack, cart: CartRows) -> tuple[Payment, list[GatewayTransaction]]:
-    async with stack.app.state.sessionmaker() as db:
-        payment = (await db.execute(select(Payment).where(Payment.cart_id == cart.cart_id))).scalar_one()
-        calls = (
-            await db.execute(
-                select(GatewayTransaction)
-                .where(GatewayTransaction.payment_id == payment.id)
-                .order_by(GatewayTransaction.id)
-            )
-        ).scalars()
-        return payment, list(calls)
 
 
 async def _of_type(stack: Stack, kind: str) -> list[dict[str, Any]]:

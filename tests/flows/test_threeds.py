@@ -4,6 +4,7 @@ and the NetValve sandbox's 3DS endpoints, test cards and pages."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,15 @@ DEVICE_DATA_CHALLENGE_CARD = "4100000000600008"
 DEVICE_DATA_FRICTIONLESS_CARD = "4100000000700006"
 AUTHENTICATION_FAILED_CARD = "4100000000500000"
 PROVIDER_ERROR_CARD = "4100000000400003"
+REQUIRED_FOR_AUTHENTICATION = (
+    "amount",
+    "currency",
+    "customerName",
+    "customerLastName",
+    "customerCountryCode",
+    "customerEmail",
+    "customerPhone",
+)
 BROWSER = {
     "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0",
     "accept_header": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
@@ -86,6 +96,14 @@ async def ledger_row(stack: Stack, cart: CartRows) -> asyncpg.Record:
     )
     assert row is not None
     return row
+
+
+async def threeds_sessions(stack: Stack) -> list[dict[str, Any]]:
+    """What the sandbox's 3DS calls received, as NetValve would have seen it."""
+    response = await stack.nv.get("/_sandbox/threeds")
+    assert response.status_code == 200, response.text
+    sessions: list[dict[str, Any]] = json.loads(response.text, parse_float=Decimal)
+    return sessions
 
 
 async def storefront_status(stack: Stack, cart: CartRows) -> str:
@@ -176,8 +194,90 @@ async def test_finishing_before_the_challenge_is_answered_returns_the_challenge_
     assert early.status_code == 200, early.text
     assert early.json()["next_action"] == action
     assert await sales(stack) == []
+    # NetValve answered 3DS_2011 ("ACS not completed by user") with ACS_REQUIRED: not a decline.
+    row = await ledger_row(stack, cart)
+    assert (row["status"], row["threeds_stage"], row["threeds_code"]) == (
+        "requires_more",
+        "challenge",
+        "3DS_2011",
+    )
+    assert await storefront_status(stack, cart) == "requires_more"
     await answer_challenge(stack, action, "complete")
     assert (await finish(stack, cart, token)).json()["status"] == "captured"
+
+
+async def test_an_unanswered_challenge_fails_on_finish_once_the_window_has_passed(stack: Stack) -> None:
+    cart = await stack.cart()
+    token, action = await open_challenge(stack, cart)
+    early = await finish(stack, cart, token)
+    assert early.json()["next_action"] == action
+    # Asking early did not restart NetValve's window: the challenge still ends when it began plus 600 s.
+    await stack.conn.execute(
+        "UPDATE payments SET threeds_started_at = threeds_started_at - interval '601 seconds'"
+        " WHERE cart_id = $1",
+        cart.cart_id,
+    )
+    late = await finish(stack, cart, token)
+    assert late.status_code == 402, late.text
+    assert late.json()["error"]["code"] == "threeds_failed"
+    row = await ledger_row(stack, cart)
+    assert (row["status"], row["threeds_stage"], row["threeds_code"]) == ("error", "failed", "abandoned")
+    assert await sales(stack) == []
+
+
+async def test_authentication_after_device_data_sends_what_netvalve_requires(stack: Stack) -> None:
+    # Medusa's exact total (19 % VAT): NetValve is sent the rounded amount, on authentication too.
+    cart = await stack.cart(amount=Decimal("29.7381"))
+    token = await stack.token_for(cart, DEVICE_DATA_FRICTIONLESS_CARD)
+    first = await pay(stack, cart, token)
+    assert first.json()["next_action"]["type"] == "threeds_device_data", first.text
+
+    paid = await finish(stack, cart, token)
+
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "captured"
+    [session] = await threeds_sessions(stack)
+    sent = session["authentication"]
+    assert sent is not None
+    assert {name: sent.get(name) for name in REQUIRED_FOR_AUTHENTICATION} == {
+        "amount": Decimal("29.74"),
+        "currency": "EUR",
+        "customerName": "Ada",
+        "customerLastName": "Lovelace",
+        "customerCountryCode": "IE",
+        "customerEmail": "buyer@example.com",
+        "customerPhone": "+353861234567",
+    }
+    [sale] = await sales(stack)
+    assert dec(sale["amount"]) == Decimal("29.74")
+
+
+async def test_a_cart_without_the_names_netvalve_authenticates_with_is_refused_before_anything_is_sent(
+    stack: Stack,
+) -> None:
+    cart = await stack.cart(billing=False, shipping=False, customer=False)
+    response = await pay(stack, cart, await stack.token_for(cart, FRICTIONLESS_CARD))
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_payment_request"
+    assert await stack.conn.fetchval("SELECT count(*) FROM payments") == 0
+    assert await threeds_sessions(stack) == []
+
+
+@pytest.mark.parametrize(("billing", "holder"), [(True, "Grace Hopper"), (False, None)])
+async def test_card_holder_name_is_the_billing_name_and_left_out_without_one(
+    stack: Stack, billing: bool, holder: str | None
+) -> None:
+    cart = await stack.cart(billing=billing)
+    if billing:
+        # Billed to someone other than the recipient of the parcel (the shipping address stays Ada Lovelace).
+        await stack.conn.execute(
+            "UPDATE cart_address SET first_name = 'Grace', last_name = 'Hopper' WHERE id = $1",
+            cart.billing_address_id,
+        )
+    paid = await pay(stack, cart, await stack.token_for(cart, FRICTIONLESS_CARD))
+    assert paid.status_code == 200, paid.text
+    [session] = await threeds_sessions(stack)
+    assert session["cardHolderName"] == holder
 
 
 async def test_paying_again_while_the_challenge_is_open_returns_the_same_challenge(stack: Stack) -> None:

@@ -3,26 +3,37 @@ each answer means for the payment (``threeds_step``), against a respx NetValve."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 import respx
 from gateway_fakes import EUR_MID, PAYMENT_TOKEN, PAYMENT_URL, json_response, sale_request
+from pydantic import ValidationError
 
 from app.gateway import (
+    Browser,
     NetValveClient,
+    Routing,
+    RoutingKind,
+    Sale,
+    Shopper,
     ThreeDSAuthRequest,
     ThreeDSData,
     ThreeDSInitRequest,
     ThreeDSKind,
     ThreeDSResultRequest,
+    UnsendableRequest,
     decode_json,
+    requests,
     threeds_step,
 )
 
 CAVV = "AAABBEg0VhI0VniQEjRWAAAAAAA="
 INIT = f"{PAYMENT_URL}/3ds/v2/initialization"
+BROWSER = Browser("Mozilla/5.0", "text/html", "en-GB", 24, 1080, 1920, -60, java_enabled=False)
 
 
 def init_request(**overrides: Any) -> ThreeDSInitRequest:
@@ -84,8 +95,91 @@ def test_auth_and_result_bodies_name_the_transaction_trans_id() -> None:
         "transID": "t-1",
         "netvalveMidId": EUR_MID,
     }
-    auth = decode_json(ThreeDSAuthRequest(trans_id="t-1", site_id="s", customer_ip="203.0.113.7").to_wire())
-    assert auth == {"transID": "t-1", "siteId": "s", "customerIp": "203.0.113.7"}
+    auth = decode_json(auth_request().to_wire())
+    assert auth == {
+        "transID": "t-1",
+        "siteId": "s",
+        "customerIp": "203.0.113.7",
+        "amount": Decimal("29.74"),
+        "currency": "EUR",
+        "customerName": "Ada",
+        "customerLastName": "Lovelace",
+        "customerCountryCode": "IE",
+    }
+
+
+def auth_request(**overrides: Any) -> ThreeDSAuthRequest:
+    values: dict[str, Any] = {
+        "trans_id": "t-1",
+        "site_id": "s",
+        "customer_ip": "203.0.113.7",
+        "amount": Decimal("29.74"),
+        "currency": "eur",
+        "customer_name": "Ada",
+        "customer_last_name": "Lovelace",
+        "customer_country_code": "ie",
+    }
+    return ThreeDSAuthRequest(**(values | overrides))
+
+
+@pytest.mark.parametrize(
+    "missing", ["amount", "currency", "customer_name", "customer_last_name", "customer_country_code"]
+)
+def test_auth_request_needs_what_netvalves_guide_marks_required(missing: str) -> None:
+    assert auth_request().currency == "EUR"
+    with pytest.raises(ValidationError):
+        auth_request(**{missing: None})
+
+
+def test_card_holder_name_is_sent_when_known() -> None:
+    with_holder = decode_json(init_request(card_holder_name="Grace Hopper").to_wire())
+    assert with_holder["cardHolderName"] == "Grace Hopper"
+    assert "cardHolderName" not in decode_json(init_request().to_wire())
+    # NetValve takes at most 128 characters: a longer billing name is cut, never refused.
+    assert len(decode_json(init_request(card_holder_name="A" * 200).to_wire())["cardHolderName"]) == 128
+
+
+def test_auth_body_is_built_from_the_sale_and_its_shopper() -> None:
+    shopper = Shopper(
+        email="ada@example.com",
+        first_name="Ada",
+        last_name="Lovelace",
+        province="A province name longer than thirty characters",
+        country_code="ie",
+        ip="203.0.113.7",
+        card_holder="Ada King",
+    )
+    sale = Sale(
+        amount=Decimal("29.74"),
+        currency="EUR",
+        routing=Routing(RoutingKind.NETVALVE_MID, EUR_MID),
+        description="Cart cart_1",
+        shopper=shopper,
+        payment_token=PAYMENT_TOKEN,
+    )
+    body = decode_json(requests.threeds_authentication(sale, "t-1").to_wire())
+    assert body == {
+        "transID": "t-1",
+        "netvalveMidId": EUR_MID,
+        "amount": Decimal("29.74"),
+        "currency": "EUR",
+        "customerName": "Ada",
+        "customerLastName": "Lovelace",
+        "customerCountryCode": "IE",
+        "customerState": "A province name longer than th",
+        "customerEmail": "ada@example.com",
+        "customerIp": "203.0.113.7",
+        "cardHolderName": "Ada King",
+    }
+    init = decode_json(requests.threeds_initialization(sale, BROWSER, None).to_wire())
+    assert init["cardHolderName"] == "Ada King"
+    nameless = replace(sale, shopper=replace(shopper, last_name=None, country_code=None, card_holder=None))
+    assert "cardHolderName" not in decode_json(
+        requests.threeds_initialization(nameless, BROWSER, None).to_wire()
+    )
+    with pytest.raises(UnsendableRequest) as refused:
+        requests.check_threeds_authentication(nameless)
+    assert refused.value.fields == ["customerCountryCode", "customerLastName"]
 
 
 def test_sale_carries_the_3ds_object_only_when_authenticated() -> None:
@@ -159,6 +253,44 @@ async def test_failures_keep_netvalves_code(gateway: NetValveClient, router: res
     assert (provider_error.kind, provider_error.code) == (ThreeDSKind.FAILED, "3DS_2009")
     # "Completed" without eci and cavv cannot be sent as an authentication.
     assert no_proof.kind is ThreeDSKind.FAILED
+
+
+async def test_acs_not_completed_waits_unless_the_status_is_final(
+    gateway: NetValveClient, router: respx.MockRouter
+) -> None:
+    not_completed = "3DS ACS not completed by user or authentication attempted."
+    route = router.post(f"{PAYMENT_URL}/3ds/result")
+    route.side_effect = [
+        json_response(
+            200,
+            {
+                "responseCode": "3DS_2011",
+                "responseMessage": not_completed,
+                "threeDSProviderResponse": {
+                    "transID": "t-1",
+                    "status": "ACS_REQUIRED",
+                    "challengeRequired": True,
+                },
+            },
+        ),
+        json_response(
+            200,
+            {
+                "responseCode": "3DS_2011",
+                "responseMessage": not_completed,
+                "threeDSProviderResponse": {"transID": "t-1", "status": "RESULT_FAILED"},
+            },
+        ),
+        # Read as a decline and without a status: nothing says the authentication is over.
+        answer(None, code="3DS_2011", code_type="SOFT DECLINE"),
+    ]
+    request = ThreeDSResultRequest(trans_id="t-1", netvalve_mid_id=EUR_MID)
+    waiting = threeds_step(await gateway.threeds_result(request))
+    final = threeds_step(await gateway.threeds_result(request))
+    unread = threeds_step(await gateway.threeds_result(request))
+    assert (waiting.kind, waiting.code, waiting.transaction_id) == (ThreeDSKind.WAITING, "3DS_2011", "t-1")
+    assert (final.kind, final.code) == (ThreeDSKind.FAILED, "RESULT_FAILED")
+    assert (unread.kind, unread.code) == (ThreeDSKind.WAITING, "3DS_2011")
 
 
 async def test_no_usable_answer_is_unanswered_and_retried_like_a_look_up(

@@ -3,6 +3,7 @@ and a sale carrying the authentication."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,6 +20,14 @@ BROWSER = {
     "browserScreenHeight": 1080,
     "browserScreenWidth": 1920,
     "browserTimeZone": -60,
+}
+# What NetValve's v2 3DS authentication guide marks required besides the transaction and the MID.
+AUTHENTICATION = {
+    "amount": Decimal("30.00"),
+    "currency": "USD",
+    "customerName": "Ada",
+    "customerLastName": "Lovelace",
+    "customerCountryCode": "IE",
 }
 
 
@@ -60,8 +69,18 @@ async def test_challenge_page_completes_and_result_carries_the_proof(sandbox: Ha
         None,
     )
     token = page_token(provider["redirectUrl"])
-    unanswered = await sandbox.post("/3ds/result", {"transID": provider["transID"], "siteId": "site-1"})
-    assert decoded(unanswered)["threeDSProviderResponse"]["status"] == "ACS_REQUIRED"
+    unanswered = decoded(
+        await sandbox.post("/3ds/result", {"transID": provider["transID"], "siteId": "site-1"})
+    )
+    # NetValve's "ACS not completed by user": a non-final status, no proof, and not a decline type.
+    assert (unanswered["responseCode"], unanswered.get("responseCodeType")) == ("3DS_2011", None)
+    pending = unanswered["threeDSProviderResponse"]
+    assert (pending["status"], pending["transID"], pending["eci"], pending["cavv"]) == (
+        "ACS_REQUIRED",
+        provider["transID"],
+        None,
+        None,
+    )
 
     page = await sandbox.client.get("/3ds/challenge", params={"token": token})
     assert page.status_code == 200
@@ -119,9 +138,55 @@ async def test_device_data_frame_then_authentication(sandbox: Harness, card: str
     assert "DEVICE_DATA_COLLECTED" in frame.text
     assert "postMessage" in frame.text
     authenticated = await sandbox.post(
-        "/3ds/authentication", {"transID": provider["transID"], "siteId": "site-1"}
+        "/3ds/authentication", {"transID": provider["transID"], "siteId": "site-1"} | AUTHENTICATION
     )
     assert decoded(authenticated)["threeDSProviderResponse"]["status"] == after
+
+
+@pytest.mark.parametrize("missing", sorted(AUTHENTICATION))
+async def test_authentication_without_a_required_field_is_refused(sandbox: Harness, missing: str) -> None:
+    provider = (await initialize(sandbox, "4100000000700006"))["threeDSProviderResponse"]
+    body = {"transID": provider["transID"], "siteId": "site-1"} | AUTHENTICATION
+    del body[missing]
+    refused = await sandbox.post("/3ds/authentication", body)
+    assert refused.status_code == 400, refused.text
+    assert [f"field = {missing} " in error["responseMessage"] for error in refused.json()] == [True]
+    # Nothing moved: the complete request still authenticates.
+    body[missing] = AUTHENTICATION[missing]
+    authenticated = await sandbox.post("/3ds/authentication", body)
+    assert decoded(authenticated)["threeDSProviderResponse"]["status"] == "AUTHENTICATED"
+
+
+async def test_authentication_refuses_a_country_code_netvalve_cannot_read(sandbox: Harness) -> None:
+    provider = (await initialize(sandbox, "4100000000700006"))["threeDSProviderResponse"]
+    body = {"transID": provider["transID"], "siteId": "site-1"} | AUTHENTICATION
+    refused = await sandbox.post("/3ds/authentication", body | {"customerCountryCode": "IRL"})
+    assert refused.status_code == 400, refused.text
+
+
+async def test_threeds_sessions_show_what_initialization_and_authentication_received(
+    sandbox: Harness,
+) -> None:
+    provider = (await initialize(sandbox, "4100000000700006", cardHolderName="Grace Hopper"))[
+        "threeDSProviderResponse"
+    ]
+    body = {"transID": provider["transID"], "siteId": "site-1"} | AUTHENTICATION
+    await sandbox.post("/3ds/authentication", body | {"customerEmail": "ada@example.com"})
+    [session] = decoded(await sandbox.client.get("/_sandbox/threeds"))
+    assert (session["transID"], session["cardHolderName"], session["status"]) == (
+        provider["transID"],
+        "Grace Hopper",
+        "AUTHENTICATED",
+    )
+    assert session["authentication"] == {
+        "amount": Decimal("30.00"),
+        "currency": "USD",
+        "customerName": "Ada",
+        "customerLastName": "Lovelace",
+        "customerCountryCode": "IE",
+        "customerEmail": "ada@example.com",
+    }
+    assert "4100000000700006" not in json.dumps(session, default=str)
 
 
 async def test_authentication_failed_card(sandbox: Harness) -> None:
