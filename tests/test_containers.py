@@ -20,7 +20,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.core.config import MID_ENV_PREFIX, Settings
-from tests.test_supply_chain import dockerfile_stages, stage_chain
+from tests.support.dockerfile import dockerfile_stages, stage_chain
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"

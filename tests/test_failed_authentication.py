@@ -15,7 +15,7 @@ from app.core.security import Caller, CallerKind, PublishableKeyCache
 from app.main import create_app
 from devtools.medusa_rows import create_api_key, new_id
 from tests.conftest import SERVICE_KEY, make_settings, start_app
-from tests.test_production_profile import PRODUCTION
+from tests.support.profiles import PRODUCTION
 
 STATUS = "/api/v1/netvalve/status"
 

@@ -4,7 +4,6 @@ and a start refused for configuration that would be unsafe in front of the inter
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -12,20 +11,7 @@ import pytest
 from app.core.config import ConfigurationError, load_settings
 from app.main import create_app
 from tests.conftest import SERVICE_KEY, make_settings, start_app
-
-PRODUCTION: dict[str, Any] = {
-    "app_env": "production",
-    "netvalve_environment": "production",
-    "netvalve_api_key": "live-netvalve-api-key-0123",
-    "netvalve_client_id": "client-0123",
-    "netvalve_payment_api_url": "https://netvalve.test",
-    "netvalve_hpp_base_url": "https://netvalve.test",
-    "netvalve_backoffice_api_url": "https://netvalve.test",
-    "medusa_webhook_url": "https://medusa.test/hooks/netvalve",
-    "medusa_webhook_secret": "medusa-webhook-secret-0123",
-    "trusted_proxies": "10.0.0.0/8",
-    "log_format": "json",
-}
+from tests.support.profiles import PRODUCTION
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.main import sandbox_of
 from netvalve_sandbox.settings import SandboxSettings
 from tests.conftest import ROOT, SERVICE_KEY, WEBHOOK_HEADER, WEBHOOK_SECRET
-from tests.faults.support import WEBHOOK_PATH, SandboxServer, ServiceProcess, service_env, wait_until
+from tests.support.processes import WEBHOOK_PATH, SandboxServer, ServiceProcess, service_env, wait_until
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # Headless as root on a closed network: without these Chromium refuses to start or its connections are cut.

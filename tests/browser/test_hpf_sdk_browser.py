@@ -24,7 +24,7 @@ from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.main import sandbox_of
 from netvalve_sandbox.settings import SandboxSettings
 from tests.browser.conftest import UI_TIMEOUT_MS, save_final_page
-from tests.faults.support import SANDBOX_AUTH, SandboxServer
+from tests.support.processes import SANDBOX_AUTH, SandboxServer
 
 pytestmark = pytest.mark.browser
 

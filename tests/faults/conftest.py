@@ -16,7 +16,7 @@ from devtools.pgcluster import Cluster, free_port
 from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.settings import SandboxSettings
 from tests.conftest import WEBHOOK_HEADER, WEBHOOK_SECRET
-from tests.faults.support import (
+from tests.support.processes import (
     READ_TIMEOUT_SECONDS,
     WEBHOOK_PATH,
     OwnDatabase,

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from devtools.medusa_rows import create_cart, create_publishable_key
-from tests.faults.support import (
+from tests.support.processes import (
     NO_KEEPALIVE,
     OwnDatabase,
     SandboxServer,

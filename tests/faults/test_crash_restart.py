@@ -16,7 +16,7 @@ import pytest
 
 from devtools.medusa_rows import create_cart, create_publishable_key
 from tests.conftest import SERVICE_KEY
-from tests.faults.support import (
+from tests.support.processes import (
     NO_KEEPALIVE,
     SANDBOX_AUTH,
     OwnDatabase,
@@ -28,7 +28,7 @@ from tests.faults.support import (
     service_ready,
     wait_until,
 )
-from tests.webhooks.support import card_body
+from tests.support.webhooks import card_body
 
 # Long enough that the kill certainly lands while the sale is on the wire.
 SALE_LATENCY_MS = 2500

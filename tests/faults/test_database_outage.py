@@ -25,7 +25,7 @@ from devtools.medusa_rows import create_cart, create_publishable_key
 from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.settings import SandboxSettings
 from tests.conftest import SERVICE_KEY, WEBHOOK_HEADER, WEBHOOK_SECRET, make_settings
-from tests.faults.support import (
+from tests.support.processes import (
     APPROVED_CARD,
     SANDBOX_AUTH,
     WEBHOOK_PATH,
@@ -34,7 +34,7 @@ from tests.faults.support import (
     service_ready,
     wait_until,
 )
-from tests.webhooks.support import card_body
+from tests.support.webhooks import card_body
 
 OUTAGE_SECONDS = 3.0
 PAYING_CARTS = 12

@@ -14,7 +14,7 @@ from devtools.medusa_rows import create_cart, create_publishable_key
 from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.settings import SandboxSettings
 from tests.conftest import SERVICE_KEY, make_settings
-from tests.faults.support import OwnDatabase, hpf_token, service_ready, wait_until
+from tests.support.processes import OwnDatabase, hpf_token, service_ready, wait_until
 
 
 async def test_payment_routes_answer_503_while_the_database_is_down(own_db: OwnDatabase) -> None:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from app.models import CallOutcome, PaymentStatus
-from tests.faults.support import FaultStack, SandboxServer, open_fault_stack, wait_until
+from tests.support.processes import FaultStack, SandboxServer, open_fault_stack, wait_until
 
 AMOUNT = Decimal("42.00")
 

@@ -1,11 +1,9 @@
-"""The service wired to the NetValve sandbox in-process, with Medusa fixture rows in a real database."""
+"""Fixtures of the flow tests: stacks (``tests.support.stack``) opened on the in-process sandbox."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
@@ -13,131 +11,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.core.config import Settings
 from app.main import create_app
-from devtools.medusa_rows import CartRows, create_cart, create_publishable_key
-from netvalve_sandbox.main import create_app as create_sandbox
-from netvalve_sandbox.settings import SandboxSettings
-from tests.conftest import SERVICE_KEY, make_settings, start_app
-from tests.flows.scripted import ScriptedTransport
+from devtools.medusa_rows import create_publishable_key
+from tests.conftest import make_settings, start_app
+from tests.support.fixtures import nv_http, sandbox
+from tests.support.scripted import ScriptedTransport
+from tests.support.stack import OpenScripted, Stack, open_stack
 
-APPROVED_CARD = "4012000098765439"
-DECLINED_CARD = "4532802195368940"
-SANDBOX_CLIENT = {"netvalve-client-id": "sandbox-client", "netvalve-api-key": "sandbox-api-key"}
-
-
-@pytest.fixture
-def sandbox() -> FastAPI:
-    # https: the waterfall only accepts backoffice scripts served over https.
-    return create_sandbox(
-        SandboxSettings(
-            webhooks_enabled=False,
-            pending_settle_seconds=0,
-            public_url="https://sandbox.test",
-            timeout_seconds=0.2,
-        )
-    )
-
-
-@pytest.fixture
-async def nv_http(sandbox: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=sandbox), base_url="http://netvalve.test"
-    ) as http:
-        yield http
-
-
-@dataclass
-class Stack:
-    client: httpx.AsyncClient
-    nv: httpx.AsyncClient
-    conn: asyncpg.Connection
-    app: FastAPI
-    publishable_key: str
-
-    @property
-    def storefront(self) -> dict[str, str]:
-        return {"x-publishable-api-key": self.publishable_key}
-
-    @property
-    def service(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {SERVICE_KEY}"}
-
-    async def cart(self, **kwargs: Any) -> CartRows:
-        return await create_cart(self.conn, **kwargs)
-
-    async def hpf_session(self, cart: CartRows) -> dict[str, Any]:
-        response = await self.client.post(
-            "/api/v1/netvalve/hpf/session", json={"cart_id": cart.cart_id}, headers=self.storefront
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    async def token_for(self, cart: CartRows, card: str = APPROVED_CARD) -> str:
-        session = await self.hpf_session(cart)
-        token: str = session["hpf"]["payment_token"]
-        tokenized = await self.nv.post(
-            "/_sandbox/tokenize",
-            json={
-                "paymentToken": token,
-                "cardNumber": card,
-                "expiryMonth": "12",
-                "expiryYear": "2030",
-                "cvv": "999",
-            },
-        )
-        assert tokenized.status_code == 200, tokenized.text
-        return token
-
-    async def pay(self, cart: CartRows, token: str, **headers: str) -> httpx.Response:
-        return await self.client.post(
-            "/api/v1/netvalve/payment",
-            json={"cart_id": cart.cart_id, "payment_token": token},
-            headers={**self.storefront, **headers},
-        )
-
-    async def transaction_id(self, cart: CartRows) -> int:
-        """The NetValve transaction of the cart's payment, as the service key sees it."""
-        response = await self.client.get(
-            "/api/v1/netvalve/status", params={"cart_id": cart.cart_id}, headers=self.service
-        )
-        assert response.status_code == 200, response.text
-        return int(response.json()["netvalve_transaction_id"])
-
-    async def paid_transaction(self, cart: CartRows) -> int:
-        """Pay the cart with an approved card; the NetValve transaction it made."""
-        paid = await self.pay(cart, await self.token_for(cart))
-        assert paid.status_code == 200, paid.text
-        return await self.transaction_id(cart)
-
-    async def sandbox_transactions(self) -> list[dict[str, Any]]:
-        response = await self.nv.get("/_sandbox/transactions")
-        data = response.json()
-        return list(data["transactions"] if isinstance(data, dict) else data)
-
-    async def netvalve(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """A call made straight to NetValve, e.g. from its back office, behind the service's back."""
-        response = await self.nv.post(path, json=body, headers=SANDBOX_CLIENT)
-        answer: dict[str, Any] = response.json()
-        return answer
-
-    async def knobs(self, **knobs: Any) -> None:
-        response = await self.nv.put("/_sandbox/knobs", json=knobs)
-        assert response.status_code == 200, response.text
-
-
-def flow_settings(db: str, **overrides: Any) -> Settings:
-    return make_settings(db, **overrides)
-
-
-async def open_stack(
-    db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection, **overrides: Any
-) -> AsyncIterator[Stack]:
-    app = create_app(flow_settings(db, **overrides), http_client=nv_http)
-    key = await create_publishable_key(medusa_conn)
-    async for client in start_app(app):
-        yield Stack(client=client, nv=nv_http, conn=medusa_conn, app=app, publishable_key=key)
+__all__ = ["authorize_stack", "hosted", "nv_http", "sandbox", "scripted", "stack"]
 
 
 @pytest.fixture
@@ -171,13 +52,6 @@ async def hosted(
         yield stack
 
 
-def dec(value: Any) -> Decimal:
-    return Decimal(str(value))
-
-
-OpenScripted = Callable[..., Awaitable[tuple[Stack, ScriptedTransport]]]
-
-
 @pytest.fixture
 async def scripted(db: str, sandbox: FastAPI, medusa_conn: asyncpg.Connection) -> AsyncIterator[OpenScripted]:
     """Open a stack whose NetValve answers can be scripted; settings overrides as keyword arguments."""
@@ -189,7 +63,7 @@ async def scripted(db: str, sandbox: FastAPI, medusa_conn: asyncpg.Connection) -
             nv = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=sandbox), base_url="http://netvalve.test"
             )
-            app = create_app(flow_settings(db, **overrides), http_client=http)
+            app = create_app(make_settings(db, **overrides), http_client=http)
             key = await create_publishable_key(medusa_conn)
             agen = start_app(app)
             client = await agen.__anext__()

@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from app.models import GatewayTransaction, RateLimitHit
 from devtools.medusa_rows import CartRows, new_id
-from tests.flows.conftest import APPROVED_CARD, DECLINED_CARD, OpenScripted, Stack
-from tests.flows.test_threeds import AUTHENTICATION_FAILED_CARD, BROWSER, FRICTIONLESS_CARD, SHOP
+from tests.support.stack import APPROVED_CARD, DECLINED_CARD, OpenScripted, Stack
+from tests.support.threeds import AUTHENTICATION_FAILED_CARD, BROWSER, FRICTIONLESS_CARD, SHOP
 
 API = "/api/v1/netvalve"
 MINIMAL_PAY_ANSWER = {"cart_id", "payment_session_id", "status", "currency_code", "amount"}

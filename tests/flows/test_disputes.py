@@ -23,7 +23,7 @@ from app.services.ledger import Ledger
 from devtools.medusa_rows import CartRows
 from devtools.netvalve_events import event_body
 from tests.conftest import WEBHOOK_HEADER, WEBHOOK_SECRET
-from tests.flows.conftest import APPROVED_CARD, Stack, dec, open_stack
+from tests.support.stack import APPROVED_CARD, Stack, dec, open_stack
 
 API = "/api/v1/netvalve"
 MEDUSA_URL = "http://medusa.test/hooks/payment/netvalve_netvalve"

@@ -4,62 +4,19 @@ and whatever the shopper does on the page (pay, cancel, fail) reaches the ledger
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from sqlalchemy import select
 
-from app.models import GatewayTransaction, Payment, WebhookOutbox
+from app.models import WebhookOutbox
 from app.runtime import process_due_webhooks
 from devtools.medusa_rows import CartRows, complete_cart
 from devtools.netvalve_events import event_body
 from tests.conftest import WEBHOOK_HEADER, WEBHOOK_SECRET
-from tests.flows.conftest import APPROVED_CARD, DECLINED_CARD, Stack, dec
+from tests.support.hosted import hosted_session, on_the_page, payment_and_calls
+from tests.support.stack import APPROVED_CARD, DECLINED_CARD, Stack, dec
 
 API = "/api/v1/netvalve"
-
-
-async def _hosted_session(stack: Stack, cart: CartRows) -> dict[str, Any]:
-    response = await stack.client.post(
-        f"{API}/hpf/session", json={"cart_id": cart.cart_id}, headers=stack.storefront
-    )
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    assert body["flow"] == "hpp", body
-    return body
-
-
-async def _on_the_page(stack: Stack, session: dict[str, Any], card: str | None) -> str:
-    """The shopper on NetValve's page: pays with ``card`` or, without one, cancels. Returns where NetValve
-    sends them back."""
-    token = parse_qs(urlsplit(session["hpp"]["redirect_url"]).query)["paymentToken"][0]
-    form = {"paymentToken": token, "action": "cancel"}
-    if card is not None:
-        form = {
-            "paymentToken": token,
-            "cardNumber": card,
-            "expiryMonth": "12",
-            "expiryYear": "2030",
-            "cvv": "999",
-        }
-        form["action"] = "pay"
-    page = await stack.nv.post("/checkout/complete", data=form)
-    assert page.status_code == 303, page.text
-    return page.headers["location"]
-
-
-async def _ledger(stack: Stack, cart: CartRows) -> tuple[Payment, list[GatewayTransaction]]:
-    async with stack.app.state.sessionmaker() as db:
-        payment = (await db.execute(select(Payment).where(Payment.cart_id == cart.cart_id))).scalar_one()
-        calls = (
-            await db.execute(
-                select(GatewayTransaction)
-                .where(GatewayTransaction.payment_id == payment.id)
-                .order_by(GatewayTransaction.id)
-            )
-        ).scalars()
-        return payment, list(calls)
 
 
 async def _status(stack: Stack, cart: CartRows) -> httpx.Response:
@@ -68,9 +25,9 @@ async def _status(stack: Stack, cart: CartRows) -> httpx.Response:
 
 async def test_the_hosted_order_is_a_payment_in_the_ledger_before_netvalve_hears_of_it(hosted: Stack) -> None:
     cart = await hosted.cart(amount=Decimal("31.50"))
-    await _hosted_session(hosted, cart)
+    await hosted_session(hosted, cart)
 
-    payment, calls = await _ledger(hosted, cart)
+    payment, calls = await payment_and_calls(hosted, cart)
     assert (payment.status, payment.amount_minor, payment.operation_in_flight) == ("pending", 3150, "sale")
     [call] = calls
     assert (call.operation, call.outcome) == ("sale", "pending")
@@ -90,7 +47,7 @@ async def test_paid_on_the_page_the_webhook_resolves_it_by_reference_and_medusa_
     hosted: Stack,
 ) -> None:
     cart = await hosted.cart(amount=Decimal("31.50"))
-    back = await _on_the_page(hosted, await _hosted_session(hosted, cart), APPROVED_CARD)
+    back = await on_the_page(hosted, await hosted_session(hosted, cart), APPROVED_CARD)
     assert back.startswith("https://shop.example.com")
 
     [sale] = [t for t in await hosted.sandbox_transactions() if t["type"] == "SALE"]
@@ -103,7 +60,7 @@ async def test_paid_on_the_page_the_webhook_resolves_it_by_reference_and_medusa_
     assert delivered.status_code == 200, delivered.text
     assert await process_due_webhooks(hosted.app.state, 10) == 1
 
-    payment, calls = await _ledger(hosted, cart)
+    payment, calls = await payment_and_calls(hosted, cart)
     assert (payment.status, payment.captured_minor) == ("captured", 3150)
     assert payment.netvalve_transaction_id == sale["transactionID"]
     assert [c.outcome for c in calls] == ["approved"]
@@ -115,34 +72,34 @@ async def test_paid_on_the_page_the_webhook_resolves_it_by_reference_and_medusa_
 
 async def test_without_a_webhook_status_and_reconciliation_find_the_payment(hosted: Stack) -> None:
     cart = await hosted.cart(amount=Decimal("12.00"))
-    await _on_the_page(hosted, await _hosted_session(hosted, cart), APPROVED_CARD)
+    await on_the_page(hosted, await hosted_session(hosted, cart), APPROVED_CARD)
 
     # The shopper's way back asks the service, which asks NetValve while the payment is open.
     status = await _status(hosted, cart)
     assert status.json() == {"status": "captured", "source": "netvalve"}
 
     other = await hosted.cart(amount=Decimal("13.00"))
-    await _on_the_page(hosted, await _hosted_session(hosted, other), APPROVED_CARD)
+    await on_the_page(hosted, await hosted_session(hosted, other), APPROVED_CARD)
     hosted.app.state.settings.reconcile_min_age_seconds = 0
     reconciled = await hosted.client.post(f"{API}/reconcile", json={}, headers=hosted.service)
     assert reconciled.json()["settled"] == 1, reconciled.text
-    payment, _ = await _ledger(hosted, other)
+    payment, _ = await payment_and_calls(hosted, other)
     assert (payment.status, payment.captured_minor) == ("captured", 1300)
 
 
 async def test_a_cancelled_page_leaves_the_cart_payable_again(hosted: Stack) -> None:
     cart = await hosted.cart(amount=Decimal("20.00"))
-    back = await _on_the_page(hosted, await _hosted_session(hosted, cart), None)
+    back = await on_the_page(hosted, await hosted_session(hosted, cart), None)
     assert back.startswith("https://shop.example.com")
     assert (await _status(hosted, cart)).json()["status"] == "pending"
 
     # The shopper tries again: the unpaid order is let go and a new one is made for the same cart. Back
     # within seconds of the first look-up, which the status throttle would answer from the ledger.
     hosted.app.state.settings.storefront_status_lookup_interval_seconds = 0
-    again = await _hosted_session(hosted, cart)
-    await _on_the_page(hosted, again, APPROVED_CARD)
+    again = await hosted_session(hosted, cart)
+    await on_the_page(hosted, again, APPROVED_CARD)
     assert (await _status(hosted, cart)).json()["status"] == "captured"
-    payment, calls = await _ledger(hosted, cart)
+    payment, calls = await payment_and_calls(hosted, cart)
     assert [(c.outcome, c.request_reference.endswith("-hpp")) for c in calls] == [
         ("not_sent", True),
         ("approved", True),
@@ -155,7 +112,7 @@ async def test_a_declined_card_on_the_page_fails_the_payment_and_the_cart_can_pa
     hosted: Stack,
 ) -> None:
     cart = await hosted.cart(amount=Decimal("20.00"))
-    await _on_the_page(hosted, await _hosted_session(hosted, cart), DECLINED_CARD)
+    await on_the_page(hosted, await hosted_session(hosted, cart), DECLINED_CARD)
     assert (await _status(hosted, cart)).json()["status"] == "error"
 
     await hosted.knobs()

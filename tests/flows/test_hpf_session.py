@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import EUR_MID, USD_MID
-from tests.flows.conftest import Stack, open_stack
+from tests.support.stack import Stack, open_stack
 
 
 async def _session(stack: Stack, cart_id: str) -> httpx.Response:

@@ -12,13 +12,13 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 
 from app.models import GatewayTransaction, Payment, WebhookOutbox
-from tests.flows.conftest import OpenScripted, Stack, dec
-from tests.flows.scripted import (
+from tests.support.scripted import (
     TINY_TIMEOUTS,
     answered_pending,
     delivered_after_timeout,
     reaches_netvalve_after,
 )
+from tests.support.stack import OpenScripted, Stack, dec
 
 API = "/api/v1/netvalve"
 
@@ -232,7 +232,7 @@ async def test_a_phone_netvalve_cannot_take_is_left_out_and_the_sale_goes_throug
 async def test_a_three_decimal_currency_is_refused_before_anything_is_recorded(
     db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection
 ) -> None:
-    from tests.flows.conftest import open_stack
+    from tests.support.stack import open_stack
 
     async for stack in open_stack(db, nv_http, medusa_conn, netvalve_site_id="test-site"):
         cart = await stack.cart(currency="kwd", amount=Decimal("12.345"))
@@ -248,7 +248,7 @@ async def test_a_three_decimal_currency_is_refused_before_anything_is_recorded(
 async def test_a_zero_decimal_currency_is_sent_exactly(
     db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection
 ) -> None:
-    from tests.flows.conftest import open_stack
+    from tests.support.stack import open_stack
 
     async for stack in open_stack(db, nv_http, medusa_conn, netvalve_site_id="test-site"):
         cart = await stack.cart(currency="jpy", amount=Decimal("1500"))
@@ -305,7 +305,7 @@ async def test_medusa_hears_a_sale_refunded_before_any_webhook(
 ) -> None:
     """The ledger announces what it records, whatever moved it: no webhook is needed for `captured`, and a
     refund a moment later does not swallow it."""
-    from tests.flows.conftest import open_stack
+    from tests.support.stack import open_stack
 
     async for stack in open_stack(
         db, nv_http, medusa_conn, medusa_webhook_url="http://medusa.test/hooks/payment/netvalve_netvalve"

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.models import Payment
 from devtools.medusa_rows import complete_cart
-from tests.flows.conftest import DECLINED_CARD, Stack, dec
+from tests.support.stack import DECLINED_CARD, Stack, dec
 
 
 async def test_sale_charges_exactly_medusas_amount_and_answers_captured(stack: Stack) -> None:

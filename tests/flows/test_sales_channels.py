@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from devtools.medusa_rows import create_publishable_key
-from tests.flows.conftest import Stack
+from tests.support.stack import Stack
 
 HPF = "/api/v1/netvalve/hpf/session"
 

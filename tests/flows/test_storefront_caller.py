@@ -13,8 +13,8 @@ from sqlalchemy import func, select, text
 
 from app.models import Payment
 from devtools.medusa_rows import create_publishable_key
-from tests.flows.conftest import OpenScripted, Stack, open_stack
-from tests.flows.scripted import Script, answered_pending
+from tests.support.scripted import Script, answered_pending
+from tests.support.stack import OpenScripted, Stack, open_stack
 
 API = "/api/v1/netvalve"
 

@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from app.models import WebhookOutbox
 from devtools.medusa_rows import CartRows
-from tests.flows.conftest import Stack, dec, open_stack
-from tests.flows.test_hosted_page import _hosted_session, _ledger, _on_the_page
-from tests.flows.test_threeds import FRICTIONLESS_CARD, SHOP, pay, sales
+from tests.support.hosted import hosted_session, on_the_page, payment_and_calls
+from tests.support.stack import Stack, dec, open_stack
+from tests.support.threeds import FRICTIONLESS_CARD, SHOP, pay, sales
 
 API = "/api/v1/netvalve"
 # 19.99 EUR with 19 % tax on top plus 5.00 shipping, as a real Medusa 2.21.2 totals it.
@@ -67,7 +67,7 @@ async def test_a_taxed_total_is_charged_rounded_once_and_the_ledger_keeps_both(
     assert (paid.json()["status"], dec(paid.json()["amount"])) == ("captured", charged)
     [sale] = await _of_type(stack, "SALE")
     assert dec(sale["amount"]) == charged
-    payment, [call] = await _ledger(stack, cart)
+    payment, [call] = await payment_and_calls(stack, cart)
     assert payment.medusa_amount == exact
     assert (payment.amount_minor, payment.captured_minor) == (int(charged * 100),) * 2
     assert call.amount_minor == int(charged * 100)
@@ -84,7 +84,7 @@ async def test_a_yen_total_with_decimals_is_rounded_to_the_yen(
         assert paid.status_code == 200, paid.text
         [sale] = await _of_type(stack, "SALE")
         assert dec(sale["amount"]) == Decimal("1500")
-        payment, _ = await _ledger(stack, cart)
+        payment, _ = await payment_and_calls(stack, cart)
         assert (payment.amount_minor, payment.medusa_amount) == (1500, Decimal("1499.5"))
 
 
@@ -123,7 +123,7 @@ async def test_authorized_then_captured_in_full_then_refunded_in_full_by_medusas
     assert dec(refunded.json()["refunded_amount"]) == Decimal("29.74")
     [refund] = await _of_type(stack, "REFUND")
     assert dec(refund["amount"]) == Decimal("29.74")
-    payment, calls = await _ledger(stack, cart)
+    payment, calls = await payment_and_calls(stack, cart)
     assert (payment.captured_minor, payment.refunded_minor) == (2974, 2974)
     assert calls[-1].medusa_amount == TAXED
 
@@ -152,7 +152,7 @@ async def test_partial_refunds_of_a_taxed_charge_add_up_to_the_charge_never_more
     assert sum(refunds) == Decimal("29.74")
     # Each refund is its own exact amount to within a cent: the rounding is spread, not piled on the last.
     assert all(abs(r - Decimal(p)) < Decimal("0.01") for r, p in zip(refunds, parts, strict=True))
-    payment, _ = await _ledger(stack, cart)
+    payment, _ = await payment_and_calls(stack, cart)
     assert (payment.captured_minor, payment.refunded_minor) == (2974, 2974)
     more = await _money(stack, "refund", cart, "0.01")
     assert (more.status_code, more.json()["error"]["code"]) == (422, "refund_exceeds_captured")
@@ -231,8 +231,8 @@ async def test_a_taxed_total_is_authenticated_and_charged_rounded_with_3ds(three
 
 async def test_a_taxed_total_is_paid_on_the_hosted_page_rounded(hosted: Stack) -> None:
     cart = await hosted.cart(amount=TAXED)
-    session = await _hosted_session(hosted, cart)
-    payment, _ = await _ledger(hosted, cart)
+    session = await hosted_session(hosted, cart)
+    payment, _ = await payment_and_calls(hosted, cart)
     order = await hosted.nv.get(
         "/order",
         params={"clientOrderId": payment.client_order_id},
@@ -240,7 +240,7 @@ async def test_a_taxed_total_is_paid_on_the_hosted_page_rounded(hosted: Stack) -
     )
     assert dec(order.json()["orderAmount"]) == Decimal("29.74")
 
-    await _on_the_page(hosted, session, "4012000098765439")
+    await on_the_page(hosted, session, "4012000098765439")
 
     [sale] = await _of_type(hosted, "SALE")
     assert dec(sale["amount"]) == Decimal("29.74")

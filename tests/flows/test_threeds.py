@@ -15,17 +15,21 @@ import httpx
 import pytest
 
 from devtools.medusa_rows import CartRows, complete_cart
-from tests.flows.conftest import Stack, dec, open_stack
+from tests.support.stack import Stack, dec, open_stack
+from tests.support.threeds import (
+    AUTHENTICATION_FAILED_CARD,
+    CHALLENGE_CARD,
+    CHALLENGE_FAILS_CARD,
+    DEVICE_DATA_CHALLENGE_CARD,
+    DEVICE_DATA_FRICTIONLESS_CARD,
+    FRICTIONLESS_CARD,
+    MASTERCARD_CHALLENGE,
+    PROVIDER_ERROR_CARD,
+    SHOP,
+    pay,
+    sales,
+)
 
-SHOP = "https://shop.test"
-FRICTIONLESS_CARD = "4100000000000100"
-CHALLENGE_CARD = "4100000000005000"
-MASTERCARD_CHALLENGE = "5100000000005007"
-CHALLENGE_FAILS_CARD = "4100000000300005"
-DEVICE_DATA_CHALLENGE_CARD = "4100000000600008"
-DEVICE_DATA_FRICTIONLESS_CARD = "4100000000700006"
-AUTHENTICATION_FAILED_CARD = "4100000000500000"
-PROVIDER_ERROR_CARD = "4100000000400003"
 REQUIRED_FOR_AUTHENTICATION = (
     "amount",
     "currency",
@@ -35,30 +39,12 @@ REQUIRED_FOR_AUTHENTICATION = (
     "customerEmail",
     "customerPhone",
 )
-BROWSER = {
-    "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0",
-    "accept_header": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
-    "language": "en-GB",
-    "color_depth": 24,
-    "screen_height": 1080,
-    "screen_width": 1920,
-    "time_zone": -60,
-    "java_enabled": False,
-}
 
 
 @pytest.fixture
 async def stack(db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection) -> AsyncIterator[Stack]:
     async for s in open_stack(db, nv_http, medusa_conn, netvalve_threeds="on", store_cors=SHOP):
         yield s
-
-
-async def pay(stack: Stack, cart: CartRows, token: str, **extra: Any) -> httpx.Response:
-    return await stack.client.post(
-        "/api/v1/netvalve/payment",
-        json={"cart_id": cart.cart_id, "payment_token": token, "browser": BROWSER, **extra},
-        headers=stack.storefront,
-    )
 
 
 async def finish(stack: Stack, cart: CartRows, token: str) -> httpx.Response:
@@ -84,10 +70,6 @@ async def answer_challenge(stack: Stack, next_action: dict[str, Any], action: st
         content=f"token={token}&action={action}",
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
-
-
-async def sales(stack: Stack) -> list[dict[str, Any]]:
-    return [t for t in await stack.sandbox_transactions() if t["type"] == "SALE"]
 
 
 async def ledger_row(stack: Stack, cart: CartRows) -> asyncpg.Record:

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from tests.conftest import SERVICE_KEY, WEBHOOK_HEADER, WEBHOOK_SECRET
-from tests.flows.conftest import Stack, nv_http, open_stack, sandbox
+from tests.support.fixtures import nv_http, sandbox
+from tests.support.stack import Stack, open_stack
 
 __all__ = ["FuzzWorld", "fuzz_world", "nv_http", "sandbox"]
 

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from gateway_fakes import FakeClock, FakeSleep, make_settings
 
 from app.gateway import NetValveClient, build_http_client
+from tests.support.gateway import FakeClock, FakeSleep, make_settings
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from gateway_fakes import (
+
+from app.gateway import NetValveClient, Operation, Outcome, decode_json
+from tests.support.gateway import (
     API_KEY,
     BACKOFFICE_URL,
     BO_PASSWORD,
@@ -26,8 +28,6 @@ from gateway_fakes import (
     declined_body,
     json_response,
 )
-
-from app.gateway import NetValveClient, Operation, Outcome, decode_json
 
 HPF = f"{PAYMENT_URL}/hpf/initializeSession"
 INQUIRY = f"{PAYMENT_URL}/inquiry"

@@ -9,23 +9,6 @@ from decimal import Decimal
 import httpx
 import pytest
 import respx
-from gateway_fakes import (
-    API_KEY,
-    BO_PASSWORD,
-    BO_USER,
-    CLIENT_ID,
-    EUR_MID,
-    HPP_URL,
-    PAYMENT_TOKEN,
-    PAYMENT_URL,
-    SITE_ID,
-    FakeSleep,
-    approved_body,
-    declined_body,
-    json_response,
-    make_settings,
-    sale_request,
-)
 
 from app.gateway import (
     CancelRequest,
@@ -42,6 +25,23 @@ from app.gateway import (
     SaleRequest,
     decode_json,
     routing_for,
+)
+from tests.support.gateway import (
+    API_KEY,
+    BO_PASSWORD,
+    BO_USER,
+    CLIENT_ID,
+    EUR_MID,
+    HPP_URL,
+    PAYMENT_TOKEN,
+    PAYMENT_URL,
+    SITE_ID,
+    FakeSleep,
+    approved_body,
+    declined_body,
+    json_response,
+    make_settings,
+    sale_request,
 )
 
 SALE = f"{PAYMENT_URL}/sale"

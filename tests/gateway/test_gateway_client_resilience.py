@@ -9,7 +9,11 @@ from collections.abc import Callable
 import httpx
 import pytest
 import respx
-from gateway_fakes import (
+from prometheus_client import REGISTRY
+
+from app.core.redaction import REDACTED
+from app.gateway import NetValveClient, Outcome, RefundRequest, build_http_client, redact
+from tests.support.gateway import (
     API_KEY,
     BACKOFFICE_URL,
     BO_PASSWORD,
@@ -24,10 +28,6 @@ from gateway_fakes import (
     make_settings,
     sale_request,
 )
-from prometheus_client import REGISTRY
-
-from app.core.redaction import REDACTED
-from app.gateway import NetValveClient, Outcome, RefundRequest, build_http_client, redact
 
 SALE = f"{PAYMENT_URL}/sale"
 INQUIRY = f"{PAYMENT_URL}/inquiry"

@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 import respx
-from gateway_fakes import EUR_MID, PAYMENT_TOKEN, PAYMENT_URL, json_response, sale_request
 from pydantic import ValidationError
 
 from app.gateway import (
@@ -30,6 +29,7 @@ from app.gateway import (
     requests,
     threeds_step,
 )
+from tests.support.gateway import EUR_MID, PAYMENT_TOKEN, PAYMENT_URL, json_response, sale_request
 
 CAVV = "AAABBEg0VhI0VniQEjRWAAAAAAA="
 INIT = f"{PAYMENT_URL}/3ds/v2/initialization"

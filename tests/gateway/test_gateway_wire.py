@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from gateway_fakes import EUR_MID, JWT, PAYMENT_TOKEN, SITE_ID, sale_request
 from pydantic import ValidationError
 
 from app.gateway import (
@@ -29,6 +28,7 @@ from app.gateway import (
     money_token,
     pick_active_script,
 )
+from tests.support.gateway import EUR_MID, JWT, PAYMENT_TOKEN, SITE_ID, sale_request
 
 
 class TestMoneyEncoding:

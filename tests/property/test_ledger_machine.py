@@ -38,8 +38,8 @@ from devtools.netvalve_events import event_body
 from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.settings import SandboxSettings
 from tests.conftest import SERVICE_KEY, WEBHOOK_HEADER, WEBHOOK_SECRET, make_settings
-from tests.flows.conftest import APPROVED_CARD, DECLINED_CARD
-from tests.flows.scripted import TINY_TIMEOUTS, ScriptedTransport, answered_pending, delivered_after_timeout
+from tests.support.scripted import TINY_TIMEOUTS, ScriptedTransport, answered_pending, delivered_after_timeout
+from tests.support.stack import APPROVED_CARD, DECLINED_CARD
 
 EXAMPLES = int(os.environ.get("LEDGER_MACHINE_EXAMPLES", "60"))
 STEPS = int(os.environ.get("LEDGER_MACHINE_STEPS", "12"))

@@ -4,9 +4,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sandbox_support import WEBHOOK_URL, Harness, MakeHarness, Receiver
 
 from netvalve_sandbox.settings import SandboxSettings
+from tests.support.sandbox import WEBHOOK_URL, Harness, MakeHarness, Receiver
 
 
 def sandbox_settings(**overrides: Any) -> SandboxSettings:

@@ -4,10 +4,10 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sandbox_support import Harness
 
 from netvalve_sandbox import main
 from netvalve_sandbox.settings import SandboxSettings
+from tests.support.sandbox import Harness
 
 
 def test_settings_read_the_sandbox_prefix(monkeypatch: pytest.MonkeyPatch) -> None:

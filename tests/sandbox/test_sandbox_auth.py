@@ -3,7 +3,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-from sandbox_support import AUTH, Harness, MakeHarness, card_body, encode
+
+from tests.support.sandbox import AUTH, Harness, MakeHarness, card_body, encode
 
 
 async def test_missing_credentials_are_an_authentication_failure(sandbox: Harness) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sandbox_support import Harness
+from tests.support.sandbox import Harness
 
 CREDENTIALS = {
     "userName": "sandbox-backoffice",

@@ -6,7 +6,8 @@ import time
 from decimal import Decimal
 
 import pytest
-from sandbox_support import Harness, MakeHarness, card_body
+
+from tests.support.sandbox import Harness, MakeHarness, card_body
 
 
 async def test_latency_header_delays_the_answer(sandbox: Harness) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sandbox_support import Harness, MakeHarness
+
+from tests.support.sandbox import Harness, MakeHarness
 
 
 def _b64(segment: str) -> bytes:

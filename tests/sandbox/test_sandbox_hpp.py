@@ -5,7 +5,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sandbox_support import Harness
+
+from tests.support.sandbox import Harness
 
 URLS = {
     "successUrl": "https://shop.test/success",

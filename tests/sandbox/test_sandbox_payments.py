@@ -5,9 +5,9 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sandbox_support import Harness, card_body, decoded
 
 from netvalve_sandbox.cards import APPROVING_TEST_CARDS, DECLINING_TEST_CARDS
+from tests.support.sandbox import Harness, card_body, decoded
 
 APPROVING_CARDS = [
     ("6011000993026909", "DISCOVER", "601100******6909"),

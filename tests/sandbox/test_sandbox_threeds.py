@@ -9,7 +9,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sandbox_support import Harness, card_body, decoded
+
+from tests.support.sandbox import Harness, card_body, decoded
 
 BROWSER = {
     "userAgent": "Mozilla/5.0",

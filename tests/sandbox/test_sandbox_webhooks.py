@@ -5,10 +5,10 @@ import re
 from decimal import Decimal
 
 import httpx
-from sandbox_support import Harness, MakeHarness, Receiver, decoded
 
 from netvalve_sandbox.main import create_app, sandbox_of
 from netvalve_sandbox.settings import SandboxSettings
+from tests.support.sandbox import Harness, MakeHarness, Receiver, decoded
 
 NAIVE_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}$")
 

@@ -21,7 +21,7 @@ from netvalve_sandbox.main import sandbox_of
 from netvalve_sandbox.runtime import Sandbox
 from netvalve_sandbox.settings import SandboxSettings
 from tests.conftest import make_settings
-from tests.webhooks.support import (
+from tests.support.webhooks import (
     MEDUSA_SECRET,
     MEDUSA_URL,
     WEBHOOK_HEADER,

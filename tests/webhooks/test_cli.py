@@ -16,8 +16,8 @@ from app.models import WebhookEvent
 from app.runtime import process_due_webhooks
 from devtools.netvalve_events import event_body
 from devtools.pgcluster import free_port
+from tests.support.webhooks import post_event
 from tests.webhooks.conftest import Stack
-from tests.webhooks.support import post_event
 
 COMMAND = os.path.join(os.path.dirname(sys.executable), "netvalve-service")
 

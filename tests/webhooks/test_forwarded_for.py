@@ -8,8 +8,8 @@ import pytest
 
 from app.core.client_address import client_address
 from devtools.netvalve_events import event_body
+from tests.support.webhooks import WEBHOOK_PATH, auth_headers
 from tests.webhooks.conftest import MakeStack
-from tests.webhooks.support import WEBHOOK_PATH, auth_headers
 
 PROXIES = [ipaddress.ip_network("10.0.0.0/8")]
 

@@ -13,8 +13,7 @@ from app.main import create_app
 from app.models import WebhookEvent
 from devtools.netvalve_events import DOC_EXAMPLE, event_body
 from tests.conftest import make_settings
-from tests.webhooks.conftest import MakeStack, Stack
-from tests.webhooks.support import (
+from tests.support.webhooks import (
     EVENT_NAMES,
     SERVICE_KEY,
     WEBHOOK_HEADER,
@@ -22,6 +21,7 @@ from tests.webhooks.support import (
     WEBHOOK_SECRET,
     post_event,
 )
+from tests.webhooks.conftest import MakeStack, Stack
 
 
 async def test_documented_example_is_stored_verbatim(stack: Stack) -> None:

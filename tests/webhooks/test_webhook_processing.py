@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 from app.models import GatewayTransaction, PaymentStatus, WebhookEvent, WebhookOutboxAttempt
 from app.runtime import deliver_due_outbox, process_due_webhooks
 from devtools.netvalve_events import event_body
+from tests.support.webhooks import card_body, post_event
 from tests.webhooks.conftest import MakeStack, Stack
-from tests.webhooks.support import card_body, post_event
 
 
 async def test_unknown_transaction_stays_pending_then_is_processed(stack: Stack) -> None:

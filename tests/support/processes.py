@@ -40,9 +40,8 @@ from tests.conftest import (
     run_alembic,
     start_app,
 )
-from tests.flows.conftest import Stack
+from tests.support.stack import APPROVED_CARD, Stack
 
-APPROVED_CARD = "4012000098765439"
 WEBHOOK_PATH = "/api/v1/netvalve/webhook"
 SANDBOX_AUTH = {"netvalve-client-id": "sandbox-client", "netvalve-api-key": "sandbox-api-key"}
 STARTUP_TIMEOUT_SECONDS = 10.0
