@@ -12,7 +12,7 @@ _ZERO_DECIMAL = frozenset(
 _THREE_DECIMAL = frozenset("BHD IQD JOD KWD OMR TND".split())  # noqa: SIM905
 
 
-class InvalidAmount(ValueError):
+class AmountError(ValueError):
     """An amount that is not a finite, positive decimal with the currency's precision."""
 
 
@@ -29,19 +29,19 @@ def parse_amount(value: Any) -> Decimal:
     """Accept what Medusa sends: a number, a decimal string, or ``{"value": "12.5", "precision": 20}``."""
     if isinstance(value, dict):
         if "value" not in value:
-            raise InvalidAmount("amount object needs a 'value'")
+            raise AmountError("amount object needs a 'value'")
         value = value["value"]
     if isinstance(value, bool) or value is None:
-        raise InvalidAmount("amount must be a number or a decimal string")
+        raise AmountError("amount must be a number or a decimal string")
     if isinstance(value, float):
         # repr() is the shortest string that round-trips, so 19.99 stays 19.99 rather than 19.989999…
         value = repr(value)
     try:
         amount = Decimal(str(value).strip())
     except InvalidOperation:
-        raise InvalidAmount(f"not a decimal amount: {value!r}") from None
+        raise AmountError(f"not a decimal amount: {value!r}") from None
     if not amount.is_finite():
-        raise InvalidAmount("amount must be finite")
+        raise AmountError("amount must be finite")
     return amount
 
 
@@ -51,7 +51,7 @@ def to_minor(amount: Decimal, currency: str) -> int:
     exponent = currency_exponent(currency)
     scaled = amount.scaleb(exponent)
     if scaled != scaled.to_integral_value():
-        raise InvalidAmount(f"{amount} has more decimals than {currency.upper()} allows ({exponent})")
+        raise AmountError(f"{amount} has more decimals than {currency.upper()} allows ({exponent})")
     return int(scaled)
 
 

@@ -27,10 +27,10 @@ from app.gateway.threeds import (
 )
 from app.gateway.transport import CircuitBreaker, Transport
 from app.gateway.wire import (
-    CancelRequest,
-    CaptureRequest,
+    CancelBody,
+    CaptureBody,
     HppOrderRequest,
-    RefundRequest,
+    RefundBody,
     SaleRequest,
     WireRequest,
 )
@@ -97,7 +97,7 @@ class NetValveClient:
             currency=req.currency,
         )
 
-    async def capture(self, req: CaptureRequest) -> GatewayResult[None]:
+    async def capture(self, req: CaptureBody) -> GatewayResult[None]:
         return await self._post_transaction(
             Operation.CAPTURE,
             self._payment_url("/capture"),
@@ -106,7 +106,7 @@ class NetValveClient:
             amount=req.amount,
         )
 
-    async def refund(self, req: RefundRequest) -> GatewayResult[None]:
+    async def refund(self, req: RefundBody) -> GatewayResult[None]:
         return await self._post_transaction(
             Operation.REFUND,
             self._payment_url("/refund"),
@@ -115,7 +115,7 @@ class NetValveClient:
             amount=req.amount,
         )
 
-    async def cancel(self, req: CancelRequest) -> GatewayResult[None]:
+    async def cancel(self, req: CancelBody) -> GatewayResult[None]:
         return await self._post_transaction(
             Operation.CANCEL, self._payment_url("/cancel"), req, reference=req.transaction_id
         )

@@ -19,11 +19,11 @@ from app.gateway.wire import (
     PHONE_MAX,
     STATE_MAX,
     ZIP_CODE_MAX,
-    CancelRequest,
+    CancelBody,
+    CaptureBody,
     CaptureOptions,
-    CaptureRequest,
     HppOrderRequest,
-    RefundRequest,
+    RefundBody,
     SaleRequest,
 )
 
@@ -174,18 +174,18 @@ def hosted_order(
     )
 
 
-def capture(transaction_id: int | None, amount: Decimal, *, partial: bool) -> CaptureRequest:
+def capture(transaction_id: int | None, amount: Decimal, *, partial: bool) -> CaptureBody:
     """A capture of less than what is authorized is the last one NetValve allows (``finalCapture``)."""
     options = CaptureOptions(final_capture=True) if partial else None
-    return CaptureRequest(transaction_id=transaction_id, amount=amount, capture_options=options)
+    return CaptureBody(transaction_id=transaction_id, amount=amount, capture_options=options)
 
 
-def refund(transaction_id: int | None, amount: Decimal) -> RefundRequest:
-    return RefundRequest(transaction_id=transaction_id, amount=amount)
+def refund(transaction_id: int | None, amount: Decimal) -> RefundBody:
+    return RefundBody(transaction_id=transaction_id, amount=amount)
 
 
-def cancel(transaction_id: int | None) -> CancelRequest:
-    return CancelRequest(transaction_id=transaction_id)
+def cancel(transaction_id: int | None) -> CancelBody:
+    return CancelBody(transaction_id=transaction_id)
 
 
 def threeds_initialization(value: Sale, browser: Browser, return_url: str | None) -> ThreeDSInitRequest:

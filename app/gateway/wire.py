@@ -186,7 +186,7 @@ class CaptureOptions(WireRequest):
     final_capture: bool
 
 
-class CaptureRequest(WireRequest):
+class CaptureBody(WireRequest):
     """Body of ``POST /capture``. A partial amount needs ``finalCapture: true``."""
 
     transaction_id: TransactionId = Field(alias="transactionID")
@@ -195,7 +195,7 @@ class CaptureRequest(WireRequest):
     additional_data: AdditionalData | None = None
 
 
-class RefundRequest(WireRequest):
+class RefundBody(WireRequest):
     """Body of ``POST /refund``; ``amount=None`` leaves the key out, which NetValve reads as full."""
 
     transaction_id: TransactionId = Field(alias="transactionID")
@@ -203,7 +203,7 @@ class RefundRequest(WireRequest):
     additional_data: AdditionalData | None = None
 
 
-class CancelRequest(WireRequest):
+class CancelBody(WireRequest):
     """Body of ``POST /cancel`` (void of an uncaptured authorization)."""
 
     transaction_id: TransactionId = Field(alias="transactionID")

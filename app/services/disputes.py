@@ -32,7 +32,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
-from app.core.money import InvalidAmount, from_minor, parse_amount, to_minor
+from app.core.money import AmountError, from_minor, parse_amount, to_minor
 from app.gateway import ChargebackEntry
 from app.gateway.events import delivery
 from app.models import Payment, PaymentStatus
@@ -88,7 +88,7 @@ def read_notice(raw_body: str) -> Notice:
     sent = delivery(body)
     try:
         amount: Decimal | None = parse_amount(sent.amount)
-    except InvalidAmount:
+    except AmountError:
         amount = None
     return Notice(_text(sent.chargeback_type, 32), _text(sent.chargeback_source, 64), amount)
 
@@ -116,7 +116,7 @@ def _exact_minor(amount: Decimal | None, currency: str) -> int | None:
         return None
     try:
         return to_minor(amount, currency)
-    except InvalidAmount:
+    except AmountError:
         return None
 
 

@@ -11,15 +11,15 @@ import pytest
 import respx
 
 from app.gateway import (
-    CancelRequest,
+    CancelBody,
+    CaptureBody,
     CaptureOptions,
-    CaptureRequest,
     HppOrderRequest,
     MerchantNotConfigured,
     NetValveClient,
     Operation,
     Outcome,
-    RefundRequest,
+    RefundBody,
     Routing,
     RoutingKind,
     SaleRequest,
@@ -353,7 +353,7 @@ class TestCapture:
         route = router.post(f"{PAYMENT_URL}/capture").mock(
             return_value=json_response(200, approved_body(transactionID=1002, transactionType="CAPTURE"))
         )
-        req = CaptureRequest(
+        req = CaptureBody(
             transaction_id=1001, amount=Decimal("12.5"), capture_options=CaptureOptions(final_capture=True)
         )
         result = await gateway.capture(req)
@@ -378,7 +378,7 @@ class TestCapture:
         router.post(f"{PAYMENT_URL}/capture").mock(
             return_value=json_response(200, declined_body(code, "SOFT DECLINE"))
         )
-        result = await gateway.capture(CaptureRequest(transaction_id=1001, amount=Decimal("5.00")))
+        result = await gateway.capture(CaptureBody(transaction_id=1001, amount=Decimal("5.00")))
         assert result.outcome is outcome
         assert result.code == code
 
@@ -386,7 +386,7 @@ class TestCapture:
         router.post(f"{PAYMENT_URL}/capture").mock(
             return_value=json_response(200, approved_body(amount=Decimal("20.00")))
         )
-        result = await gateway.capture(CaptureRequest(transaction_id=1001, amount=Decimal("5.00")))
+        result = await gateway.capture(CaptureBody(transaction_id=1001, amount=Decimal("5.00")))
         assert result.outcome is Outcome.MISMATCH
 
 
@@ -397,14 +397,14 @@ class TestRefund:
         route = router.post(f"{PAYMENT_URL}/refund").mock(
             return_value=json_response(200, approved_body(transactionType="REFUND", amount=Decimal("12.50")))
         )
-        result = await gateway.refund(RefundRequest(transaction_id=1001))
+        result = await gateway.refund(RefundBody(transaction_id=1001))
         sent = decode_json(route.calls.last.request.content)
         assert sent == {"transactionID": 1001}
         assert result.outcome is Outcome.APPROVED
 
     async def test_partial_refund(self, gateway: NetValveClient, router: respx.MockRouter) -> None:
         route = router.post(f"{PAYMENT_URL}/refund").mock(return_value=json_response(200, approved_body()))
-        await gateway.refund(RefundRequest(transaction_id=1001, amount=Decimal("3.1")))
+        await gateway.refund(RefundBody(transaction_id=1001, amount=Decimal("3.1")))
         assert route.calls.last.request.content == b'{"transactionID":1001,"amount":3.10}'
 
     @pytest.mark.parametrize(
@@ -421,7 +421,7 @@ class TestRefund:
         router.post(f"{PAYMENT_URL}/refund").mock(
             return_value=json_response(200, declined_body(code, "SOFT DECLINE"))
         )
-        result = await gateway.refund(RefundRequest(transaction_id=1001, amount=Decimal("100.00")))
+        result = await gateway.refund(RefundBody(transaction_id=1001, amount=Decimal("100.00")))
         assert result.outcome is outcome
         assert result.code == code
 
@@ -431,7 +431,7 @@ class TestCancel:
         route = router.post(f"{PAYMENT_URL}/cancel").mock(
             return_value=json_response(200, approved_body(transactionType="CANCEL"))
         )
-        result = await gateway.cancel(CancelRequest(transaction_id=1001))
+        result = await gateway.cancel(CancelBody(transaction_id=1001))
         assert route.calls.last.request.content == b'{"transactionID":1001}'
         assert_api_key_headers(route.calls.last.request)
         assert result.outcome is Outcome.APPROVED
@@ -440,14 +440,14 @@ class TestCancel:
         router.post(f"{PAYMENT_URL}/cancel").mock(
             return_value=json_response(200, declined_body("GTW_2047", "SOFT DECLINE"))
         )
-        result = await gateway.cancel(CancelRequest(transaction_id=1001))
+        result = await gateway.cancel(CancelBody(transaction_id=1001))
         assert result.outcome is Outcome.ALREADY_CANCELLED
 
     async def test_unknown_reference(self, gateway: NetValveClient, router: respx.MockRouter) -> None:
         router.post(f"{PAYMENT_URL}/cancel").mock(
             return_value=json_response(404, {"responseCode": "GTW_2103"})
         )
-        result = await gateway.cancel(CancelRequest(transaction_id=999))
+        result = await gateway.cancel(CancelBody(transaction_id=999))
         assert result.outcome is Outcome.NOT_FOUND
 
 

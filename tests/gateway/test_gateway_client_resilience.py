@@ -12,7 +12,7 @@ import respx
 from prometheus_client import REGISTRY
 
 from app.core.redaction import REDACTED
-from app.gateway import NetValveClient, Outcome, RefundRequest, build_http_client, redact
+from app.gateway import NetValveClient, Outcome, RefundBody, build_http_client, redact
 from tests.support.gateway import (
     API_KEY,
     BACKOFFICE_URL,
@@ -326,8 +326,8 @@ class TestMetrics:
         router.post(f"{PAYMENT_URL}/refund").mock(
             return_value=json_response(200, declined_body("GTW_2045", "SOFT DECLINE"))
         )
-        await gateway.refund(RefundRequest(transaction_id=1))
-        await gateway.refund(RefundRequest(transaction_id=1))
+        await gateway.refund(RefundBody(transaction_id=1))
+        await gateway.refund(RefundBody(transaction_id=1))
 
         assert sample("netvalve_gateway_requests_total", labels) == before + 2
         assert sample("netvalve_gateway_request_seconds_count", {"operation": "refund"}) == seconds_before + 2

@@ -12,15 +12,15 @@ from pydantic import ValidationError
 from app.gateway import (
     AdditionalData,
     BackofficeScript,
-    CancelRequest,
+    CancelBody,
+    CaptureBody,
     CaptureOptions,
-    CaptureRequest,
     CustomerDetails,
     HpfSession,
     HppOrderRequest,
     OrderDetails,
     Outcome,
-    RefundRequest,
+    RefundBody,
     TransactionDetails,
     TransactionResponse,
     decode_json,
@@ -196,25 +196,25 @@ class TestSaleRequest:
 
 class TestOtherRequests:
     def test_capture_with_final_capture(self) -> None:
-        req = CaptureRequest(
+        req = CaptureBody(
             transaction_id=1001, amount=Decimal("7.5"), capture_options=CaptureOptions(final_capture=True)
         )
         assert req.to_wire() == b'{"transactionID":1001,"amount":7.50,"captureOptions":{"finalCapture":true}}'
 
     def test_refund_without_amount_omits_the_key(self) -> None:
-        assert RefundRequest(transaction_id=1001).to_wire() == b'{"transactionID":1001}'
+        assert RefundBody(transaction_id=1001).to_wire() == b'{"transactionID":1001}'
 
     def test_partial_refund(self) -> None:
-        assert RefundRequest(transaction_id=1001, amount="3.10").to_wire() == (
+        assert RefundBody(transaction_id=1001, amount="3.10").to_wire() == (
             b'{"transactionID":1001,"amount":3.10}'
         )
 
     def test_cancel(self) -> None:
-        assert CancelRequest(transaction_id=1001).to_wire() == b'{"transactionID":1001}'
+        assert CancelBody(transaction_id=1001).to_wire() == b'{"transactionID":1001}'
 
     def test_transaction_id_must_be_positive(self) -> None:
         with pytest.raises(ValidationError):
-            CancelRequest(transaction_id=0)
+            CancelBody(transaction_id=0)
 
     def test_hpp_order(self) -> None:
         req = HppOrderRequest(
