@@ -243,3 +243,18 @@ def test_only_the_ledgers_transition_writes_a_payment_status() -> None:
         1,
         2,
     ]
+
+
+def class_names(source: str) -> list[str]:
+    return [node.name for node in ast.walk(ast.parse(source)) if isinstance(node, ast.ClassDef)]
+
+
+def test_no_two_classes_under_app_share_a_name() -> None:
+    # Two ``CaptureRequest``s (a wire body and a route schema) read alike in a diff and import by mistake.
+    defined: dict[str, list[str]] = {}
+    for name, path in app_modules().items():
+        for cls in class_names(path.read_text(encoding="utf-8")):
+            defined.setdefault(cls, []).append(name)
+    twice = {cls: modules for cls, modules in defined.items() if len(modules) > 1}
+    assert not twice, f"classes defined more than once under app/: {twice}"
+    assert class_names("class A:\n    class B: ...\n") == ["A", "B"]
