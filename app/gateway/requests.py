@@ -31,7 +31,8 @@ M = TypeVar("M", bound=BaseModel)
 
 _PHONE_NOISE: Final = re.compile(r"[\s().-]")
 _THREEDS_CUSTOMER: Final = ("customer_ip", "customer_email", "customer_phone")
-_THREEDS_ADDRESS: Final = (
+# What /3ds/authentication adds of the shopper (its ``customerName`` is the first name alone).
+_THREEDS_SHOPPER: Final = (
     "customer_last_name",
     "customer_address",
     "customer_city",
@@ -227,7 +228,7 @@ def threeds_authentication(value: Sale, transaction_id: str) -> ThreeDSAuthReque
             "customer_name": value.shopper.first_name,
             "card_holder_name": value.shopper.card_holder,
             **value.routing.model_fields(),
-            **{name: customer[name] for name in _THREEDS_CUSTOMER + _THREEDS_ADDRESS if name in customer},
+            **{name: customer[name] for name in _THREEDS_CUSTOMER + _THREEDS_SHOPPER if name in customer},
         },
     )
 
