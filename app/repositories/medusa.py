@@ -1,7 +1,8 @@
 """Read-only access to Medusa's own tables: every SQL statement the service runs against Medusa lives here.
 
 Medusa links a cart to its payment rows only through link tables (``cart_payment_collection``,
-``order_cart``), which it soft-deletes on unlink, so every join filters ``deleted_at IS NULL``. Money is read
+``order_cart``), and an order to the collections of its later changes through ``order_payment_collection``,
+which it soft-deletes on unlink, so every join filters ``deleted_at IS NULL``. Money is read
 from the exact ``raw_amount->>'value'`` decimal string, never from the ``numeric`` twin that Medusa fills
 from a JavaScript double.
 """
@@ -25,12 +26,15 @@ from app.db.medusa import MedusaPool
 # Every Medusa table the statements below read: the read-only role needs SELECT on these and nothing else
 # (README, "Use it from Medusa"; a test checks the statements against this list).
 TABLES_READ = (
+    '"order"',
     "api_key",
     "cart",
     "cart_address",
     "cart_payment_collection",
     "customer",
+    "order_address",
     "order_cart",
+    "order_payment_collection",
     "payment_collection",
     "payment_session",
     "publishable_api_key_sales_channel",
@@ -137,6 +141,104 @@ LEFT JOIN LATERAL (
     LIMIT 1
 ) oc ON TRUE
 WHERE c.id = $1 AND c.deleted_at IS NULL
+"""
+
+
+# A payment collection of an order that no cart holds: Medusa 2.21.2 links the collections of order edits,
+# claims and exchanges to their order through order_payment_collection (createOrUpdateOrderPaymentCollection
+# Workflow; the claim and exchange link tables are defined but not registered, so no database has them). A
+# collection a live cart still holds is the cart's to pay, through cart_id.
+_GET_COLLECTION = r"""
+SELECT
+    pc.id,
+    COALESCE(pc.raw_amount->>'value', pc.amount::text) AS amount,
+    pc.currency_code,
+    pc.status,
+    o.id AS order_id,
+    o.status::text AS order_status,
+    o.email,
+    o.region_id,
+    o.customer_id,
+    o.sales_channel_id,
+ba.id AS ba_id,
+    ba.first_name AS ba_first_name,
+    ba.last_name AS ba_last_name,
+    ba.company AS ba_company,
+    ba.address_1 AS ba_address_1,
+    ba.address_2 AS ba_address_2,
+    ba.city AS ba_city,
+    ba.province AS ba_province,
+    ba.postal_code AS ba_postal_code,
+    ba.country_code AS ba_country_code,
+    ba.phone AS ba_phone,
+    sa.id AS sa_id,
+    sa.first_name AS sa_first_name,
+    sa.last_name AS sa_last_name,
+    sa.company AS sa_company,
+    sa.address_1 AS sa_address_1,
+    sa.address_2 AS sa_address_2,
+    sa.city AS sa_city,
+    sa.province AS sa_province,
+    sa.postal_code AS sa_postal_code,
+    sa.country_code AS sa_country_code,
+    sa.phone AS sa_phone,
+    cu.first_name AS customer_first_name,
+    cu.last_name AS customer_last_name,
+    cu.phone AS customer_phone,
+    ps.id AS ps_id,
+    ps.payment_collection_id AS ps_payment_collection_id,
+    ps.provider_id AS ps_provider_id,
+    ps.amount AS ps_amount,
+    ps.currency_code AS ps_currency_code,
+    ps.status AS ps_status,
+    ps.data AS ps_data,
+    ps.authorized_at AS ps_authorized_at
+FROM payment_collection pc
+JOIN LATERAL (
+    SELECT opc.order_id
+    FROM order_payment_collection opc
+    WHERE opc.payment_collection_id = pc.id AND opc.deleted_at IS NULL
+    ORDER BY opc.created_at DESC
+    LIMIT 1
+) link ON TRUE
+JOIN "order" o ON o.id = link.order_id AND o.deleted_at IS NULL
+LEFT JOIN order_address ba ON ba.id = o.billing_address_id AND ba.deleted_at IS NULL
+LEFT JOIN order_address sa ON sa.id = o.shipping_address_id AND sa.deleted_at IS NULL
+LEFT JOIN customer cu ON cu.id = o.customer_id AND cu.deleted_at IS NULL
+LEFT JOIN LATERAL (
+    SELECT
+        ps.id,
+        ps.payment_collection_id,
+        ps.provider_id,
+        COALESCE(ps.raw_amount->>'value', ps.amount::text) AS amount,
+        ps.currency_code,
+        ps.status,
+        ps.data::text AS data,
+        ps.authorized_at
+    FROM payment_session ps
+    WHERE ps.payment_collection_id = pc.id
+      AND ps.deleted_at IS NULL
+      AND ps.provider_id LIKE 'pp\_netvalve%'
+    ORDER BY ps.created_at DESC, ps.id DESC
+    LIMIT 1
+) ps ON TRUE
+WHERE pc.id = $1
+  AND pc.deleted_at IS NULL
+  AND NOT EXISTS (
+      SELECT 1
+      FROM cart_payment_collection cpc
+      JOIN cart c ON c.id = cpc.cart_id AND c.deleted_at IS NULL
+      WHERE cpc.payment_collection_id = pc.id AND cpc.deleted_at IS NULL
+  )
+"""
+
+_GET_COLLECTION_SALES_CHANNEL = """
+SELECT o.sales_channel_id
+FROM order_payment_collection opc
+JOIN "order" o ON o.id = opc.order_id AND o.deleted_at IS NULL
+WHERE opc.payment_collection_id = $1 AND opc.deleted_at IS NULL
+ORDER BY opc.created_at DESC
+LIMIT 1
 """
 
 _GET_CART_SALES_CHANNEL = "SELECT sales_channel_id FROM cart WHERE id = $1 AND deleted_at IS NULL"
@@ -247,6 +349,46 @@ class MedusaCart:
 
 
 @dataclass(frozen=True, slots=True)
+class MedusaCollection:
+    """A payment collection of an order that has no cart (an order edit's, a claim's or an exchange's), with
+    what a payment needs of its order: the shopper, the addresses, the region and the sales channel. It
+    answers the questions the payment services ask a ``MedusaCart``."""
+
+    id: str
+    email: str | None
+    currency_code: str
+    region_id: str | None
+    customer_id: str | None
+    sales_channel_id: str | None
+    billing_address: MedusaAddress | None
+    shipping_address: MedusaAddress | None
+    customer_first_name: str | None
+    customer_last_name: str | None
+    customer_phone: str | None
+    payment_collection_amount: Decimal
+    payment_collection_status: str
+    payment_session: MedusaPaymentSession | None
+    order_id: str
+    order_status: str
+
+    @property
+    def payment_collection_id(self) -> str:
+        return self.id
+
+    @property
+    def is_completed(self) -> bool:
+        """Never: a collection has no checkout to complete. Its own status says whether it is paid."""
+        return False
+
+    @property
+    def amount_due(self) -> Decimal:
+        """The live NetValve session's amount, else the collection's (Medusa sets both to what is due)."""
+        if self.payment_session is not None:
+            return self.payment_session.amount
+        return self.payment_collection_amount
+
+
+@dataclass(frozen=True, slots=True)
 class PublishableKey:
     id: str
     title: str
@@ -338,6 +480,39 @@ class MedusaReader:
             payment_session=session,
             order_id=row["order_id"],
         )
+
+    async def get_collection(self, collection_id: str) -> MedusaCollection | None:
+        """The payment collection with its order and live NetValve session; None if gone, if no order links
+        it, or if a live cart holds it."""
+        async with self._read_only() as conn:
+            row = await conn.fetchrow(_GET_COLLECTION, collection_id)
+        if row is None:
+            return None
+        session = _session(row, "ps_") if row["ps_id"] is not None else None
+        return MedusaCollection(
+            id=row["id"],
+            email=row["email"],
+            currency_code=row["currency_code"].upper(),
+            region_id=row["region_id"],
+            customer_id=row["customer_id"],
+            sales_channel_id=row["sales_channel_id"],
+            billing_address=_address(row, "ba"),
+            shipping_address=_address(row, "sa"),
+            customer_first_name=row["customer_first_name"],
+            customer_last_name=row["customer_last_name"],
+            customer_phone=row["customer_phone"],
+            payment_collection_amount=Decimal(row["amount"]),
+            payment_collection_status=row["status"],
+            payment_session=session,
+            order_id=row["order_id"],
+            order_status=row["order_status"],
+        )
+
+    async def get_collection_sales_channel(self, collection_id: str) -> str | None:
+        """The sales channel of the order the collection belongs to; None when it has none or is gone."""
+        async with self._read_only() as conn:
+            channel: str | None = await conn.fetchval(_GET_COLLECTION_SALES_CHANNEL, collection_id)
+        return channel
 
     async def get_cart_sales_channel(self, cart_id: str) -> str | None:
         """The cart's sales channel; None when the cart has none or is gone."""

@@ -86,16 +86,41 @@ class Flow(StrEnum):
     HPP = "hpp"
 
 
+# The model validator's rule for requests, stated in the schema.
+_ONE_PAYER: dict[str, Any] = {
+    "oneOf": [
+        {"required": [name], "properties": {name: {"type": "string"}}}
+        for name in ("cart_id", "payment_collection_id")
+    ]
+}
+
+
+class PayerIds(Strict):
+    """What a storefront pays: a cart, or a payment collection of an order that has no cart (an order edit's,
+    a claim's or an exchange's pending difference, Medusa's payment link). Exactly one of them."""
+
+    cart_id: MedusaId | None = None
+    payment_collection_id: MedusaId | None = None
+    payment_session_id: MedusaId | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_payer(self) -> PayerIds:
+        if (self.cart_id is None) == (self.payment_collection_id is None):
+            raise ValueError("give exactly one of cart_id and payment_collection_id")
+        return self
+
+
 # --- HPF session -----------------------------------------------------------------------------------
 
 
-class HpfSessionBase(Strict):
-    cart_id: MedusaId
-    payment_session_id: MedusaId | None = None
+class HpfSessionBase(PayerIds):
+    pass
 
 
 class HpfSessionRequest(HpfSessionBase):
-    """Ask for a Hosted Payment Fields (or HPP) session for a cart."""
+    """Ask for a Hosted Payment Fields (or HPP) session for a cart or a payment collection."""
+
+    model_config = ConfigDict(json_schema_extra=_ONE_PAYER)
 
 
 class HpfDetails(BaseModel):
@@ -136,9 +161,8 @@ class HpfSessionResponse(HpfSessionBase):
 # --- Payment (sale / authorize) ---------------------------------------------------------------------
 
 
-class PayBase(Strict):
-    cart_id: MedusaId
-    payment_session_id: MedusaId | None = None
+class PayBase(PayerIds):
+    pass
 
 
 class BrowserInfo(Strict):
@@ -156,7 +180,10 @@ class BrowserInfo(Strict):
 
 
 class PayRequest(PayBase):
-    """Pay for a cart with the token NetValve's hosted fields produced. No amount: Medusa decides."""
+    """Pay for a cart (or a payment collection) with the token NetValve's hosted fields produced. No amount:
+    Medusa decides."""
+
+    model_config = ConfigDict(json_schema_extra=_ONE_PAYER)
 
     payment_token: str | None = Field(default=None, min_length=1, max_length=256)
     browser: BrowserInfo | None = None
@@ -201,6 +228,8 @@ class PayActionResponse(PayResponse):
 
 class ThreeDSFinishRequest(PayBase):
     """Go on after the device-data frame or the challenge: the same HPF token the payment began with."""
+
+    model_config = ConfigDict(json_schema_extra=_ONE_PAYER)
 
     payment_token: str = Field(min_length=1, max_length=256)
 
@@ -247,7 +276,9 @@ class CancelRequest(MoneyOperationBase):
 class MoneyOperationResponse(BaseModel):
     status: PaymentStatus
     payment_session_id: str | None
-    cart_id: str
+    # The cart's id, or None for a payment collection without a cart (``payment_collection_id`` names it).
+    cart_id: str | None
+    payment_collection_id: str | None = None
     currency_code: str
     # What NetValve charged; ``medusa_amount`` is Medusa's exact amount it was rounded from.
     amount: Decimal
@@ -296,11 +327,19 @@ class StatusRequest(Strict):
     transaction_id: NetValveTransactionId | None = None
     payment_session_id: MedusaId | None = None
     cart_id: MedusaId | None = None
+    payment_collection_id: MedusaId | None = None
 
     @model_validator(mode="after")
     def _one_identifier(self) -> StatusRequest:
-        if self.transaction_id is None and self.payment_session_id is None and self.cart_id is None:
-            raise ValueError("give transaction_id, payment_session_id or cart_id")
+        if self.cart_id is not None and self.payment_collection_id is not None:
+            raise ValueError("give at most one of cart_id and payment_collection_id")
+        if (
+            self.transaction_id is None
+            and self.payment_session_id is None
+            and self.cart_id is None
+            and self.payment_collection_id is None
+        ):
+            raise ValueError("give transaction_id, payment_session_id, cart_id or payment_collection_id")
         return self
 
 
@@ -308,6 +347,7 @@ class StatusResponse(BaseModel):
     status: PaymentStatus
     source: Literal["netvalve", "ledger"]
     cart_id: str | None = None
+    payment_collection_id: str | None = None
     payment_session_id: str | None = None
     currency_code: str | None = None
     amount: Decimal | None = None

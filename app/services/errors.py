@@ -16,10 +16,18 @@ class CartNotFound(AppError):
     message = "No such cart in Medusa."
 
 
+class PaymentCollectionNotFound(AppError):
+    status_code = 404
+    code = "payment_collection_not_found"
+    message = (
+        "No such payment collection of an order in Medusa (a collection a cart holds is paid with cart_id)."
+    )
+
+
 class PaymentSessionNotFound(AppError):
     status_code = 404
     code = "payment_session_not_found"
-    message = "No such NetValve payment session for this cart."
+    message = "No such NetValve payment session for this cart or payment collection."
 
 
 class PaymentNotFound(AppError):
@@ -38,6 +46,18 @@ class CartCompleted(AppError):
     status_code = 409
     code = "cart_completed"
     message = "The cart is already completed."
+
+
+class PaymentCollectionPaid(AppError):
+    status_code = 409
+    code = "payment_collection_paid"
+    message = "The payment collection is paid already."
+
+
+class PaymentCollectionCanceled(AppError):
+    status_code = 409
+    code = "payment_collection_canceled"
+    message = "The payment collection (or its order) is canceled: there is nothing to pay."
 
 
 class PaymentCollectionMissing(AppError):
@@ -88,7 +108,7 @@ class PaymentCapturedUseRefund(AppError):
 class PaymentTokenCartMismatch(AppError):
     status_code = 409
     code = "payment_token_cart_mismatch"
-    message = "This payment token was issued for another cart."
+    message = "This payment token was issued for another cart or payment collection."
 
 
 class CaptureExceedsAuthorized(AppError):
@@ -215,7 +235,9 @@ class TransactionIdNotForStorefront(Forbidden):
 class PaymentAttemptsExceeded(AppError):
     status_code = 429
     code = "payment_attempts_exceeded"
-    message = "This cart has made as many payment attempts as it may; start a new checkout."
+    message = (
+        "This cart (or payment collection) has made as many payment attempts as it may; start a new checkout."
+    )
 
     def __init__(self, per: str, limit: int) -> None:
         super().__init__(details={"per": per, "limit": limit})

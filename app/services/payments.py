@@ -1,5 +1,6 @@
-"""Pay for a cart: NetValve ``/sale`` (or ``/authorize`` in manual-capture mode), for Medusa's amount,
-never twice. The intent is committed before the call (``Ledger``), the answer recorded after it."""
+"""Pay for a cart (or a payment collection without one): NetValve ``/sale`` (or ``/authorize`` in
+manual-capture mode), for Medusa's amount, never twice. The intent is committed before the call
+(``Ledger``), the answer recorded after it."""
 
 from __future__ import annotations
 
@@ -12,15 +13,23 @@ from app.core.config import CaptureMode
 from app.core.security import Caller
 from app.gateway import Refusal, SaleRequest
 from app.models import CallOutcome, Operation, Payment, PaymentStatus
-from app.repositories.medusa import MedusaCart
+from app.repositories.medusa import MedusaCollection
 from app.repositories.payments import OPEN_CALL_OUTCOMES, PaymentRepository
 from app.schemas.netvalve import BrowserInfo, PayResponse
 from app.services import errors
 from app.services.attempts import open_attempt, release_unpaid_hosted
-from app.services.carts import Due
+from app.services.carts import (
+    Due,
+    Payable,
+    already_paid,
+    is_paid_in_medusa,
+    order_description,
+    paid_in_medusa,
+    payer_of,
+)
 from app.services.checkout import token_digest
 from app.services.context import ServiceContext
-from app.services.views import Answer, paid_answer
+from app.services.views import Answer, is_open, paid_answer
 
 ORDER_DESC_MAX = 100
 PHONE_MAX = 20
@@ -53,7 +62,7 @@ class Payments:
 
     async def pay(
         self,
-        cart_id: str,
+        cart_id: str | None,
         payment_session_id: str | None,
         payment_token: str | None,
         customer_ip: str | None,
@@ -61,9 +70,13 @@ class Payments:
         caller: Caller | None = None,
         browser: BrowserInfo | None = None,
         threeds_return_url: str | None = None,
+        *,
+        payment_collection_id: str | None = None,
     ) -> Answer[PayResponse]:
-        """Charge (or authorize) a cart for the amount Medusa holds; never twice."""
-        cart = await self.carts.get(cart_id, payment_session_id, caller)
+        """Charge (or authorize) a cart, or a payment collection without one, for the amount Medusa holds;
+        never twice."""
+        cart = await self.carts.get_payable(cart_id, payment_collection_id, payment_session_id, caller)
+        payer = payer_of(cart)
         async with self.reads() as db:
             repo = PaymentRepository(db)
             made = await repo.call_for_key(idempotency_key) if idempotency_key else None
@@ -71,16 +84,20 @@ class Payments:
                 bound = await db.get(Payment, made.payment_id)
                 assert bound is not None
                 return paid_answer(bound)
-            existing = await repo.find_live_for_cart(cart.id)
+            existing = await repo.find_live_for(payer)
         if existing is not None and not await release_unpaid_hosted(self.ctx, existing):
             self.carts.check_unchanged(existing, cart)
+            if isinstance(cart, MedusaCollection) and existing.authorized_minor > 0 and not is_open(existing):
+                # A cart's paid answer lets its checkout complete; a collection has no checkout to complete.
+                raise already_paid(cart)
             return paid_answer(existing)
-        if cart.is_completed:
-            raise errors.CartCompleted()
+        if is_paid_in_medusa(cart):
+            raise paid_in_medusa(cart)
         due = self.carts.due(cart)
         if payment_token is None:
             waiting = PayResponse(
-                cart_id=cart.id,
+                cart_id=payer.cart_id,
+                payment_collection_id=payer.payment_collection_id,
                 payment_session_id=due.session_id,
                 status=PaymentStatus.REQUIRES_MORE,
                 currency_code=due.currency,
@@ -88,8 +105,8 @@ class Payments:
             )
             return Answer(waiting, is_open=False)
         async with self.reads() as db:
-            token_cart = await PaymentRepository(db).token_cart(token_digest(payment_token))
-        if token_cart is not None and token_cart != cart.id:
+            token_payer = await PaymentRepository(db).token_payer(token_digest(payment_token))
+        if token_payer is not None and token_payer != payer:
             raise errors.PaymentTokenCartMismatch()
         # Everything NetValve will be sent is checked before anything is recorded.
         fields = _sale_fields(due, payment_token, customer_ip)
@@ -148,7 +165,7 @@ def _sale_fields(due: Due, payment_token: str, customer_ip: str | None) -> dict[
         "currency": due.currency,
         "payment_type": "CARD",
         "payment_token": payment_token,
-        "order_desc": f"Cart {due.cart.id}"[:ORDER_DESC_MAX],
+        "order_desc": order_description(due.cart)[:ORDER_DESC_MAX],
         "customer_ip": customer_ip,
         **due.routing,
         **_customer_fields(due.cart),
@@ -163,7 +180,7 @@ def _phone(value: str | None) -> str | None:
     return compact if len(compact) <= PHONE_MAX else None
 
 
-def _customer_fields(cart: MedusaCart) -> dict[str, Any]:
+def _customer_fields(cart: Payable) -> dict[str, Any]:
     address = cart.billing_address or cart.shipping_address
     first = (address.first_name if address else None) or cart.customer_first_name
     last = (address.last_name if address else None) or cart.customer_last_name

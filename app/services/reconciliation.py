@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.core.security import Caller, CallerKind
 from app.gateway import Outcome, TransactionSummary, TxnKind, worst_case_call_seconds
-from app.models import CallOutcome, Payment, PaymentStatus
+from app.models import CallOutcome, Payer, Payment, PaymentStatus
 from app.repositories.payments import PaymentRepository
 from app.schemas.netvalve import StatusResponse
 from app.services import errors
@@ -44,11 +44,12 @@ class Reconciliation:
         *,
         refresh: bool,
         caller: Caller,
+        payment_collection_id: str | None = None,
     ) -> StatusResponse:
         """The payment's status: looked up in NetValve while its outcome is open (or when ``refresh``),
         else, and whenever NetValve does not answer, from the ledger. A storefront caller sees only the
-        payments of its sales channels' carts, and its polling asks NetValve at most once per payment per
-        ``STOREFRONT_STATUS_LOOKUP_INTERVAL_SECONDS``."""
+        payments of its sales channels' carts and orders, and its polling asks NetValve at most once per
+        payment per ``STOREFRONT_STATUS_LOOKUP_INTERVAL_SECONDS``."""
         async with self.reads() as db:
             repo = PaymentRepository(db)
             payment = None
@@ -56,8 +57,9 @@ class Reconciliation:
                 payment = await repo.find_by_transaction(transaction_id)
             elif session_id is not None:
                 payment = await repo.find_by_session(session_id)
-            elif cart_id is not None:
-                payment = await repo.find_live_for_cart(cart_id) or await repo.find_latest_for_cart(cart_id)
+            elif cart_id is not None or payment_collection_id is not None:
+                payer = Payer(cart_id=cart_id, payment_collection_id=payment_collection_id)
+                payment = await repo.find_live_for(payer) or await repo.find_latest_for(payer)
         if payment is None or not await self._callers(payment, caller):
             raise errors.PaymentNotFound()
         await self.carts.check_current(payment)
@@ -72,10 +74,11 @@ class Reconciliation:
             return status_response(fresh, "netvalve" if reached else "ledger")
 
     async def _callers(self, payment: Payment, caller: Caller) -> bool:
-        """Whether the payment's cart is of a sales channel the caller may use (as ``/payment`` decides)."""
+        """Whether the payment's cart (or collection's order) is of a sales channel the caller may use (as
+        ``/payment`` decides)."""
         if caller.sales_channel_ids is None:
             return True
-        return caller.may_use_sales_channel(await self.carts.medusa.get_cart_sales_channel(payment.cart_id))
+        return caller.may_use_sales_channel(await self.carts.sales_channel(payment))
 
     async def _may_look_up(self, payment_id: int) -> bool:
         seconds = self.settings.storefront_status_lookup_interval_seconds

@@ -37,6 +37,7 @@ def _ledger_fields(payment: Payment) -> dict[str, Any]:
     return {
         "status": PaymentStatus(payment.status),
         "cart_id": payment.cart_id,
+        "payment_collection_id": payment.payment_collection_id,
         "payment_session_id": payment.payment_session_id,
         "currency_code": payment.currency,
         "amount": _money(payment, payment.amount_minor),
@@ -63,8 +64,10 @@ def status_response(payment: Payment, source: str) -> StatusResponse:
 
 
 def pay_response(payment: Payment) -> PayResponse:
+    payer = payment.payer
     return PayResponse(
-        cart_id=payment.cart_id,
+        cart_id=payer.cart_id,
+        payment_collection_id=payer.payment_collection_id,
         payment_session_id=payment.payment_session_id,
         status=PaymentStatus(payment.status),
         currency_code=payment.currency,

@@ -396,5 +396,5 @@ async def test_reader_transactions_are_read_only_even_on_a_writable_pool(db: str
 
 def test_the_statements_read_exactly_the_tables_the_read_only_role_is_granted() -> None:
     statements = [sql for name, sql in vars(medusa_sql).items() if name[0] == "_" and isinstance(sql, str)]
-    read = {table for sql in statements for table in re.findall(r"\b(?:FROM|JOIN)\s+([a-z_]+)", sql)}
+    read = {table for sql in statements for table in re.findall(r'\b(?:FROM|JOIN)\s+("?[a-z_]+"?)', sql)}
     assert read == set(medusa_sql.TABLES_READ)
