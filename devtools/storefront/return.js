@@ -24,7 +24,7 @@
   }
   // Success and pending wait for a settled status; a failed or cancelled way back only needs to learn that
   // nothing was approved after all (the status never says less than the truth).
-  const status = await Storefront.pollStatus(cartId, (current, attempt) => {
+  const status = await Storefront.pollStatus({ field: "cart_id", id: cartId }, (current, attempt) => {
     if (APPROVED.has(current) || current === "error" || current === "canceled" || current === "refunded") {
       return true;
     }
