@@ -228,6 +228,7 @@
       document.getElementById("hpp").hidden = false;
       document.getElementById("hpp-continue").onclick = () => {
         Storefront.hostedPageAbandoned(payer.id, false);
+        Storefront.rememberPayer(payer);
         window.location.assign(session.data.hpp.redirect_url);
       };
     } else {

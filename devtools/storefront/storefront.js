@@ -5,6 +5,7 @@
 
 const Storefront = (() => {
   const CART_KEY = "netvalve-demo-cart";
+  const PAYER_KEY = "netvalve-demo-payer";
   // Medusa's admin copies this link for an order's payment collection: <storefront>/payment-collection/<id>.
   const PAYMENT_LINK_PATH = /^\/payment-collection\/([A-Za-z0-9_]+)$/;
   const POLL_INTERVAL_MS = 1000;
@@ -128,6 +129,29 @@ const Storefront = (() => {
     return { field: "cart_id", id: cartId(), orderId: null };
   }
 
+  /* The hosted page sends the shopper back to one page for every payer: it says whom it paid for. */
+  function rememberPayer(payer) {
+    window.localStorage.setItem(PAYER_KEY, JSON.stringify(payer));
+  }
+
+  function rememberedPayer() {
+    try {
+      const payer = JSON.parse(window.localStorage.getItem(PAYER_KEY) || "null");
+      return payer && payer.field && payer.id ? payer : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  /* Where the shopper pays again for this payer. */
+  function payAgainUrl(payer) {
+    if (payer.field === "payment_collection_id") {
+      const order = payer.orderId ? "?order_id=" + encodeURIComponent(payer.orderId) : "";
+      return "/payment-collection/" + encodeURIComponent(payer.id) + order;
+    }
+    return "/?cart_id=" + encodeURIComponent(payer.id);
+  }
+
   /* The shopper came back from the hosted page without paying: the order NetValve still holds open for the
      cart is no payment in flight, so the checkout may offer the card form again. */
   function hostedPageAbandoned(cart, abandoned) {
@@ -143,5 +167,17 @@ const Storefront = (() => {
     return abandoned;
   }
 
-  return { call, cartId, hostedPageAbandoned, payer, paymentStatus, pollStatus, showResult, OUTCOME_OF_STATUS };
+  return {
+    call,
+    cartId,
+    hostedPageAbandoned,
+    payAgainUrl,
+    payer,
+    paymentStatus,
+    pollStatus,
+    rememberPayer,
+    rememberedPayer,
+    showResult,
+    OUTCOME_OF_STATUS,
+  };
 })();

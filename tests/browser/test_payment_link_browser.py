@@ -18,6 +18,8 @@ pytestmark = pytest.mark.browser
 SERVICE_ENV = {"NETVALVE_THREEDS": "on"}
 FRICTIONLESS_CARD = "4100 0000 0000 0100"
 CHALLENGE_CARD = "4100 0000 0000 5000"
+APPROVED_CARD = "4012000098765439"
+SESSION_FAILS = {"fault": "error=500", "fault_paths": ["/hpf/initializeSession"]}
 # One more item of 19.99 EUR with 19 % tax: the pending difference a real 2.21.2 order edit leaves.
 DIFFERENCE = Decimal("23.7881")
 
@@ -109,3 +111,26 @@ async def test_a_link_to_a_collection_medusa_holds_paid_offers_no_payment(
     assert "This order has nothing left to pay." in await shopper.outcome("error")
     assert await shopper.page.locator("#retry").is_hidden()
     assert await shopper.page.locator("#hpf").is_hidden()
+
+
+async def test_the_hosted_page_fallback_comes_back_to_the_collections_status(
+    browser_stack: BrowserStack, shopper: Shopper
+) -> None:
+    collection = await _collection(browser_stack, Decimal("47.00"))
+    await browser_stack.knobs(**SESSION_FAILS)
+    page = shopper.page
+    await page.goto(_link(browser_stack, collection))
+    await page.click("#hpp-continue")
+    await page.wait_for_url(f"{browser_stack.sandbox_url}/checkout?*")
+    await page.fill("#cardHolderName", "Grace Hopper")
+    await page.fill("#cardNumber", APPROVED_CARD)
+    await page.fill("#expiryMonth", "12")
+    await page.fill("#expiryYear", "2030")
+    await page.fill("#cvv", "999")
+    await page.click("button[value=pay]")
+    await page.wait_for_url(f"{browser_stack.shop_url}/checkout/netvalve/success")
+
+    assert "Payment approved" in await shopper.outcome("approved")
+    assert await page.inner_text("#cart-id") == collection.payment_collection_id
+    status = await _status(browser_stack, collection)
+    assert (status["status"], Decimal(status["captured_amount"])) == ("captured", Decimal("47.00"))
