@@ -52,6 +52,7 @@ _IDENTIFIERS_PARAMETER: dict[str, Any] = {
         },
         "additionalProperties": False,
         "minProperties": 1,
+        "not": {"required": ["cart_id", "payment_collection_id"]},
     },
 }
 
