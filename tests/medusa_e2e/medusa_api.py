@@ -400,6 +400,10 @@ class Admin:
         return_id = created["return"]["id"]
         await self.post(f"/admin/returns/{return_id}/request-items", {"items": items})
         await self.post(f"/admin/returns/{return_id}/request", {})
+        await self.receive(return_id, items)
+
+    async def receive(self, return_id: str, items: list[dict[str, Any]]) -> None:
+        """The returned ``items`` arrive at the warehouse: Medusa credits them to the order then."""
         await self.post(f"/admin/returns/{return_id}/receive", {})
         await self.post(f"/admin/returns/{return_id}/receive-items", {"items": items})
         await self.post(f"/admin/returns/{return_id}/receive/confirm", {})
@@ -408,7 +412,9 @@ class Admin:
         self, order_id: str, catalog: Catalog, inbound: list[dict[str, Any]], outbound: list[dict[str, Any]]
     ) -> None:
         """An exchange: ``inbound`` items (``{id, quantity}``) come back, ``outbound`` ones
-        (``{variant_id, quantity}``) go out with the catalog's shipping option; then it is requested."""
+        (``{variant_id, quantity}``) go out with the catalog's shipping option; then it is requested and the
+        inbound items are received (Medusa charges the outbound items at once, credits the inbound ones only
+        when they arrive, and sets the order's unpaid collection to the difference then)."""
         created = await self.post("/admin/exchanges", {"order_id": order_id})
         exchange_id = created["exchange"]["id"]
         await self.post(
@@ -421,6 +427,8 @@ class Admin:
             {"shipping_option_id": catalog.shipping_option_id, "custom_amount": 0},
         )
         await self.post(f"/admin/exchanges/{exchange_id}/request", {})
+        exchange = (await self.get(f"/admin/exchanges/{exchange_id}", fields="id,return_id"))["exchange"]
+        await self.receive(exchange["return_id"], inbound)
 
     async def aclose(self) -> None:
         await self.client.aclose()
