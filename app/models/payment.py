@@ -140,6 +140,7 @@ class Payment(TimestampMixin, Base):
             "threeds_started_at",
             postgresql_where=text("threeds_stage IN ('initializing', 'device_data', 'challenge')"),
         ),
+        Index("ix_payments_authorized_at", "authorized_at", postgresql_where=text("status = 'authorized'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -185,6 +186,12 @@ class Payment(TimestampMixin, Base):
     threeds_token_sha256: Mapped[str | None] = mapped_column(String(64))
     # When a storefront's /status last made us ask NetValve (polling asks at most once per interval).
     storefront_lookup_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the authorization was made (no later than NetValve approved it): issuers release a hold after 5 to
+    # 30 days. When it was first seen near expiry (logged and counted once), and when NetValve refused its
+    # capture because the issuer had released it.
+    authorized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    near_expiry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    authorization_expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     @property
     def payer(self) -> Payer:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -360,6 +361,11 @@ class StatusResponse(BaseModel):
     # What chargebacks took back, and the latest chargeback notice's type (a dispute or an alert).
     disputed_amount: Decimal | None = None
     dispute_type: str | None = None
+    # When the authorization was made; whether it is older than AUTHORIZATION_NEAR_EXPIRY_DAYS and still
+    # held; whether NetValve refused its capture because the issuer released it (the status is then canceled).
+    authorized_at: datetime | None = None
+    authorization_near_expiry: bool = False
+    authorization_expired: bool = False
 
 
 class StorefrontStatusResponse(BaseModel):

@@ -78,6 +78,15 @@ class InvalidTransition(AppError):
     message = "The payment's status does not allow this operation."
 
 
+class AuthorizationExpired(AppError):
+    status_code = 409
+    code = "authorization_expired"
+    message = (
+        "The authorization is no longer held (the issuer released it, or it was voided near expiry): "
+        "nothing can be captured; take a new payment."
+    )
+
+
 class PaymentDisputed(AppError):
     status_code = 409
     code = "payment_disputed"

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.config import Settings, ThreeDSMode
 from app.gateway import NetValveClient
 from app.repositories.medusa import MedusaReader
+from app.services.authorizations import AuthorizationExpiry
 from app.services.carts import Carts
 from app.services.checkout import Checkout
 from app.services.context import ServiceContext
@@ -37,4 +38,5 @@ class NetValveService:
         if settings.netvalve_threeds is ThreeDSMode.ON:
             self.payments.authentication = self.threeds
         self.money = MoneyOperations(ctx)
+        self.authorizations = AuthorizationExpiry(ctx, self.money)
         self.reconciliation = Reconciliation(ctx)

@@ -10,6 +10,7 @@ from app.models import CallOutcome, Payer, Payment, PaymentStatus
 from app.repositories.payments import PaymentRepository
 from app.schemas.netvalve import StatusResponse
 from app.services import errors
+from app.services.authorizations import near_expiry_cutoff
 from app.services.context import ServiceContext
 from app.services.ledger import PAYMENT_OPERATIONS
 from app.services.lookups import Lookups
@@ -63,15 +64,16 @@ class Reconciliation:
         if payment is None or not await self._callers(payment, caller):
             raise errors.PaymentNotFound()
         await self.carts.check_current(payment)
+        near = near_expiry_cutoff(self.settings.authorization_near_expiry_days)
         if not (refresh or is_open(payment)):
-            return status_response(payment, "ledger")
+            return status_response(payment, "ledger", near)
         if caller.kind is CallerKind.STOREFRONT and not await self._may_look_up(payment.id):
-            return status_response(payment, "ledger")
+            return status_response(payment, "ledger", near)
         reached = await self.settle(payment.id, refresh=True)
         async with self.reads() as db:
             fresh = await db.get(Payment, payment.id)
             assert fresh is not None
-            return status_response(fresh, "netvalve" if reached else "ledger")
+            return status_response(fresh, "netvalve" if reached else "ledger", near)
 
     async def _callers(self, payment: Payment, caller: Caller) -> bool:
         """Whether the payment's cart (or collection's order) is of a sales channel the caller may use (as
