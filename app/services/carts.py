@@ -133,6 +133,10 @@ class Carts:
         amount = cart.amount_due
         if amount is None:
             raise errors.PaymentCollectionMissing()
+        if isinstance(cart, MedusaCollection) and cart.payment_session is None:
+            # No cart completion authorizes a collection's payment: Medusa hears of it only through the
+            # webhook naming its session, and a payment without one would stay unknown to Medusa.
+            raise errors.PaymentSessionMissing()
         currency = cart.currency_code
         if currency_exponent(currency) > NETVALVE_MAX_EXPONENT:
             raise errors.CurrencyNotSupported(details={"currency": currency})

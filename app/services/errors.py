@@ -66,6 +66,15 @@ class PaymentCollectionMissing(AppError):
     message = "The cart has no payment collection, so there is no amount to charge."
 
 
+class PaymentSessionMissing(AppError):
+    status_code = 409
+    code = "payment_session_missing"
+    message = (
+        "The payment collection has no NetValve payment session: create one in Medusa first "
+        "(POST /store/payment-collections/{id}/payment-sessions); Medusa hears the payment through it."
+    )
+
+
 class CurrencyNotConfigured(AppError):
     status_code = 422
     code = "currency_not_configured"

@@ -331,3 +331,31 @@ async def test_a_challenge_for_a_collection_is_finished_with_its_id(
         assert finished.json()["status"] == "captured"
         [sale] = await _sales(stack)
         assert dec(sale["amount"]) == Decimal("80.00")
+
+
+async def test_a_collection_without_a_netvalve_session_is_refused_before_anything_is_charged(
+    shop: Stack,
+) -> None:
+    # Medusa hears a collection's payment only through its session (no cart completion authorizes one).
+    collection = await _collection(shop, with_session=False)
+
+    for refused in (await _session(shop, collection), await _pay(shop, collection, "tok-any")):
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "payment_session_missing"
+    assert await _sales(shop) == []
+
+
+async def test_the_providers_status_call_for_the_collections_session_answers_from_the_ledger(
+    shop: Stack,
+) -> None:
+    collection = await _collection(shop, amount=DIFFERENCE)
+    assert (await _pay(shop, collection, await _token(shop, collection))).status_code == 200
+
+    status = await shop.client.get(
+        f"{API}/status", params={"payment_session_id": collection.payment_session_id}, headers=shop.service
+    )
+
+    assert status.status_code == 200, status.text
+    assert status.json()["status"] == "captured"
+    assert status.json()["payment_collection_id"] == collection.payment_collection_id
+    assert dec(status.json()["medusa_amount"]) == DIFFERENCE
