@@ -382,10 +382,14 @@ class MedusaCollection:
 
     @property
     def amount_due(self) -> Decimal:
-        """The live NetValve session's amount, else the collection's (Medusa sets both to what is due)."""
-        if self.payment_session is not None:
-            return self.payment_session.amount
+        """The collection's amount: Medusa updates it when the order's difference changes (an exchange's
+        return received), and leaves the session with the amount it was made with."""
         return self.payment_collection_amount
+
+    @property
+    def session_is_stale(self) -> bool:
+        """Whether the NetValve session was made for another amount than the collection now owes."""
+        return self.payment_session is not None and self.payment_session.amount != self.amount_due
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,6 +137,12 @@ class Carts:
             # No cart completion authorizes a collection's payment: Medusa hears of it only through the
             # webhook naming its session, and a payment without one would stay unknown to Medusa.
             raise errors.PaymentSessionMissing()
+        if isinstance(cart, MedusaCollection) and cart.session_is_stale:
+            # Medusa would record a payment of the session's amount: the storefront makes a new session.
+            assert cart.payment_session is not None
+            raise errors.PaymentAmountMismatch(
+                details={"session_amount": str(cart.payment_session.amount), "medusa_amount": str(amount)}
+            )
         currency = cart.currency_code
         if currency_exponent(currency) > NETVALVE_MAX_EXPONENT:
             raise errors.CurrencyNotSupported(details={"currency": currency})
@@ -152,7 +158,11 @@ class Carts:
 
     async def check_current(self, payment: Payment) -> None:
         """``check_unchanged`` against Medusa's current amount, read as cheaply as Medusa allows: the
-        payment's own session while it exists (Medusa deletes a session whose cart total changed)."""
+        payment's own session while it exists (Medusa deletes a session whose cart total changed); a
+        collection's own amount, which Medusa changes without touching its session."""
+        if payment.cart_id is None and payment.payment_collection_id is not None:
+            self.check_unchanged(payment, await self.medusa.get_collection(payment.payment_collection_id))
+            return
         if payment.payment_session_id is not None:
             session = await self.medusa.get_payment_session(payment.payment_session_id)
             if session is not None:
@@ -160,8 +170,6 @@ class Carts:
                 return
         if payment.cart_id is not None:
             self.check_unchanged(payment, await self.medusa.get_cart(payment.cart_id))
-        elif payment.payment_collection_id is not None:
-            self.check_unchanged(payment, await self.medusa.get_collection(payment.payment_collection_id))
 
     async def sales_channel(self, payment: Payment) -> str | None:
         """The sales channel of the payment's cart, or of the order its collection belongs to."""

@@ -242,7 +242,10 @@ class CurrencyNotSupported(AppError):
 class PaymentAmountMismatch(AppError):
     status_code = 409
     code = "payment_amount_mismatch"
-    message = "The cart's amount in Medusa is no longer the amount this payment was made for."
+    message = (
+        "The cart's (or payment collection's) amount in Medusa is no longer the amount this payment was made "
+        "for."
+    )
 
 
 class TransactionIdNotForStorefront(Forbidden):

@@ -359,3 +359,57 @@ async def test_the_providers_status_call_for_the_collections_session_answers_fro
     assert status.json()["status"] == "captured"
     assert status.json()["payment_collection_id"] == collection.payment_collection_id
     assert dec(status.json()["medusa_amount"]) == DIFFERENCE
+
+
+async def _medusa_sets_the_amount_due(stack: Stack, collection: CollectionRows, amount: Decimal) -> None:
+    """What Medusa 2.21.2 does when an exchange's return is received (updatePaymentCollectionStep): the
+    unpaid collection's amount changes, and its payment session keeps the amount it was made with."""
+    await stack.conn.execute(
+        "UPDATE payment_collection SET amount = $2, raw_amount = $3::jsonb WHERE id = $1",
+        collection.payment_collection_id,
+        amount,
+        f'{{"value": "{amount}", "precision": 20}}',
+    )
+
+
+async def test_a_session_made_before_the_exchanges_return_was_received_is_not_charged_its_old_amount(
+    shop: Stack,
+) -> None:
+    collection = await _collection(shop, amount=Decimal("20.50"))
+    token = await _token(shop, collection)
+    await _medusa_sets_the_amount_due(shop, collection, Decimal("10.50"))
+
+    for refused in (await _session(shop, collection), await _pay(shop, collection, token)):
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "payment_amount_mismatch"
+    assert await _sales(shop) == []
+
+
+async def test_a_payment_started_before_the_exchanges_return_was_received_meets_the_amount_mismatch(
+    db: str, nv_http: httpx.AsyncClient, medusa_conn: asyncpg.Connection
+) -> None:
+    async for stack in open_stack(db, nv_http, medusa_conn, netvalve_threeds="on", store_cors=SHOP):
+        collection = await _collection(stack, amount=Decimal("80.00"))
+        token = await _token(stack, collection, CHALLENGE_CARD)
+        started = await _pay(stack, collection, token, browser=BROWSER)
+        assert started.json()["next_action"]["type"] == "threeds_challenge", started.text
+        await answer_challenge(stack, started.json()["next_action"], "complete")
+        await _medusa_sets_the_amount_due(stack, collection, Decimal("60.00"))
+
+        status = await stack.client.get(
+            f"{API}/status",
+            params={"payment_session_id": collection.payment_session_id},
+            headers=stack.service,
+        )
+        finished = await stack.client.post(
+            f"{API}/threeds/finish",
+            json={"payment_collection_id": collection.payment_collection_id, "payment_token": token},
+            headers=stack.storefront,
+        )
+
+        for refused in (status, finished):
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["error"]["code"] == "payment_amount_mismatch"
+        details = status.json()["error"]["details"]
+        assert (dec(details["ledger_amount"]), dec(details["medusa_amount"])) == (Decimal(80), Decimal(60))
+        assert await _sales(stack) == []
