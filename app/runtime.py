@@ -1,7 +1,7 @@
 """The services wired to what the application's lifespan opened, and the background work each replica
-runs: reconciliation, webhook processing and forwarding to Medusa (all claimed with SKIP LOCKED, so any
-number of replicas share them safely), and adding the rate-limit hits it held back to the shared count. The
-one module that knows both the app's state and the services."""
+runs: reconciliation, authorizations near expiry, webhook processing and forwarding to Medusa (all claimed
+with SKIP LOCKED, so any number of replicas share them safely), and adding the rate-limit hits it held back
+to the shared count. The one module that knows both the app's state and the services."""
 
 from __future__ import annotations
 
@@ -38,6 +38,11 @@ async def deliver_due_outbox(state: State, limit: int = 20) -> int:
     return await OutboxDelivery(state.settings, state.sessionmaker, state.http).deliver_due(limit)
 
 
+async def check_authorizations(state: State, limit: int = 100) -> int:
+    """One pass over authorizations near expiry (the background job and the tests call this)."""
+    return await netvalve_service(state).authorizations.check(limit)
+
+
 async def _once(name: str, job: Callable[[], Awaitable[object]]) -> None:
     try:
         await job()
@@ -66,6 +71,17 @@ async def run_background_workers(app: FastAPI) -> AsyncIterator[None]:
 
     if settings.reconcile_interval_seconds > 0:
         tasks.append(asyncio.create_task(_every(settings.reconcile_interval_seconds, "reconcile", reconcile)))
+
+    if settings.authorization_check_interval_seconds > 0:
+        tasks.append(
+            asyncio.create_task(
+                _every(
+                    settings.authorization_check_interval_seconds,
+                    "authorizations",
+                    lambda: check_authorizations(state),
+                )
+            )
+        )
 
     async def webhooks() -> None:
         while await process_due_webhooks(state, limit=20):

@@ -67,6 +67,26 @@ class CartRows:
     order_id: str | None
 
 
+@dataclass(frozen=True)
+class OrderRows:
+    order_id: str
+    region_id: str
+    currency_code: str
+    customer_id: str | None
+    billing_address_id: str | None
+    shipping_address_id: str | None
+
+
+@dataclass(frozen=True)
+class CollectionRows:
+    """A payment collection of an order that has no cart: an order edit's, a claim's or an exchange's."""
+
+    payment_collection_id: str
+    order_id: str
+    link_id: str
+    payment_session_id: str | None
+
+
 async def ensure_currency(conn: Connection, code: str = "eur", *, decimal_digits: int = 2) -> None:
     await conn.execute(
         """
@@ -163,6 +183,38 @@ async def create_address(
         city,
         country_code,
         province,
+        postal_code,
+        phone,
+    )
+    return address_id
+
+
+async def create_order_address(
+    conn: Connection,
+    *,
+    customer_id: str | None = None,
+    first_name: str | None = "Grace",
+    last_name: str | None = "Hopper",
+    address_1: str | None = "7 Merrion Square",
+    city: str | None = "Dublin",
+    postal_code: str | None = "D02 VR66",
+    country_code: str | None = "ie",
+    phone: str | None = "+353861230000",
+) -> str:
+    address_id = new_id("ordaddr")
+    await conn.execute(
+        """
+        INSERT INTO order_address (id, customer_id, first_name, last_name, address_1, city, country_code,
+                                   postal_code, phone)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        """,
+        address_id,
+        customer_id,
+        first_name,
+        last_name,
+        address_1,
+        city,
+        country_code,
         postal_code,
         phone,
     )
@@ -421,6 +473,81 @@ async def complete_cart(conn: Connection, cart_id: str) -> str:
     for row in collections:
         await create_link(conn, "order_payment_collection", order_id, row["payment_collection_id"])
     return order_id
+
+
+async def create_order(
+    conn: Connection,
+    *,
+    currency: str = "eur",
+    email: str | None = "buyer@example.com",
+    status: str = "pending",
+    billing: bool = True,
+    shipping: bool = True,
+    customer: bool = True,
+    sales_channel_id: str | None = WEBSHOP_SALES_CHANNEL,
+) -> OrderRows:
+    """An order as Medusa keeps it after the checkout, with its own addresses (``order_address``)."""
+    region_id = await create_region(conn, currency=currency)
+    customer_id = await create_customer(conn, email=email or "guest@example.com") if customer else None
+    billing_id = await create_order_address(conn, customer_id=customer_id) if billing else None
+    shipping_id = await create_order_address(conn, customer_id=customer_id) if shipping else None
+    order_id = new_id("order")
+    await conn.execute(
+        """
+        INSERT INTO "order" (id, region_id, customer_id, sales_channel_id, status, email, currency_code,
+                             billing_address_id, shipping_address_id, locale)
+        VALUES ($1, $2, $3, $4, $5::order_status_enum, $6, $7, $8, $9, 'en-IE')
+        """,
+        order_id,
+        region_id,
+        customer_id,
+        sales_channel_id,
+        status,
+        email,
+        currency,
+        billing_id,
+        shipping_id,
+    )
+    return OrderRows(
+        order_id=order_id,
+        region_id=region_id,
+        currency_code=currency,
+        customer_id=customer_id,
+        billing_address_id=billing_id,
+        shipping_address_id=shipping_id,
+    )
+
+
+async def create_order_collection(
+    conn: Connection,
+    order_id: str,
+    *,
+    currency: str = "eur",
+    amount: Decimal = Decimal("23.7881"),
+    status: str = "not_paid",
+    with_session: bool = True,
+    provider_id: str = NETVALVE_PROVIDER_ID,
+    link_deleted: bool = False,
+) -> CollectionRows:
+    """The collection Medusa 2.21.2 creates for an order's pending difference (an order edit, a claim or an
+    exchange: ``createOrUpdateOrderPaymentCollectionWorkflow`` links each through
+    ``order_payment_collection``), with the storefront's NetValve session on it."""
+    collection_id = await create_payment_collection(conn, currency=currency, amount=amount, status=status)
+    link_id = await create_link(
+        conn, "order_payment_collection", order_id, collection_id, deleted=link_deleted
+    )
+    session_id = None
+    if with_session:
+        session_id = await create_payment_session(
+            conn,
+            payment_collection_id=collection_id,
+            currency=currency,
+            amount=amount,
+            provider_id=provider_id,
+        )
+    return CollectionRows(
+        payment_collection_id=collection_id, order_id=order_id, link_id=link_id, payment_session_id=session_id
+    )
 
 
 async def create_api_key(

@@ -1,9 +1,11 @@
 """The demo storefront (``devtools/storefront/``): a checkout page on its own origin, as a Medusa storefront
 would be, calling the payment service from the browser with the publishable key.
 
-Routes: ``/`` the checkout (``?cart_id=...``), ``/checkout/netvalve/{success,cancel,failed,pending}`` the way
-back from NetValve's hosted page (``NETVALVE_RETURN_BASE_URL`` is this server's URL), ``/config.json`` the
-service URL and publishable key, ``/assets/*`` the page's files."""
+Routes: ``/`` the checkout (``?cart_id=...``), ``/payment-collection/{id}`` the page Medusa's admin links to
+for an order's payment collection ("copy payment link", with ``?order_id=...``),
+``/checkout/netvalve/{success,cancel,failed,pending}`` the way back from NetValve's hosted page
+(``NETVALVE_RETURN_BASE_URL`` is this server's URL), ``/config.json`` the service URL and publishable key,
+``/assets/*`` the page's files."""
 
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ def create_storefront(service_url: str, publishable_key: str) -> Starlette:
     async def checkout(_: Request) -> Response:
         return FileResponse(PAGES / "index.html", headers=NO_STORE)
 
+    async def payment_link(_: Request) -> Response:
+        return FileResponse(PAGES / "payment-link.html", headers=NO_STORE)
+
     async def way_back(request: Request) -> Response:
         if request.path_params["way"] not in RETURN_WAYS:
             return Response("Not found", status_code=404)
@@ -39,6 +44,7 @@ def create_storefront(service_url: str, publishable_key: str) -> Starlette:
     return Starlette(
         routes=[
             Route("/", checkout),
+            Route("/payment-collection/{collection_id}", payment_link),
             Route("/checkout/netvalve/{way}", way_back),
             Route("/config.json", configuration),
             Mount("/assets", StaticFiles(directory=PAGES)),

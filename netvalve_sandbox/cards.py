@@ -57,6 +57,8 @@ APPROVED_OUTCOME = Outcome(APPROVED, "00", "SUCCESS")
 PENDING_OUTCOME = Outcome(PENDING)
 PROCESSING_ERROR = Outcome("GTW_9999")
 EXPIRED_CARD = Outcome("BNK_2004", "54", "Expired Card")
+# A capture of an authorization the issuer has released (older than `authorization_lifetime_days`).
+LAPSED_AUTHORIZATION = Outcome("BNK_2001")
 
 PENDING_AMOUNT = Decimal("1002.00")
 PROCESSING_ERROR_AMOUNT = Decimal("9999.00")

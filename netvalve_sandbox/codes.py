@@ -46,6 +46,7 @@ MESSAGES: dict[str, str] = {
     "GTW_9003": "This payment option is not supported for your account, please contact NetValve support",
     "GTW_9999": "Transaction Processing Error",
     "BNK_2000": "Refer To Card Issuer.",
+    "BNK_2001": "Amount No Longer Available.",
     "BNK_2003": "Authorization Declined.",
     "BNK_2004": "Expired Card.",
     "BNK_2005": "Do Not Honour",

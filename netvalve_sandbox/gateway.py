@@ -13,9 +13,17 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from decimal import Decimal
 
-from netvalve_sandbox.cards import APPROVED_OUTCOME, Card, Outcome, decide_outcome, forced_outcome
+from netvalve_sandbox.cards import (
+    APPROVED_OUTCOME,
+    LAPSED_AUTHORIZATION,
+    Card,
+    Outcome,
+    decide_outcome,
+    forced_outcome,
+)
 from netvalve_sandbox.dto import webhook_body
 from netvalve_sandbox.errors import FieldError, Refused, ValidationFailed
 from netvalve_sandbox.settings import SandboxSettings
@@ -41,6 +49,9 @@ class Gateway:
         self.ledger = ledger
         self.webhooks = webhooks
         self.clock = clock
+        # How far the gateway's calendar runs ahead of the wall clock (`PUT /_sandbox/clock`), so that a test
+        # can let an authorization lapse without waiting days.
+        self.clock_offset = timedelta(0)
         self._timers: set[asyncio.Task[None]] = set()
 
     async def aclose(self) -> None:
@@ -151,12 +162,20 @@ class Gateway:
         if partial and not request.final_capture:
             detail = "Partial capture requires captureOptions.finalCapture = true."
             raise ValidationFailed([FieldError("GTW_2038", "amount", detail)])
-        capture = self._record_child(auth, TxType.CAPTURE, request.amount, self._outcome(decline))
+        outcome = LAPSED_AUTHORIZATION if self.lapsed(auth) else self._outcome(decline)
+        capture = self._record_child(auth, TxType.CAPTURE, request.amount, outcome)
         if partial and capture.outcome.approved:
             # NetValve records the released remainder as a CANCEL; no webhook is documented for it.
             self._record_child(auth, TxType.CANCEL, auth.amount - request.amount, APPROVED_OUTCOME)
         self._notify(capture)
         return capture
+
+    def today(self) -> datetime:
+        return now() + self.clock_offset
+
+    def lapsed(self, auth: Transaction) -> bool:
+        """Whether the issuer has released the authorization by the gateway's calendar."""
+        return self.today() - auth.created_at > timedelta(days=self.settings.authorization_lifetime_days)
 
     def refund(self, request: RefundRequest, *, decline: str | None) -> Transaction:
         self.settle_due()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 from fastapi import Request
 from starlette.responses import Response
@@ -47,6 +49,7 @@ class Sandbox:
     async def reset(self) -> None:
         async with self.ledger.lock:
             await self.gateway.aclose()
+            self.gateway.clock_offset = timedelta(0)
             self.ledger.reset()
             self.webhooks.reset()
             self.set_knobs(self.settings.default_knobs())

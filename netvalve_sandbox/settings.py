@@ -29,6 +29,9 @@ class SandboxSettings(BaseSettings):
     hpf_token_ttl_seconds: float = Field(default=300, gt=0)
     pending_settle_seconds: float = Field(default=1.0, ge=0)
     timeout_seconds: float = Field(default=30.0, ge=0)
+    # Issuers release an authorization after 5 to 30 days (netvalve-api.md §5.4); a capture after this
+    # lifetime is declined BNK_2001 "Amount No Longer Available.".
+    authorization_lifetime_days: float = Field(default=10.0, gt=0)
 
     webhook_url: str | None = None
     webhook_header_name: str = "x-netvalve-webhook"

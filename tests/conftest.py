@@ -135,6 +135,7 @@ def make_settings(database_dsn: str, **overrides: object) -> Settings:
         "netvalve_webhook_auth_values": WEBHOOK_SECRET,
         "webhook_worker_enabled": False,
         "reconcile_interval_seconds": 0,
+        "authorization_check_interval_seconds": 0,
         # Every test calls from one address; the limits have their own tests (flows/test_card_testing.py).
         "storefront_rate_limit_per_address": 1_000_000,
         "storefront_rate_limit_per_key": 1_000_000,

@@ -21,6 +21,9 @@ from tests.conftest import ROOT
         ({"netvalve_base_url": "not-a-url"}, "NETVALVE_BASE_URL"),
         ({"netvalve_read_timeout_seconds": "soon"}, "NETVALVE_READ_TIMEOUT_SECONDS"),
         ({"database_url": "mysql://x/y"}, "DATABASE_URL"),
+        # One action or none: an authorization near expiry is never both captured and voided.
+        ({"authorization_near_expiry_action": "capture,void"}, "AUTHORIZATION_NEAR_EXPIRY_ACTION"),
+        ({"authorization_near_expiry_days": "0"}, "AUTHORIZATION_NEAR_EXPIRY_DAYS"),
         (
             {"app_env": "production", "netvalve_api_key": "change-me", "service_api_keys": "k" * 20},
             "NETVALVE_API_KEY",

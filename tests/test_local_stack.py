@@ -247,7 +247,14 @@ def test_walkthrough_runs_as_printed_and_ctrl_c_stops_everything(
     assert payment["status"] == "captured"
     assert (payment["cart_id"], payment["payment_session_id"]) == (eur["cart_id"], eur["payment_session_id"])
     assert (Decimal(payment["amount"]), payment["currency_code"]) == (Decimal(eur["amount"]), "EUR")
-    assert set(payment) == {"cart_id", "payment_session_id", "status", "currency_code", "amount"}
+    assert set(payment) == {
+        "cart_id",
+        "payment_collection_id",
+        "payment_session_id",
+        "status",
+        "currency_code",
+        "amount",
+    }
     sale_id = status["netvalve_transaction_id"]
     assert isinstance(sale_id, int)
 

@@ -24,6 +24,7 @@ from app.core.settings_types import (
     AppEnv,
     CaptureMode,
     ConfigurationError,
+    NearExpiryAction,
     NetworkList,
     NoProxies,
     OptionalHttpUrl,
@@ -43,6 +44,7 @@ __all__ = [
     "MID_ENV_PREFIX",
     "CaptureMode",
     "ConfigurationError",
+    "NearExpiryAction",
     "Settings",
     "StorefrontAuth",
     "ThreeDSMode",
@@ -133,6 +135,12 @@ class Settings(NetValveSettings):
     # Hours an HPF token's binding to its cart is kept after the token expired (NetValve's lives minutes).
     hpf_token_retention_hours: Annotated[int, Field(ge=1)] = 24
     reconcile_min_age_seconds: Annotated[float, Field(ge=0)] = 30.0
+    # Authorizations that lapse (issuers release a hold after 5 to 30 days): one this many days old counts as
+    # near expiry (logged, counted, shown on the service key's /status); the action, if any, captures or
+    # voids it then. Checked every AUTHORIZATION_CHECK_INTERVAL_SECONDS (0 disables the check).
+    authorization_near_expiry_days: Annotated[float, Field(gt=0, le=30)] = 7.0
+    authorization_near_expiry_action: NearExpiryAction = NearExpiryAction.NONE
+    authorization_check_interval_seconds: Annotated[float, Field(ge=0)] = 3600.0
 
     netvalve_webhook_auth_header: OptionalStr = None
     netvalve_webhook_auth_values: SecretList = Field(default_factory=list)

@@ -74,6 +74,14 @@ class ThreeDSMode(StrEnum):
     ON = "on"
 
 
+class NearExpiryAction(StrEnum):
+    """What the service does with an authorization near expiry besides logging and counting it."""
+
+    NONE = "none"
+    CAPTURE = "capture"
+    VOID = "void"
+
+
 class StorefrontAuth(StrEnum):
     PUBLISHABLE_KEY = "publishable_key"
     NONE = "none"

@@ -1,4 +1,4 @@
-"""The asyncpg pool on Medusa's database: read-only use, queries live in ``app.repositories.medusa``."""
+"""The asyncpg pool on Medusa's database: read-only use, queries live in ``app.repositories.medusa_sql``."""
 
 from __future__ import annotations
 

@@ -27,6 +27,8 @@ class Outcome(StrEnum):
     PENDING = "pending"
     SOFT_DECLINE = "soft_decline"
     HARD_DECLINE = "hard_decline"
+    # A capture refused because the issuer released the authorization (it lapsed, netvalve-api.md §5.4).
+    AUTHORIZATION_EXPIRED = "authorization_expired"
     ALREADY_CAPTURED = "already_captured"
     ALREADY_REFUNDED = "already_refunded"
     ALREADY_CANCELLED = "already_cancelled"
@@ -40,7 +42,7 @@ class Outcome(StrEnum):
     MISMATCH = "mismatch"
 
 
-DECLINES: Final = frozenset({Outcome.SOFT_DECLINE, Outcome.HARD_DECLINE})
+DECLINES: Final = frozenset({Outcome.SOFT_DECLINE, Outcome.HARD_DECLINE, Outcome.AUTHORIZATION_EXPIRED})
 # Answers after which NetValve certainly did nothing: the previous state stands.
 NOTHING_HAPPENED: Final = frozenset(
     {Outcome.VALIDATION_ERROR, Outcome.AUTH_ERROR, Outcome.RATE_LIMITED, Outcome.NOT_FOUND}
@@ -102,6 +104,10 @@ CODE_OUTCOMES: Final[Mapping[str, Outcome]] = MappingProxyType(
         "GTW_2065": Outcome.DUPLICATE_ORDER,
         "GTW_2070": Outcome.DUPLICATE_ORDER,
         "GTW_2103": Outcome.NOT_FOUND,
+        # "Amount No Longer Available": NetValve documents no code for a lapsed authorization, and this is
+        # what a capture meets once the issuer released the hold. A decline for every operation; the
+        # ledger reads it as a lapse only on a capture.
+        "BNK_2001": Outcome.AUTHORIZATION_EXPIRED,
         # Amount and field rules: our request was wrong, the card was not tried.
         "GTW_2002": Outcome.VALIDATION_ERROR,
         "GTW_2003": Outcome.VALIDATION_ERROR,

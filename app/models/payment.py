@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -63,6 +64,29 @@ class ThreeDSStage(StrEnum):
     FAILED = "failed"
 
 
+@dataclass(frozen=True, slots=True)
+class Payer:
+    """Whom a payment is for, as the ledger names it: a cart (``cart_id``), or a payment collection that
+    has no cart, an order edit's, a claim's or an exchange's (``cart_id`` NULL, ``payment_collection_id``)."""
+
+    cart_id: str | None = None
+    payment_collection_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.cart_id is None) == (self.payment_collection_id is None):
+            raise ValueError("a payer is a cart or a payment collection")
+
+    @property
+    def id(self) -> str:
+        named = self.cart_id or self.payment_collection_id
+        assert named is not None
+        return named
+
+    @property
+    def kind(self) -> str:
+        return "cart" if self.cart_id is not None else "payment_collection"
+
+
 _LIVE_STATUSES = "'pending', 'unknown', 'authorized', 'captured', 'refunded', 'disputed'"
 
 
@@ -75,12 +99,26 @@ class Payment(TimestampMixin, Base):
         CheckConstraint("authorized_minor <= amount_minor", name="authorized_within_amount"),
         CheckConstraint("disputed_minor >= 0", name="disputed_not_negative"),
         CheckConstraint("disputed_minor <= captured_minor", name="disputed_within_captured"),
-        # At most one live payment per cart: the database itself refuses a second charge.
+        # At most one live payment per cart, and per payment collection that has no cart (an order edit's,
+        # a claim's or an exchange's, named by payment_collection_id alone): the database itself refuses a
+        # second charge.
+        CheckConstraint("cart_id IS NOT NULL OR payment_collection_id IS NOT NULL", name="payer_named"),
         Index(
             "uq_payments_live_cart",
             "cart_id",
             unique=True,
             postgresql_where=text(f"status IN ({_LIVE_STATUSES})"),
+        ),
+        Index(
+            "uq_payments_live_collection",
+            "payment_collection_id",
+            unique=True,
+            postgresql_where=text(f"cart_id IS NULL AND status IN ({_LIVE_STATUSES})"),
+        ),
+        Index(
+            "ix_payments_collection_without_cart",
+            "payment_collection_id",
+            postgresql_where=text("cart_id IS NULL"),
         ),
         Index("ix_payments_netvalve_transaction_id", "netvalve_transaction_id"),
         Index("ix_payments_cart_id", "cart_id"),
@@ -94,10 +132,11 @@ class Payment(TimestampMixin, Base):
             "threeds_started_at",
             postgresql_where=text("threeds_stage IN ('initializing', 'device_data', 'challenge')"),
         ),
+        Index("ix_payments_authorized_at", "authorized_at", postgresql_where=text("status = 'authorized'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
-    cart_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    cart_id: Mapped[str | None] = mapped_column(String(64))
     payment_session_id: Mapped[str | None] = mapped_column(String(64), unique=True)
     payment_collection_id: Mapped[str | None] = mapped_column(String(64))
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
@@ -139,6 +178,18 @@ class Payment(TimestampMixin, Base):
     threeds_token_sha256: Mapped[str | None] = mapped_column(String(64))
     # When a storefront's /status last made us ask NetValve (polling asks at most once per interval).
     storefront_lookup_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the authorization was made (no later than NetValve approved it): issuers release a hold after 5 to
+    # 30 days. When it was first seen near expiry (logged and counted once), and when NetValve refused its
+    # capture because the issuer had released it.
+    authorized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    near_expiry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    authorization_expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def payer(self) -> Payer:
+        if self.cart_id is not None:
+            return Payer(cart_id=self.cart_id)
+        return Payer(payment_collection_id=self.payment_collection_id)
 
 
 class GatewayTransaction(Base):
@@ -196,12 +247,17 @@ class PaymentAudit(Base):
 
 
 class HpfToken(Base):
-    """An HPF payment token we issued, bound to its cart (stored as a hash: it is a credential)."""
+    """An HPF payment token we issued, bound to its cart or cartless payment collection (stored as a hash:
+    it is a credential)."""
 
     __tablename__ = "hpf_tokens"
+    __table_args__ = (
+        CheckConstraint("cart_id IS NOT NULL OR payment_collection_id IS NOT NULL", name="payer_named"),
+    )
 
     token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
-    cart_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    cart_id: Mapped[str | None] = mapped_column(String(64))
+    payment_collection_id: Mapped[str | None] = mapped_column(String(64))
     payment_session_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("now()"), nullable=False

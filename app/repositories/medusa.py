@@ -1,10 +1,5 @@
-"""Read-only access to Medusa's own tables: every SQL statement the service runs against Medusa lives here.
-
-Medusa links a cart to its payment rows only through link tables (``cart_payment_collection``,
-``order_cart``), which it soft-deletes on unlink, so every join filters ``deleted_at IS NULL``. Money is read
-from the exact ``raw_amount->>'value'`` decimal string, never from the ``numeric`` twin that Medusa fills
-from a JavaScript double.
-"""
+"""Read-only access to Medusa's own tables: runs the statements of ``medusa_sql`` in read-only transactions
+and turns their rows into the values of ``medusa_rows``."""
 
 from __future__ import annotations
 
@@ -19,171 +14,14 @@ from asyncpg.pool import PoolConnectionProxy
 
 from app.core.errors import MedusaBusy
 from app.db.medusa import MedusaPool
-from app.repositories.medusa_rows import MedusaAddress, MedusaCart, MedusaPaymentSession, PublishableKey
-
-# Every Medusa table the statements below read: the read-only role needs SELECT on these and nothing else
-# (README, "Use it from Medusa"; a test checks the statements against this list).
-TABLES_READ = (
-    "api_key",
-    "cart",
-    "cart_address",
-    "cart_payment_collection",
-    "customer",
-    "order_cart",
-    "payment_collection",
-    "payment_session",
-    "publishable_api_key_sales_channel",
+from app.repositories import medusa_sql as sql
+from app.repositories.medusa_rows import (
+    MedusaAddress,
+    MedusaCart,
+    MedusaCollection,
+    MedusaPaymentSession,
+    PublishableKey,
 )
-
-_ADDRESS_FIELDS = (
-    "first_name",
-    "last_name",
-    "company",
-    "address_1",
-    "address_2",
-    "city",
-    "province",
-    "postal_code",
-    "country_code",
-    "phone",
-)
-
-# One round trip: cart, addresses, customer, then cart -> cart_payment_collection -> payment_collection ->
-# payment_session and cart -> order_cart. `\_` because `_` is a LIKE wildcard.
-_GET_CART = r"""
-SELECT
-    c.id,
-    c.email,
-    c.currency_code,
-    c.region_id,
-    c.customer_id,
-    c.completed_at,
-    c.sales_channel_id,
-    ba.id AS ba_id,
-    ba.first_name AS ba_first_name,
-    ba.last_name AS ba_last_name,
-    ba.company AS ba_company,
-    ba.address_1 AS ba_address_1,
-    ba.address_2 AS ba_address_2,
-    ba.city AS ba_city,
-    ba.province AS ba_province,
-    ba.postal_code AS ba_postal_code,
-    ba.country_code AS ba_country_code,
-    ba.phone AS ba_phone,
-    sa.id AS sa_id,
-    sa.first_name AS sa_first_name,
-    sa.last_name AS sa_last_name,
-    sa.company AS sa_company,
-    sa.address_1 AS sa_address_1,
-    sa.address_2 AS sa_address_2,
-    sa.city AS sa_city,
-    sa.province AS sa_province,
-    sa.postal_code AS sa_postal_code,
-    sa.country_code AS sa_country_code,
-    sa.phone AS sa_phone,
-    cu.first_name AS customer_first_name,
-    cu.last_name AS customer_last_name,
-    cu.phone AS customer_phone,
-    pc.id AS pc_id,
-    pc.amount AS pc_amount,
-    pc.status AS pc_status,
-    ps.id AS ps_id,
-    ps.payment_collection_id AS ps_payment_collection_id,
-    ps.provider_id AS ps_provider_id,
-    ps.amount AS ps_amount,
-    ps.currency_code AS ps_currency_code,
-    ps.status AS ps_status,
-    ps.data AS ps_data,
-    ps.authorized_at AS ps_authorized_at,
-    oc.order_id
-FROM cart c
-LEFT JOIN cart_address ba ON ba.id = c.billing_address_id AND ba.deleted_at IS NULL
-LEFT JOIN cart_address sa ON sa.id = c.shipping_address_id AND sa.deleted_at IS NULL
-LEFT JOIN customer cu ON cu.id = c.customer_id AND cu.deleted_at IS NULL
-LEFT JOIN LATERAL (
-    SELECT
-        pc.id,
-        COALESCE(pc.raw_amount->>'value', pc.amount::text) AS amount,
-        pc.status
-    FROM cart_payment_collection cpc
-    JOIN payment_collection pc ON pc.id = cpc.payment_collection_id AND pc.deleted_at IS NULL
-    WHERE cpc.cart_id = c.id AND cpc.deleted_at IS NULL
-    ORDER BY cpc.created_at DESC, pc.created_at DESC
-    LIMIT 1
-) pc ON TRUE
-LEFT JOIN LATERAL (
-    SELECT
-        ps.id,
-        ps.payment_collection_id,
-        ps.provider_id,
-        COALESCE(ps.raw_amount->>'value', ps.amount::text) AS amount,
-        ps.currency_code,
-        ps.status,
-        ps.data::text AS data,
-        ps.authorized_at
-    FROM payment_session ps
-    WHERE ps.payment_collection_id = pc.id
-      AND ps.deleted_at IS NULL
-      AND ps.provider_id LIKE 'pp\_netvalve%'
-    ORDER BY ps.created_at DESC, ps.id DESC
-    LIMIT 1
-) ps ON TRUE
-LEFT JOIN LATERAL (
-    SELECT oc.order_id
-    FROM order_cart oc
-    WHERE oc.cart_id = c.id AND oc.deleted_at IS NULL
-    ORDER BY oc.created_at DESC
-    LIMIT 1
-) oc ON TRUE
-WHERE c.id = $1 AND c.deleted_at IS NULL
-"""
-
-_GET_CART_SALES_CHANNEL = "SELECT sales_channel_id FROM cart WHERE id = $1 AND deleted_at IS NULL"
-
-_GET_PAYMENT_SESSION = """
-SELECT
-    ps.id,
-    ps.payment_collection_id,
-    ps.provider_id,
-    COALESCE(ps.raw_amount->>'value', ps.amount::text) AS amount,
-    ps.currency_code,
-    ps.status,
-    ps.data::text AS data,
-    ps.authorized_at,
-    link.cart_id
-FROM payment_session ps
-JOIN payment_collection pc ON pc.id = ps.payment_collection_id AND pc.deleted_at IS NULL
-LEFT JOIN LATERAL (
-    SELECT cpc.cart_id
-    FROM cart_payment_collection cpc
-    JOIN cart c ON c.id = cpc.cart_id AND c.deleted_at IS NULL
-    WHERE cpc.payment_collection_id = ps.payment_collection_id AND cpc.deleted_at IS NULL
-    ORDER BY cpc.created_at DESC
-    LIMIT 1
-) link ON TRUE
-WHERE ps.id = $1 AND ps.deleted_at IS NULL
-"""
-
-# Medusa keeps a key with a future revoked_at working until then (revoke with `revoke_in`). The key's sales
-# channels come along: a store route may only touch carts of one of them.
-_GET_PUBLISHABLE_KEY = """
-SELECT
-    k.id,
-    k.title,
-    COALESCE(
-        (
-            SELECT array_agg(l.sales_channel_id ORDER BY l.sales_channel_id)
-            FROM publishable_api_key_sales_channel l
-            WHERE l.publishable_key_id = k.id AND l.deleted_at IS NULL
-        ),
-        '{}'
-    ) AS sales_channel_ids
-FROM api_key k
-WHERE k.token = $1
-  AND k.type = 'publishable'
-  AND (k.revoked_at IS NULL OR k.revoked_at > now())
-  AND k.deleted_at IS NULL
-"""
 
 
 def _decimal(value: str | None) -> Decimal | None:
@@ -204,7 +42,7 @@ def _json_object(text: str | None) -> dict[str, Any]:
 def _address(row: asyncpg.Record, alias: str) -> MedusaAddress | None:
     if row[f"{alias}_id"] is None:
         return None
-    values = {field: row[f"{alias}_{field}"] for field in _ADDRESS_FIELDS}
+    values = {field: row[f"{alias}_{field}"] for field in sql.ADDRESS_FIELDS}
     values["country_code"] = _upper(values["country_code"])
     return MedusaAddress(**values)
 
@@ -248,7 +86,7 @@ class MedusaReader:
     async def get_cart(self, cart_id: str) -> MedusaCart | None:
         """The cart with its payment collection, live NetValve session and order; None if gone."""
         async with self._read_only() as conn:
-            row = await conn.fetchrow(_GET_CART, cart_id)
+            row = await conn.fetchrow(sql.GET_CART, cart_id)
         if row is None:
             return None
         session = _session(row, "ps_", cart_id=row["id"]) if row["ps_id"] is not None else None
@@ -272,16 +110,49 @@ class MedusaReader:
             order_id=row["order_id"],
         )
 
+    async def get_collection(self, collection_id: str) -> MedusaCollection | None:
+        """The payment collection with its order and live NetValve session; None if gone, if no order links
+        it, or if a live cart holds it."""
+        async with self._read_only() as conn:
+            row = await conn.fetchrow(sql.GET_COLLECTION, collection_id)
+        if row is None:
+            return None
+        session = _session(row, "ps_") if row["ps_id"] is not None else None
+        return MedusaCollection(
+            id=row["id"],
+            email=row["email"],
+            currency_code=row["currency_code"].upper(),
+            region_id=row["region_id"],
+            customer_id=row["customer_id"],
+            sales_channel_id=row["sales_channel_id"],
+            billing_address=_address(row, "ba"),
+            shipping_address=_address(row, "sa"),
+            customer_first_name=row["customer_first_name"],
+            customer_last_name=row["customer_last_name"],
+            customer_phone=row["customer_phone"],
+            payment_collection_amount=Decimal(row["amount"]),
+            payment_collection_status=row["status"],
+            payment_session=session,
+            order_id=row["order_id"],
+            order_status=row["order_status"],
+        )
+
+    async def get_collection_sales_channel(self, collection_id: str) -> str | None:
+        """The sales channel of the order the collection belongs to; None when it has none or is gone."""
+        async with self._read_only() as conn:
+            channel: str | None = await conn.fetchval(sql.GET_COLLECTION_SALES_CHANNEL, collection_id)
+        return channel
+
     async def get_cart_sales_channel(self, cart_id: str) -> str | None:
         """The cart's sales channel; None when the cart has none or is gone."""
         async with self._read_only() as conn:
-            channel: str | None = await conn.fetchval(_GET_CART_SALES_CHANNEL, cart_id)
+            channel: str | None = await conn.fetchval(sql.GET_CART_SALES_CHANNEL, cart_id)
         return channel
 
     async def get_payment_session(self, session_id: str) -> MedusaPaymentSession | None:
         """A live payment session of any provider, with the cart it belongs to (if still linked)."""
         async with self._read_only() as conn:
-            row = await conn.fetchrow(_GET_PAYMENT_SESSION, session_id)
+            row = await conn.fetchrow(sql.GET_PAYMENT_SESSION, session_id)
         if row is None:
             return None
         return _session(row, cart_id=row["cart_id"])
@@ -289,7 +160,7 @@ class MedusaReader:
     async def get_publishable_key(self, token: str) -> PublishableKey | None:
         """The publishable key with this token if Medusa would accept it now, with its sales channels."""
         async with self._read_only() as conn:
-            row = await conn.fetchrow(_GET_PUBLISHABLE_KEY, token)
+            row = await conn.fetchrow(sql.GET_PUBLISHABLE_KEY, token)
         if row is None:
             return None
         return PublishableKey(

@@ -68,6 +68,50 @@ class MedusaCart:
 
 
 @dataclass(frozen=True, slots=True)
+class MedusaCollection:
+    """A payment collection of an order that has no cart (an order edit's, a claim's or an exchange's), with
+    what a payment needs of its order: the shopper, the addresses, the region and the sales channel. It
+    answers the questions the payment services ask a ``MedusaCart``."""
+
+    id: str
+    email: str | None
+    currency_code: str
+    region_id: str | None
+    customer_id: str | None
+    sales_channel_id: str | None
+    billing_address: MedusaAddress | None
+    shipping_address: MedusaAddress | None
+    customer_first_name: str | None
+    customer_last_name: str | None
+    customer_phone: str | None
+    payment_collection_amount: Decimal
+    payment_collection_status: str
+    payment_session: MedusaPaymentSession | None
+    order_id: str
+    order_status: str
+
+    @property
+    def payment_collection_id(self) -> str:
+        return self.id
+
+    @property
+    def is_completed(self) -> bool:
+        """Never: a collection has no checkout to complete. Its own status says whether it is paid."""
+        return False
+
+    @property
+    def amount_due(self) -> Decimal:
+        """The collection's amount: Medusa updates it when the order's difference changes (an exchange's
+        return received), and leaves the session with the amount it was made with."""
+        return self.payment_collection_amount
+
+    @property
+    def session_is_stale(self) -> bool:
+        """Whether the NetValve session was made for another amount than the collection now owes."""
+        return self.payment_session is not None and self.payment_session.amount != self.amount_due
+
+
+@dataclass(frozen=True, slots=True)
 class PublishableKey:
     id: str
     title: str

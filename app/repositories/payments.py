@@ -7,16 +7,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.money import from_minor
 from app.models import (
     CallOutcome,
     GatewayTransaction,
-    HpfToken,
     Operation,
+    Payer,
     Payment,
     PaymentAudit,
     PaymentStatus,
@@ -33,6 +32,12 @@ LIVE_STATUSES = (
 )
 
 
+def _of(payer: Payer) -> ColumnElement[bool]:
+    if payer.cart_id is not None:
+        return Payment.cart_id == payer.cart_id
+    return and_(Payment.cart_id.is_(None), Payment.payment_collection_id == payer.payment_collection_id)
+
+
 class PaymentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -46,15 +51,15 @@ class PaymentRepository:
         )
         return result.scalar_one()
 
-    async def find_live_for_cart(self, cart_id: str) -> Payment | None:
+    async def find_live_for(self, payer: Payer) -> Payment | None:
         result = await self.session.execute(
-            select(Payment).where(Payment.cart_id == cart_id, Payment.status.in_(LIVE_STATUSES))
+            select(Payment).where(_of(payer), Payment.status.in_(LIVE_STATUSES))
         )
         return result.scalar_one_or_none()
 
-    async def find_latest_for_cart(self, cart_id: str) -> Payment | None:
+    async def find_latest_for(self, payer: Payer) -> Payment | None:
         result = await self.session.execute(
-            select(Payment).where(Payment.cart_id == cart_id).order_by(Payment.id.desc()).limit(1)
+            select(Payment).where(_of(payer)).order_by(Payment.id.desc()).limit(1)
         )
         return result.scalar_one_or_none()
 
@@ -93,17 +98,17 @@ class PaymentRepository:
         )
         return result.scalar_one_or_none()
 
-    async def attempts_for_cart(self, cart_id: str) -> int:
-        """Payment attempts made for the cart, over all its payment sessions."""
+    async def attempts_for(self, payer: Payer) -> int:
+        """Payment attempts made for the cart (or collection), over all its payment sessions."""
         total = await self.session.scalar(
-            select(func.coalesce(func.sum(Payment.attempt), 0)).where(Payment.cart_id == cart_id)
+            select(func.coalesce(func.sum(Payment.attempt), 0)).where(_of(payer))
         )
         return int(total or 0)
 
     async def get_or_create(
         self,
         *,
-        cart_id: str,
+        payer: Payer,
         payment_session_id: str | None,
         payment_collection_id: str | None,
         currency: str,
@@ -111,14 +116,14 @@ class PaymentRepository:
         medusa_amount: Decimal,
         capture_mode: str,
     ) -> Payment:
-        """The cart's open payment row, locked; a new one when the cart has none (or only failed ones)."""
+        """The payer's open payment row, locked; a new one when the payer has none (or only failed ones)."""
         if payment_session_id is not None:
             existing = await self.find_by_session(payment_session_id)
         else:
-            existing = await self.find_latest_for_cart(cart_id)
+            existing = await self.find_latest_for(payer)
         if existing is None or existing.status == PaymentStatus.CANCELED:
             payment = Payment(
-                cart_id=cart_id,
+                cart_id=payer.cart_id,
                 payment_session_id=payment_session_id,
                 payment_collection_id=payment_collection_id,
                 currency=currency,
@@ -274,20 +279,6 @@ class PaymentRepository:
         )
         await self.session.flush()
 
-    async def record_token(
-        self, token_sha256: str, cart_id: str, payment_session_id: str | None, expires_at: datetime | None
-    ) -> None:
-        await self.session.execute(
-            insert(HpfToken)
-            .values(
-                token_sha256=token_sha256,
-                cart_id=cart_id,
-                payment_session_id=payment_session_id,
-                expires_at=expires_at,
-            )
-            .on_conflict_do_nothing()
-        )
-
     async def claim_storefront_lookup(self, payment_id: int, interval: timedelta) -> bool:
         """Whether a storefront's status read may ask NetValve about the payment now: the first read of each
         ``interval`` over every replica does. A row another transaction holds (a call or look-up settling
@@ -312,9 +303,3 @@ class PaymentRepository:
             .returning(Payment.id)
         )
         return claimed.scalar_one_or_none() is not None
-
-    async def token_cart(self, token_sha256: str) -> str | None:
-        result = await self.session.execute(
-            select(HpfToken.cart_id).where(HpfToken.token_sha256 == token_sha256)
-        )
-        return result.scalar_one_or_none()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
@@ -10,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.models import PaymentStatus
-from app.schemas.values import MedusaId, NetValveTransactionId, PositiveAmount
+from app.schemas.values import ONE_PAYER_SCHEMA, MedusaId, NetValveTransactionId, PositiveAmount
 
 # Fields a storefront must never send: the amount comes from Medusa and the card never reaches us.
 _FORBIDDEN_PAYMENT_FIELDS = (
@@ -36,16 +37,32 @@ class Flow(StrEnum):
     HPP = "hpp"
 
 
+class PayerIds(Strict):
+    """What a storefront pays: a cart, or a payment collection of an order that has no cart (an order edit's,
+    a claim's or an exchange's pending difference, Medusa's payment link). Exactly one of them."""
+
+    cart_id: MedusaId | None = None
+    payment_collection_id: MedusaId | None = None
+    payment_session_id: MedusaId | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_payer(self) -> PayerIds:
+        if (self.cart_id is None) == (self.payment_collection_id is None):
+            raise ValueError("give exactly one of cart_id and payment_collection_id")
+        return self
+
+
 # --- HPF session -----------------------------------------------------------------------------------
 
 
-class HpfSessionBase(Strict):
-    cart_id: MedusaId
-    payment_session_id: MedusaId | None = None
+class HpfSessionBase(PayerIds):
+    pass
 
 
 class HpfSessionRequest(HpfSessionBase):
-    """Ask for a Hosted Payment Fields (or HPP) session for a cart."""
+    """Ask for a Hosted Payment Fields (or HPP) session for a cart or a payment collection."""
+
+    model_config = ConfigDict(json_schema_extra=ONE_PAYER_SCHEMA)
 
 
 class HpfDetails(BaseModel):
@@ -86,9 +103,8 @@ class HpfSessionResponse(HpfSessionBase):
 # --- Payment (sale / authorize) ---------------------------------------------------------------------
 
 
-class PayBase(Strict):
-    cart_id: MedusaId
-    payment_session_id: MedusaId | None = None
+class PayBase(PayerIds):
+    pass
 
 
 class BrowserInfo(Strict):
@@ -106,7 +122,10 @@ class BrowserInfo(Strict):
 
 
 class PayRequest(PayBase):
-    """Pay for a cart with the token NetValve's hosted fields produced. No amount: Medusa decides."""
+    """Pay for a cart (or a payment collection) with the token NetValve's hosted fields produced. No amount:
+    Medusa decides."""
+
+    model_config = ConfigDict(json_schema_extra=ONE_PAYER_SCHEMA)
 
     payment_token: str | None = Field(default=None, min_length=1, max_length=256)
     browser: BrowserInfo | None = None
@@ -151,6 +170,8 @@ class PayActionResponse(PayResponse):
 
 class ThreeDSFinishRequest(PayBase):
     """Go on after the device-data frame or the challenge: the same HPF token the payment began with."""
+
+    model_config = ConfigDict(json_schema_extra=ONE_PAYER_SCHEMA)
 
     payment_token: str = Field(min_length=1, max_length=256)
 
@@ -197,7 +218,9 @@ class CancelRequest(MoneyOperationBase):
 class MoneyOperationResponse(BaseModel):
     status: PaymentStatus
     payment_session_id: str | None
-    cart_id: str
+    # The cart's id, or None for a payment collection without a cart (``payment_collection_id`` names it).
+    cart_id: str | None
+    payment_collection_id: str | None = None
     currency_code: str
     # What NetValve charged; ``medusa_amount`` is Medusa's exact amount it was rounded from.
     amount: Decimal
@@ -246,11 +269,19 @@ class StatusRequest(Strict):
     transaction_id: NetValveTransactionId | None = None
     payment_session_id: MedusaId | None = None
     cart_id: MedusaId | None = None
+    payment_collection_id: MedusaId | None = None
 
     @model_validator(mode="after")
     def _one_identifier(self) -> StatusRequest:
-        if self.transaction_id is None and self.payment_session_id is None and self.cart_id is None:
-            raise ValueError("give transaction_id, payment_session_id or cart_id")
+        if self.cart_id is not None and self.payment_collection_id is not None:
+            raise ValueError("give at most one of cart_id and payment_collection_id")
+        if (
+            self.transaction_id is None
+            and self.payment_session_id is None
+            and self.cart_id is None
+            and self.payment_collection_id is None
+        ):
+            raise ValueError("give transaction_id, payment_session_id, cart_id or payment_collection_id")
         return self
 
 
@@ -258,6 +289,7 @@ class StatusResponse(BaseModel):
     status: PaymentStatus
     source: Literal["netvalve", "ledger"]
     cart_id: str | None = None
+    payment_collection_id: str | None = None
     payment_session_id: str | None = None
     currency_code: str | None = None
     amount: Decimal | None = None
@@ -270,6 +302,11 @@ class StatusResponse(BaseModel):
     # What chargebacks took back, and the latest chargeback notice's type (a dispute or an alert).
     disputed_amount: Decimal | None = None
     dispute_type: str | None = None
+    # When the authorization was made; whether it is older than AUTHORIZATION_NEAR_EXPIRY_DAYS and still
+    # held; whether NetValve refused its capture because the issuer released it (the status is then canceled).
+    authorized_at: datetime | None = None
+    authorization_near_expiry: bool = False
+    authorization_expired: bool = False
 
 
 class StorefrontStatusResponse(BaseModel):

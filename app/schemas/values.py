@@ -60,3 +60,12 @@ PositiveAmount = Annotated[
     Field(gt=0, le=_MAX_AMOUNT),
     WithJsonSchema(_AMOUNT_SCHEMA),
 ]
+
+# A request's rule "exactly one of cart_id and payment_collection_id" (``netvalve.PayerIds``), stated in its
+# schema.
+ONE_PAYER_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"required": [name], "properties": {name: {"type": "string"}}}
+        for name in ("cart_id", "payment_collection_id")
+    ]
+}

@@ -25,9 +25,9 @@ def is_hosted(call: GatewayTransaction) -> bool:
 
 
 async def cart_payment(ctx: ServiceContext, repo: PaymentRepository, due: Due) -> Payment:
-    """The payment row for what the cart owes, locked (created when the cart has none to reuse)."""
+    """The payment row for what the cart (or collection) owes, locked (created when it has none to reuse)."""
     return await repo.get_or_create(
-        cart_id=due.cart.id,
+        payer=due.payer,
         payment_session_id=due.session_id,
         payment_collection_id=due.cart.payment_collection_id,
         currency=due.currency,
@@ -69,7 +69,7 @@ async def open_attempt(
                 operation, reference=reference, amount_minor=due.amount_minor, idempotency_key=idempotency_key
             )
     except IntegrityError:
-        # The partial unique index on live payments per cart: another request won the race.
+        # The partial unique index on live payments per cart (or collection): another request won the race.
         raise errors.OperationInProgress() from None
     return ref, reference
 
@@ -82,13 +82,14 @@ async def count_attempt(ctx: ServiceContext, repo: PaymentRepository, payment: P
 
 
 async def check_attempt_caps(ctx: ServiceContext, repo: PaymentRepository, payment: Payment) -> None:
-    """A card tester pays, is declined and pays again: each session, and the cart across the sessions a
-    storefront may open at will, gets a bounded number of attempts."""
+    """A card tester pays, is declined and pays again: each session, and the cart (or collection) across the
+    sessions a storefront may open at will, gets a bounded number of attempts."""
     settings = ctx.settings
     if payment.attempt >= settings.payment_attempts_per_session:
         raise errors.PaymentAttemptsExceeded("payment_session", settings.payment_attempts_per_session)
-    if await repo.attempts_for_cart(payment.cart_id) >= settings.payment_attempts_per_cart:
-        raise errors.PaymentAttemptsExceeded("cart", settings.payment_attempts_per_cart)
+    payer = payment.payer
+    if await repo.attempts_for(payer) >= settings.payment_attempts_per_cart:
+        raise errors.PaymentAttemptsExceeded(payer.kind, settings.payment_attempts_per_cart)
 
 
 async def release_unpaid_hosted(ctx: ServiceContext, payment: Payment) -> bool:

@@ -1,6 +1,6 @@
-"""The sale (or authorization in manual-capture mode) for what a cart owes: built once, for both the plain
-payment and the one 3-D Secure authenticated (``sale_of``), and sent through the ledger's call protocol
-(``Charge``): the intent is committed before the call, the answer recorded after it."""
+"""The sale (or authorization in manual-capture mode) for what a cart (or a payment collection) owes: built
+once, for both the plain payment and the one 3-D Secure authenticated (``sale_of``), and sent through the
+ledger's call protocol (``Charge``): the intent is committed before the call, the answer recorded after it."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from dataclasses import replace
 from app.core.config import CaptureMode
 from app.gateway import Refusal, Sale, Shopper, ThreeDSStep, UnsendableRequest, requests
 from app.models import Operation, Payment
-from app.repositories.medusa_rows import MedusaAddress, MedusaCart
+from app.repositories.medusa_rows import MedusaAddress
 from app.schemas.netvalve import PayResponse
 from app.services import errors
 from app.services.attempts import open_attempt
-from app.services.carts import Due
+from app.services.carts import Due, Payable, order_description
 from app.services.context import ServiceContext
 from app.services.views import Answer, paid_answer
 
@@ -25,7 +25,7 @@ def sale_of(due: Due, payment_token: str, customer_ip: str | None) -> Sale:
         amount=due.amount,
         currency=due.currency,
         routing=due.routing,
-        description=f"Cart {due.cart.id}",
+        description=order_description(due.cart),
         shopper=_shopper(due.cart, customer_ip),
         payment_token=payment_token,
     )
@@ -36,7 +36,7 @@ def sale_of(due: Due, payment_token: str, customer_ip: str | None) -> Sale:
     return sale
 
 
-def _shopper(cart: MedusaCart, customer_ip: str | None) -> Shopper:
+def _shopper(cart: Payable, customer_ip: str | None) -> Shopper:
     """The billing address (else the shipping one) and its names, else the cart's customer; the card
     holder's name from the billing address only."""
     billing = cart.billing_address

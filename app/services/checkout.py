@@ -9,12 +9,13 @@ from typing import Any
 
 from app.core.security import Caller
 from app.gateway import GatewayResult, pick_active_script, requests
-from app.models import CallOutcome, Operation, Payment
+from app.models import CallOutcome, Operation, Payer, Payment
+from app.repositories.hpf_tokens import HpfTokenRepository
 from app.repositories.payments import PaymentRepository
 from app.schemas.netvalve import DiagnosticStep, Flow, HpfDetails, HpfSessionResponse, HppDetails
 from app.services import errors
 from app.services.attempts import open_attempt, release_unpaid_hosted
-from app.services.carts import Due
+from app.services.carts import Due, already_paid, is_paid_in_medusa, order_description, paid_in_medusa
 from app.services.context import ServiceContext
 from app.services.views import is_open
 
@@ -39,37 +40,40 @@ class Checkout:
 
     async def create_hpf_session(
         self,
-        cart_id: str,
+        cart_id: str | None,
         payment_session_id: str | None,
         caller: Caller | None = None,
         *,
+        payment_collection_id: str | None = None,
         may_open_order: bool = True,
     ) -> HpfSessionResponse:
-        """Run the waterfall; the first step that works wins. A paid cart is answered
-        from the ledger, and only a POST (``may_open_order``) may open a hosted page order."""
-        cart = await self.carts.get(cart_id, payment_session_id, caller)
-        if cart.is_completed:
-            raise errors.CartCompleted()
+        """Run the waterfall of design.md section 3 for a cart or a payment collection; the first step that
+        works wins. A paid one is refused, and only a POST (``may_open_order``) may open a hosted page
+        order."""
+        cart = await self.carts.get_payable(cart_id, payment_collection_id, payment_session_id, caller)
+        if is_paid_in_medusa(cart):
+            raise paid_in_medusa(cart)
         due = self.carts.due(cart)
         async with self.ctx.reads() as db:
-            live = await PaymentRepository(db).find_live_for_cart(cart.id)
+            live = await PaymentRepository(db).find_live_for(due.payer)
         if live is not None and live.authorized_minor > 0 and not is_open(live):
-            raise errors.CartAlreadyPaid()
-        amount, session_id = due.amount, due.session_id
+            raise already_paid(cart)
+        amount, session_id, payer = due.amount, due.session_id, due.payer
         diagnostic: list[DiagnosticStep] = []
         settings = self.settings
 
         def answer(
             flow: Flow, *, hpf: HpfDetails | None = None, hpp: HppDetails | None = None
         ) -> HpfSessionResponse:
-            patch: dict[str, Any] = {"provider": "netvalve", "flow": flow.value, "cart_id": cart.id}
+            patch: dict[str, Any] = {"provider": "netvalve", "flow": flow.value, payer.kind + "_id": cart.id}
             if hpf is not None:
                 patch |= {"hpf_script_src": hpf.script_src, "hpf_payment_token": hpf.payment_token}
             if hpp is not None:
                 patch |= {"hpp_redirect_url": hpp.redirect_url}
-            _log_failed_steps(diagnostic, cart.id, flow)
+            _log_failed_steps(diagnostic, payer, flow)
             return HpfSessionResponse(
-                cart_id=cart.id,
+                cart_id=payer.cart_id,
+                payment_collection_id=payer.payment_collection_id,
                 payment_session_id=session_id,
                 environment=settings.netvalve_environment.value,
                 flow=flow,
@@ -98,9 +102,9 @@ class Checkout:
         if session.ok and session.details is not None:
             hpf = session.details
             async with self.sessionmaker.begin() as db:
-                await PaymentRepository(db).record_token(
+                await HpfTokenRepository(db).record_token(
                     token_digest(hpf.payment_token),
-                    cart.id,
+                    payer,
                     session_id,
                     datetime.now(UTC) + HPF_TOKEN_LIFETIME,
                 )
@@ -176,7 +180,7 @@ class Checkout:
         diagnostic.append(DiagnosticStep(step="fallback_script", outcome="not_configured"))
         logger.error(
             "no way to collect the card could be set up",
-            extra={"cart_id": cart.id, "diagnostic": [step.model_dump() for step in diagnostic]},
+            extra={payer.kind + "_id": payer.id, "diagnostic": [step.model_dump() for step in diagnostic]},
         )
         raise errors.HpfSessionUnavailable()
 
@@ -200,7 +204,7 @@ class Checkout:
                 routing=due.routing,
                 mode=self.settings.netvalve_hpp_mode,
                 reference=reference,
-                description=f"Cart {due.cart.id}",
+                description=order_description(due.cart),
                 urls=urls,
             )
         )
@@ -212,14 +216,14 @@ class Checkout:
         return order
 
 
-def _log_failed_steps(diagnostic: list[DiagnosticStep], cart_id: str, flow: Flow) -> None:
+def _log_failed_steps(diagnostic: list[DiagnosticStep], payer: Payer, flow: Flow) -> None:
     """The waterfall's failed steps go to the log, never to the storefront: they describe our configuration
     and NetValve's answers to our credentials."""
     if any(step.outcome not in _SKIPPED for step in diagnostic):
         logger.warning(
             "hpf session waterfall: steps failed before one worked",
             extra={
-                "cart_id": cart_id,
+                payer.kind + "_id": payer.id,
                 "flow": flow.value,
                 "diagnostic": [step.model_dump() for step in diagnostic],
             },

@@ -14,10 +14,18 @@ class CartNotFound(AppError):
     message = "No such cart in Medusa."
 
 
+class PaymentCollectionNotFound(AppError):
+    status_code = 404
+    code = "payment_collection_not_found"
+    message = (
+        "No such payment collection of an order in Medusa (a collection a cart holds is paid with cart_id)."
+    )
+
+
 class PaymentSessionNotFound(AppError):
     status_code = 404
     code = "payment_session_not_found"
-    message = "No such NetValve payment session for this cart."
+    message = "No such NetValve payment session for this cart or payment collection."
 
 
 class PaymentNotFound(AppError):
@@ -38,10 +46,31 @@ class CartCompleted(AppError):
     message = "The cart is already completed."
 
 
+class PaymentCollectionPaid(AppError):
+    status_code = 409
+    code = "payment_collection_paid"
+    message = "The payment collection is paid already."
+
+
+class PaymentCollectionCanceled(AppError):
+    status_code = 409
+    code = "payment_collection_canceled"
+    message = "The payment collection (or its order) is canceled: there is nothing to pay."
+
+
 class PaymentCollectionMissing(AppError):
     status_code = 409
     code = "payment_collection_missing"
     message = "The cart has no payment collection, so there is no amount to charge."
+
+
+class PaymentSessionMissing(AppError):
+    status_code = 409
+    code = "payment_session_missing"
+    message = (
+        "The payment collection has no NetValve payment session: create one in Medusa first "
+        "(POST /store/payment-collections/{id}/payment-sessions); Medusa hears the payment through it."
+    )
 
 
 class CurrencyNotConfigured(AppError):
@@ -54,6 +83,15 @@ class InvalidTransition(AppError):
     status_code = 409
     code = "invalid_transition"
     message = "The payment's status does not allow this operation."
+
+
+class AuthorizationExpired(AppError):
+    status_code = 409
+    code = "authorization_expired"
+    message = (
+        "The authorization is no longer held (the issuer released it, or it was voided near expiry): "
+        "nothing can be captured; take a new payment."
+    )
 
 
 class PaymentDisputed(AppError):
@@ -86,7 +124,7 @@ class PaymentCapturedUseRefund(AppError):
 class PaymentTokenCartMismatch(AppError):
     status_code = 409
     code = "payment_token_cart_mismatch"
-    message = "This payment token was issued for another cart."
+    message = "This payment token was issued for another cart or payment collection."
 
 
 class CaptureExceedsAuthorized(AppError):
@@ -202,7 +240,10 @@ class CurrencyNotSupported(AppError):
 class PaymentAmountMismatch(AppError):
     status_code = 409
     code = "payment_amount_mismatch"
-    message = "The cart's amount in Medusa is no longer the amount this payment was made for."
+    message = (
+        "The cart's (or payment collection's) amount in Medusa is no longer the amount this payment was made "
+        "for."
+    )
 
 
 class TransactionIdNotForStorefront(Forbidden):
@@ -213,7 +254,9 @@ class TransactionIdNotForStorefront(Forbidden):
 class PaymentAttemptsExceeded(AppError):
     status_code = 429
     code = "payment_attempts_exceeded"
-    message = "This cart has made as many payment attempts as it may; start a new checkout."
+    message = (
+        "This cart (or payment collection) has made as many payment attempts as it may; start a new checkout."
+    )
 
     def __init__(self, per: str, limit: int) -> None:
         super().__init__(details={"per": per, "limit": limit})

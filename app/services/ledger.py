@@ -40,6 +40,11 @@ LATE_APPROVALS = Counter(
     ["applied"],
 )
 
+AUTHORIZATIONS_EXPIRED = Counter(
+    "netvalve_authorizations_expired_total",
+    "Captures NetValve refused because the issuer had released the authorization (it lapsed).",
+)
+
 PAYMENT_OPERATIONS = frozenset({Operation.SALE, Operation.AUTHORIZE})
 
 
@@ -136,6 +141,8 @@ class LockedPayment:
         call.response_message = result.message
         payment = self.payment
         payment.last_response_code = result.code
+        if result.outcome is Outcome.AUTHORIZATION_EXPIRED and call.operation == Operation.CAPTURE:
+            self._authorization_lapsed(result.code)
         if Operation(call.operation) in PAYMENT_OPERATIONS:
             payment.last_response_message = result.message
             if result.response is not None:
@@ -194,6 +201,7 @@ class LockedPayment:
         payment = self.payment
         if operation in PAYMENT_OPERATIONS:
             payment.authorized_minor = payment.amount_minor
+            payment.authorized_at = payment.authorized_at or datetime.now(UTC)
             if operation is Operation.SALE:
                 payment.captured_minor = payment.amount_minor
         elif operation is Operation.CAPTURE:
@@ -211,6 +219,22 @@ class LockedPayment:
                 "a refund went through on a disputed payment: the cardholder may be repaid twice (act on it)",
                 extra={"payment_id": payment.id, "refunded_minor": payment.refunded_minor},
             )
+
+    def _authorization_lapsed(self, code: str | None) -> None:
+        """NetValve refused the capture because the issuer released the hold: nothing is held any more, so the
+        payment ends canceled (Medusa hears ``canceled``) and says why."""
+        payment = self.payment
+        payment.authorization_expired_at = datetime.now(UTC)
+        transition(payment, PaymentStatus.CANCELED)
+        AUTHORIZATIONS_EXPIRED.inc()
+        logger.warning(
+            "capture refused: the authorization lapsed",
+            extra={
+                "payment_id": payment.id,
+                "authorized_at": payment.authorized_at.isoformat() if payment.authorized_at else None,
+                "response_code": code,
+            },
+        )
 
     def _late_approval(self, call: GatewayTransaction, transaction_id: int | None, minor: int | None) -> None:
         """NetValve approved a call the ledger had closed as not sent: the money moved, so record it."""

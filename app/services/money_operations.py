@@ -165,6 +165,8 @@ class MoneyOperations:
             answer = Answer(body, is_open(payment))
         if not applied or result.ok or answer.is_open or body.already_done:
             return answer
+        if result.outcome is Outcome.AUTHORIZATION_EXPIRED and operation is Operation.CAPTURE:
+            raise errors.AuthorizationExpired(details={"response_code": result.code})
         if result.refusal in REFUSALS:
             raise REFUSALS[result.refusal](result.message)
         if result.declined:
@@ -210,6 +212,8 @@ class MoneyOperations:
         done = Answer(money_response(payment, already_done=True), is_open=False)
         if is_already_done(status, operation):
             return done
+        if operation is Operation.CAPTURE and _no_longer_held(payment):
+            raise errors.AuthorizationExpired(details={"status": status.value})
         if operation is Operation.REFUND and payment.disputed_at is not None:
             raise errors.PaymentDisputed(
                 details={"disputed_amount": str(from_minor(payment.disputed_minor, payment.currency))}
@@ -246,6 +250,13 @@ class MoneyOperations:
             refund = requests.refund(target, from_minor(minor, payment.currency))
             return minor, refund, self.gateway.refund
         return 0, requests.cancel(target), self.gateway.cancel
+
+
+def _no_longer_held(payment: Payment) -> bool:
+    """The issuer released the authorization (NetValve said so), or it was voided once near expiry."""
+    if payment.authorization_expired_at is not None:
+        return True
+    return payment.status == PaymentStatus.CANCELED and payment.near_expiry_at is not None
 
 
 def _bounded(

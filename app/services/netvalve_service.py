@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.config import Settings, ThreeDSMode
 from app.gateway import NetValveClient
 from app.repositories.medusa import MedusaReader
+from app.services.authorizations import AuthorizationExpiry
 from app.services.carts import Carts
 from app.services.charge import Charge
 from app.services.checkout import Checkout
@@ -39,4 +40,5 @@ class NetValveService:
         authentication = self.threeds if settings.netvalve_threeds is ThreeDSMode.ON else None
         self.payments = Payments(ctx, charge, authentication)
         self.money = MoneyOperations(ctx)
+        self.authorizations = AuthorizationExpiry(ctx, self.money)
         self.reconciliation = Reconciliation(ctx)

@@ -1,5 +1,5 @@
-"""Pay for a cart: the sale (``charge``) for Medusa's amount, never twice, after a 3-D Secure authentication
-when one is configured (``authentication``)."""
+"""Pay for a cart (or a payment collection without one): the sale (``charge``) for Medusa's amount, never
+twice, after a 3-D Secure authentication when one is configured (``authentication``)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,17 @@ from typing import Protocol
 from app.core.security import Caller
 from app.gateway import Sale
 from app.models import CallOutcome, Payment, PaymentStatus
+from app.repositories.hpf_tokens import HpfTokenRepository
+from app.repositories.medusa_rows import MedusaCollection
 from app.repositories.payments import OPEN_CALL_OUTCOMES, PaymentRepository
 from app.schemas.netvalve import BrowserInfo, PayResponse
 from app.services import errors
 from app.services.attempts import release_unpaid_hosted
-from app.services.carts import Due
+from app.services.carts import Due, already_paid, is_paid_in_medusa, paid_in_medusa, payer_of
 from app.services.charge import Charge, sale_of
 from app.services.checkout import token_digest
 from app.services.context import ServiceContext
-from app.services.views import Answer, paid_answer
+from app.services.views import Answer, is_open, paid_answer
 
 # A call made under a key that still stands for its request: a retry answers from it and never sends again.
 _KEY_BINDS = frozenset({*OPEN_CALL_OUTCOMES, CallOutcome.APPROVED})
@@ -44,7 +46,7 @@ class Payments:
 
     async def pay(
         self,
-        cart_id: str,
+        cart_id: str | None,
         payment_session_id: str | None,
         payment_token: str | None,
         customer_ip: str | None,
@@ -52,9 +54,13 @@ class Payments:
         caller: Caller | None = None,
         browser: BrowserInfo | None = None,
         threeds_return_url: str | None = None,
+        *,
+        payment_collection_id: str | None = None,
     ) -> Answer[PayResponse]:
-        """Charge (or authorize) a cart for the amount Medusa holds; never twice."""
-        cart = await self.carts.get(cart_id, payment_session_id, caller)
+        """Charge (or authorize) a cart, or a payment collection without one, for the amount Medusa holds;
+        never twice."""
+        cart = await self.carts.get_payable(cart_id, payment_collection_id, payment_session_id, caller)
+        payer = payer_of(cart)
         async with self.reads() as db:
             repo = PaymentRepository(db)
             made = await repo.call_for_key(idempotency_key) if idempotency_key else None
@@ -62,16 +68,20 @@ class Payments:
                 bound = await db.get(Payment, made.payment_id)
                 assert bound is not None
                 return paid_answer(bound)
-            existing = await repo.find_live_for_cart(cart.id)
+            existing = await repo.find_live_for(payer)
         if existing is not None and not await release_unpaid_hosted(self.ctx, existing):
             self.carts.check_unchanged(existing, cart)
+            if isinstance(cart, MedusaCollection) and existing.authorized_minor > 0 and not is_open(existing):
+                # A cart's paid answer lets its checkout complete; a collection has no checkout to complete.
+                raise already_paid(cart)
             return paid_answer(existing)
-        if cart.is_completed:
-            raise errors.CartCompleted()
+        if is_paid_in_medusa(cart):
+            raise paid_in_medusa(cart)
         due = self.carts.due(cart)
         if payment_token is None:
             waiting = PayResponse(
-                cart_id=cart.id,
+                cart_id=payer.cart_id,
+                payment_collection_id=payer.payment_collection_id,
                 payment_session_id=due.session_id,
                 status=PaymentStatus.REQUIRES_MORE,
                 currency_code=due.currency,
@@ -79,8 +89,8 @@ class Payments:
             )
             return Answer(waiting, is_open=False)
         async with self.reads() as db:
-            token_cart = await PaymentRepository(db).token_cart(token_digest(payment_token))
-        if token_cart is not None and token_cart != cart.id:
+            token_payer = await HpfTokenRepository(db).token_payer(token_digest(payment_token))
+        if token_payer is not None and token_payer != payer:
             raise errors.PaymentTokenCartMismatch()
         # Everything NetValve will be sent is checked before anything is recorded.
         sale = sale_of(due, payment_token, customer_ip)

@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from app.core.security import Caller, CallerKind
 from app.gateway import Outcome, TransactionSummary, TxnKind, worst_case_call_seconds
-from app.models import CallOutcome, Payment, PaymentStatus
+from app.models import CallOutcome, Payer, Payment, PaymentStatus
 from app.repositories.payments import PaymentRepository
 from app.schemas.netvalve import StatusResponse
 from app.services import errors
+from app.services.authorizations import near_expiry_cutoff
 from app.services.context import ServiceContext
 from app.services.ledger import PAYMENT_OPERATIONS
 from app.services.lookups import Lookups
@@ -44,11 +45,12 @@ class Reconciliation:
         *,
         refresh: bool,
         caller: Caller,
+        payment_collection_id: str | None = None,
     ) -> StatusResponse:
         """The payment's status: looked up in NetValve while its outcome is open (or when ``refresh``),
         else, and whenever NetValve does not answer, from the ledger. A storefront caller sees only the
-        payments of its sales channels' carts, and its polling asks NetValve at most once per payment per
-        ``STOREFRONT_STATUS_LOOKUP_INTERVAL_SECONDS``."""
+        payments of its sales channels' carts and orders, and its polling asks NetValve at most once per
+        payment per ``STOREFRONT_STATUS_LOOKUP_INTERVAL_SECONDS``."""
         async with self.reads() as db:
             repo = PaymentRepository(db)
             payment = None
@@ -56,26 +58,29 @@ class Reconciliation:
                 payment = await repo.find_by_transaction(transaction_id)
             elif session_id is not None:
                 payment = await repo.find_by_session(session_id)
-            elif cart_id is not None:
-                payment = await repo.find_live_for_cart(cart_id) or await repo.find_latest_for_cart(cart_id)
+            elif cart_id is not None or payment_collection_id is not None:
+                payer = Payer(cart_id=cart_id, payment_collection_id=payment_collection_id)
+                payment = await repo.find_live_for(payer) or await repo.find_latest_for(payer)
         if payment is None or not await self._callers(payment, caller):
             raise errors.PaymentNotFound()
         await self.carts.check_current(payment)
+        near = near_expiry_cutoff(self.settings.authorization_near_expiry_days)
         if not (refresh or is_open(payment)):
-            return status_response(payment, "ledger")
+            return status_response(payment, "ledger", near)
         if caller.kind is CallerKind.STOREFRONT and not await self._may_look_up(payment.id):
-            return status_response(payment, "ledger")
+            return status_response(payment, "ledger", near)
         reached = await self.settle(payment.id, refresh=True)
         async with self.reads() as db:
             fresh = await db.get(Payment, payment.id)
             assert fresh is not None
-            return status_response(fresh, "netvalve" if reached else "ledger")
+            return status_response(fresh, "netvalve" if reached else "ledger", near)
 
     async def _callers(self, payment: Payment, caller: Caller) -> bool:
-        """Whether the payment's cart is of a sales channel the caller may use (as ``/payment`` decides)."""
+        """Whether the payment's cart (or collection's order) is of a sales channel the caller may use (as
+        ``/payment`` decides)."""
         if caller.sales_channel_ids is None:
             return True
-        return caller.may_use_sales_channel(await self.carts.medusa.get_cart_sales_channel(payment.cart_id))
+        return caller.may_use_sales_channel(await self.carts.sales_channel(payment))
 
     async def _may_look_up(self, payment_id: int) -> bool:
         seconds = self.settings.storefront_status_lookup_interval_seconds

@@ -37,7 +37,7 @@ from app.repositories.payments import PaymentRepository
 from app.schemas.netvalve import BrowserInfo, PayResponse
 from app.services import errors
 from app.services.attempts import cart_payment, check_attempt_caps
-from app.services.carts import Due
+from app.services.carts import Due, is_paid_in_medusa, paid_in_medusa, payer_of
 from app.services.charge import Charge, sale_of
 from app.services.checkout import token_digest
 from app.services.context import ServiceContext
@@ -90,31 +90,34 @@ class ThreeDS:
 
     async def finish(
         self,
-        cart_id: str,
+        cart_id: str | None,
         payment_session_id: str | None,
         payment_token: str,
         customer_ip: str | None,
         idempotency_key: str | None,
         caller: Caller | None,
+        *,
+        payment_collection_id: str | None = None,
     ) -> Answer[PayResponse]:
         """Go on after the device-data frame or the challenge; a second finish answers like the first."""
-        cart = await self.ctx.carts.get(cart_id, payment_session_id, caller)
+        cart = await self.ctx.carts.get_payable(cart_id, payment_collection_id, payment_session_id, caller)
         session_id = cart.payment_session.id if cart.payment_session else None
         async with self.ctx.reads() as db:
             repo = PaymentRepository(db)
             if session_id is not None:
                 payment = await repo.find_by_session(session_id)
             else:
-                payment = await repo.find_latest_for_cart(cart.id)
+                payment = await repo.find_latest_for(payer_of(cart))
         if payment is None or payment.threeds_token_sha256 is None:
             raise errors.ThreeDSNotStarted()
         if payment.threeds_token_sha256 != token_digest(payment_token):
             raise errors.ThreeDSTokenMismatch()
         unpaid = PaymentStatus(payment.status) in (PaymentStatus.REQUIRES_MORE, PaymentStatus.ERROR)
-        if cart.is_completed and unpaid:
-            # The cart is an order already (paid some other way): this authentication may charge nothing.
+        if is_paid_in_medusa(cart) and unpaid:
+            # The cart is an order already, or Medusa holds the collection paid (paid some other way): this
+            # authentication may charge nothing.
             await self._fail_waiting(payment, CART_COMPLETED_CODE)
-            raise errors.CartCompleted()
+            raise paid_in_medusa(cart)
         if payment.payment_session_id not in (None, session_id) and stage_of(payment) in THREEDS_WAITING:
             # The latest payment of a cart whose session Medusa deleted: a sale would belong to no session.
             await self._fail_waiting(payment, SESSION_GONE_CODE)

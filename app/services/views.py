@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -37,6 +38,7 @@ def _ledger_fields(payment: Payment) -> dict[str, Any]:
     return {
         "status": PaymentStatus(payment.status),
         "cart_id": payment.cart_id,
+        "payment_collection_id": payment.payment_collection_id,
         "payment_session_id": payment.payment_session_id,
         "currency_code": payment.currency,
         "amount": _money(payment, payment.amount_minor),
@@ -52,19 +54,27 @@ def money_response(payment: Payment, **extra: Any) -> MoneyOperationResponse:
     return MoneyOperationResponse(**_ledger_fields(payment), **extra)
 
 
-def status_response(payment: Payment, source: str) -> StatusResponse:
+def status_response(payment: Payment, source: str, near_expiry_after: datetime) -> StatusResponse:
+    """The service key's view; an authorization made at or before ``near_expiry_after`` is near expiry."""
+    made = payment.authorized_at
+    near = payment.status == PaymentStatus.AUTHORIZED and made is not None and made <= near_expiry_after
     return StatusResponse(
         **_ledger_fields(payment),
         source=source,
         response_code=payment.last_response_code,
         disputed_amount=_money(payment, payment.disputed_minor),
         dispute_type=payment.dispute_type,
+        authorized_at=payment.authorized_at,
+        authorization_near_expiry=near,
+        authorization_expired=payment.authorization_expired_at is not None,
     )
 
 
 def pay_response(payment: Payment) -> PayResponse:
+    payer = payment.payer
     return PayResponse(
-        cart_id=payment.cart_id,
+        cart_id=payer.cart_id,
+        payment_collection_id=payer.payment_collection_id,
         payment_session_id=payment.payment_session_id,
         status=PaymentStatus(payment.status),
         currency_code=payment.currency,

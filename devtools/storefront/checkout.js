@@ -1,9 +1,10 @@
-/* The checkout page: the cart as the service prices it, NetValve's card fields (or its hosted page), the
-   payment with the token, and an answer the shopper understands. */
+/* The checkout page, and the payment link page of an order's payment collection: what is owed as the service
+   prices it, NetValve's card fields (or its hosted page), the payment with the token, and an answer the
+   shopper understands. */
 "use strict";
 
 (() => {
-  const cartId = Storefront.cartId();
+  const payer = Storefront.payer();
   const FIELD_STYLES = {
     inputStyles: { "font-size": "16px", color: "#1d1f23" },
     invalidStyles: { color: "#b00020", "border-color": "#b00020" },
@@ -75,7 +76,7 @@
   async function recover(firstOutcome) {
     hideForms();
     Storefront.showResult(firstOutcome || "checking");
-    const status = await Storefront.pollStatus(cartId, (current, attempt) => {
+    const status = await Storefront.pollStatus(payer, (current, attempt) => {
       if (current === "pending" || current === "unknown") {
         Storefront.showResult("pending");
       }
@@ -91,9 +92,9 @@
     paying = true;
     setPayButton(true, "Processing…");
     Storefront.showResult("checking", "Processing your payment…");
-    const body = { cart_id: cartId, payment_token: token, browser: ThreeDS.browserInfo() };
+    const body = { [payer.field]: payer.id, payment_token: token, browser: ThreeDS.browserInfo() };
     if (ThreeDS.wantsRedirect()) {
-      body.threeds_return_url = ThreeDS.returnUrl(cartId);
+      body.threeds_return_url = ThreeDS.returnUrl(payer);
     }
     let answer;
     try {
@@ -115,7 +116,7 @@
       hideForms();
       Storefront.showResult("checking", "Your bank is verifying the payment…");
       try {
-        answer = await ThreeDS.run(answer.data.next_action, cartId, token);
+        answer = await ThreeDS.run(answer.data.next_action, payer, token);
       } catch (error) {
         await recover("checking");
         return;
@@ -196,7 +197,7 @@
     hideForms();
     let session;
     try {
-      session = await Storefront.call("POST", "/hpf/session", { cart_id: cartId });
+      session = await Storefront.call("POST", "/hpf/session", { [payer.field]: payer.id });
     } catch (error) {
       Storefront.showResult("error", "We cannot reach the store right now. Please try again in a moment.");
       showRetry("Try again");
@@ -207,6 +208,9 @@
       const final = {
         cart_completed: "This cart has already been checked out.",
         cart_already_paid: "This cart is already paid.",
+        payment_collection_paid: "This order has nothing left to pay.",
+        payment_collection_canceled: "This payment link is no longer valid: the payment was canceled.",
+        payment_collection_not_found: "This payment link is not valid. Please ask the store for a new one.",
       };
       Storefront.showResult(
         "error",
@@ -218,12 +222,13 @@
       return;
     }
     const total = formatAmount(session.data.amount, session.data.currency_code);
-    document.getElementById("cart-total").textContent = total;
+    document.querySelector("[data-total]").textContent = total;
     document.body.dataset.payLabel = "Pay " + total;
     if (session.data.flow === "hpp") {
       document.getElementById("hpp").hidden = false;
       document.getElementById("hpp-continue").onclick = () => {
-        Storefront.hostedPageAbandoned(cartId, false);
+        Storefront.hostedPageAbandoned(payer.id, false);
+        Storefront.rememberPayer(payer);
         window.location.assign(session.data.hpp.redirect_url);
       };
     } else {
@@ -232,18 +237,22 @@
   }
 
   async function start() {
-    if (!cartId) {
+    if (!payer.id) {
       Storefront.showResult("error", "There is no cart to pay for. Open this page from the link the store gave you.");
       return;
     }
-    document.getElementById("cart-id").textContent = cartId;
-    const returned = ThreeDS.returnedToken(cartId);
+    document.querySelector("[data-payer-id]").textContent = payer.id;
+    const order = document.getElementById("order-id");
+    if (order) {
+      order.textContent = payer.orderId || "…";
+    }
+    const returned = ThreeDS.returnedToken(payer);
     if (returned) {
       // Back from the bank's full-page challenge: the service asks NetValve for the result.
       Storefront.showResult("checking", "Your bank is verifying the payment…");
       let answer;
       try {
-        answer = await ThreeDS.finish(cartId, returned);
+        answer = await ThreeDS.finish(payer, returned);
       } catch (error) {
         await recover("checking");
         return;
@@ -253,13 +262,13 @@
     }
     let status;
     try {
-      status = await Storefront.paymentStatus(cartId);
+      status = await Storefront.paymentStatus(payer);
     } catch (error) {
       status = "unreachable";
     }
-    const inFlight = (status === "pending" || status === "unknown") && !Storefront.hostedPageAbandoned(cartId);
+    const inFlight = (status === "pending" || status === "unknown") && !Storefront.hostedPageAbandoned(payer.id);
     if (status === "captured" || status === "authorized" || inFlight) {
-      // Paid, or being paid: never offer a second payment for the same cart.
+      // Paid, or being paid: never offer a second payment for the same cart (or collection).
       if (status === "pending" || status === "unknown") {
         await recover("pending");
       } else {

@@ -4,27 +4,30 @@
 
 (async () => {
   const way = window.location.pathname.split("/").filter(Boolean).pop();
-  const cartId = Storefront.cartId();
+  const payer = Storefront.rememberedPayer() || { field: "cart_id", id: Storefront.cartId(), orderId: null };
   const back = document.getElementById("back-to-checkout");
   const APPROVED = new Set(["captured", "authorized"]);
 
   function offerCheckout(label) {
-    back.href = "/?cart_id=" + encodeURIComponent(cartId);
+    back.href = Storefront.payAgainUrl(payer);
     back.textContent = label;
     back.hidden = false;
   }
 
-  if (!cartId) {
+  if (!payer.id) {
     Storefront.showResult("error", "We do not know which cart this payment was for. Please contact the store.");
     return;
   }
-  document.getElementById("cart-id").textContent = cartId;
+  if (payer.field === "payment_collection_id") {
+    document.getElementById("payer-label").textContent = "Payment";
+  }
+  document.getElementById("cart-id").textContent = payer.id;
   if (way === "pending") {
     Storefront.showResult("pending");
   }
   // Success and pending wait for a settled status; a failed or cancelled way back only needs to learn that
   // nothing was approved after all (the status never says less than the truth).
-  const status = await Storefront.pollStatus(cartId, (current, attempt) => {
+  const status = await Storefront.pollStatus(payer, (current, attempt) => {
     if (APPROVED.has(current) || current === "error" || current === "canceled" || current === "refunded") {
       return true;
     }
@@ -47,11 +50,11 @@
       "We cannot reach the store right now. Please do not pay again: reload this page in a minute."
     );
   } else if (way === "cancel") {
-    Storefront.hostedPageAbandoned(cartId, true);
+    Storefront.hostedPageAbandoned(payer.id, true);
     Storefront.showResult("cancelled");
     offerCheckout("Back to checkout");
   } else if (way === "failed" || status === "error" || status === "canceled") {
-    Storefront.hostedPageAbandoned(cartId, true);
+    Storefront.hostedPageAbandoned(payer.id, true);
     Storefront.showResult("declined", "Your payment did not go through. No money was taken. Please try again.");
     offerCheckout("Try again");
   } else {

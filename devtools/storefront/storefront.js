@@ -1,9 +1,13 @@
 /* What every page of the demo storefront shares: its configuration, calls to the payment service with the
-   publishable key (never the service key), the payment status, and the words a shopper reads. */
+   publishable key (never the service key), what the page pays (a cart, or an order's payment collection from
+   Medusa's payment link), the payment status, and the words a shopper reads. */
 "use strict";
 
 const Storefront = (() => {
   const CART_KEY = "netvalve-demo-cart";
+  const PAYER_KEY = "netvalve-demo-payer";
+  // Medusa's admin copies this link for an order's payment collection: <storefront>/payment-collection/<id>.
+  const PAYMENT_LINK_PATH = /^\/payment-collection\/([A-Za-z0-9_]+)$/;
   const POLL_INTERVAL_MS = 1000;
   const POLL_ATTEMPTS = 90;
   let configPromise = null;
@@ -63,9 +67,9 @@ const Storefront = (() => {
     return { status: response.status, ok: response.ok, data };
   }
 
-  /* The payment status of a cart: a Medusa status, "none" when no payment exists; rejects when unreachable. */
-  async function paymentStatus(cartId) {
-    const answer = await call("GET", "/status?cart_id=" + encodeURIComponent(cartId));
+  /* The payment status of a payer: a Medusa status, "none" when no payment exists; rejects when unreachable. */
+  async function paymentStatus(payer) {
+    const answer = await call("GET", "/status?" + payer.field + "=" + encodeURIComponent(payer.id));
     if (answer.ok && answer.data && answer.data.status) {
       return answer.data.status;
     }
@@ -80,11 +84,11 @@ const Storefront = (() => {
   }
 
   /* Ask for the status until `settled(status)` says so; unreachable answers count as "unreachable". */
-  async function pollStatus(cartId, settled) {
+  async function pollStatus(payer, settled) {
     let last = "unreachable";
     for (let attempt = 0; attempt < POLL_ATTEMPTS; attempt += 1) {
       try {
-        last = await paymentStatus(cartId);
+        last = await paymentStatus(payer);
       } catch (error) {
         last = "unreachable";
       }
@@ -114,6 +118,40 @@ const Storefront = (() => {
     return window.localStorage.getItem(CART_KEY);
   }
 
+  /* What this page pays, as the service's routes name it: the payment link's collection (with the order it
+     belongs to, as the link says), else the cart. */
+  function payer() {
+    const link = PAYMENT_LINK_PATH.exec(window.location.pathname);
+    if (link) {
+      const orderId = new URLSearchParams(window.location.search).get("order_id");
+      return { field: "payment_collection_id", id: link[1], orderId };
+    }
+    return { field: "cart_id", id: cartId(), orderId: null };
+  }
+
+  /* The hosted page sends the shopper back to one page for every payer: it says whom it paid for. */
+  function rememberPayer(payer) {
+    window.localStorage.setItem(PAYER_KEY, JSON.stringify(payer));
+  }
+
+  function rememberedPayer() {
+    try {
+      const payer = JSON.parse(window.localStorage.getItem(PAYER_KEY) || "null");
+      return payer && payer.field && payer.id ? payer : null;
+    } catch (error) {
+      return null;
+    }
+  }
+
+  /* Where the shopper pays again for this payer. */
+  function payAgainUrl(payer) {
+    if (payer.field === "payment_collection_id") {
+      const order = payer.orderId ? "?order_id=" + encodeURIComponent(payer.orderId) : "";
+      return "/payment-collection/" + encodeURIComponent(payer.id) + order;
+    }
+    return "/?cart_id=" + encodeURIComponent(payer.id);
+  }
+
   /* The shopper came back from the hosted page without paying: the order NetValve still holds open for the
      cart is no payment in flight, so the checkout may offer the card form again. */
   function hostedPageAbandoned(cart, abandoned) {
@@ -129,5 +167,17 @@ const Storefront = (() => {
     return abandoned;
   }
 
-  return { call, cartId, hostedPageAbandoned, paymentStatus, pollStatus, showResult, OUTCOME_OF_STATUS };
+  return {
+    call,
+    cartId,
+    hostedPageAbandoned,
+    payAgainUrl,
+    payer,
+    paymentStatus,
+    pollStatus,
+    rememberPayer,
+    rememberedPayer,
+    showResult,
+    OUTCOME_OF_STATUS,
+  };
 })();

@@ -26,8 +26,14 @@ const ThreeDS = (() => {
     return new URLSearchParams(window.location.search).get("threeds") === "redirect";
   }
 
-  function returnUrl(cartId) {
-    return window.location.origin + "/?cart_id=" + encodeURIComponent(cartId) + "&threeds_return=1";
+  /* This page again, for the payer it pays, marked as the way back from the bank. */
+  function returnUrl(payer) {
+    const params = new URLSearchParams(window.location.search);
+    if (payer.field === "cart_id") {
+      params.set("cart_id", payer.id);
+    }
+    params.set("threeds_return", "1");
+    return window.location.origin + window.location.pathname + "?" + params.toString();
   }
 
   /* Open `url` in a frame inside `slot` and resolve with NetValve's postMessage from that frame. */
@@ -53,19 +59,19 @@ const ThreeDS = (() => {
     });
   }
 
-  async function finish(cartId, token) {
-    return Storefront.call("POST", "/threeds/finish", { cart_id: cartId, payment_token: token });
+  async function finish(payer, token) {
+    return Storefront.call("POST", "/threeds/finish", { [payer.field]: payer.id, payment_token: token });
   }
 
   /* Do what `action` asks, then ask the service to go on; the service's answer, or null when the page is
      leaving for a full-page challenge. */
-  async function run(action, cartId, token) {
+  async function run(action, payer, token) {
     if (action.type === "threeds_device_data") {
       await frameMessage(action.url, document.getElementById("threeds-device-data"));
-      return finish(cartId, token);
+      return finish(payer, token);
     }
     if (action.mode === "redirect") {
-      window.sessionStorage.setItem(TOKEN_KEY + cartId, token);
+      window.sessionStorage.setItem(TOKEN_KEY + payer.id, token);
       window.location.assign(action.url);
       return null;
     }
@@ -73,17 +79,17 @@ const ThreeDS = (() => {
     section.hidden = false;
     await frameMessage(action.url, document.getElementById("threeds-challenge"));
     section.hidden = true;
-    return finish(cartId, token);
+    return finish(payer, token);
   }
 
   /* Back from a full-page challenge: the token kept before leaving, or null when this is no such return. */
-  function returnedToken(cartId) {
+  function returnedToken(payer) {
     const params = new URLSearchParams(window.location.search);
-    const token = window.sessionStorage.getItem(TOKEN_KEY + cartId);
+    const token = window.sessionStorage.getItem(TOKEN_KEY + payer.id);
     if (!params.has("threeds_return") || !token) {
       return null;
     }
-    window.sessionStorage.removeItem(TOKEN_KEY + cartId);
+    window.sessionStorage.removeItem(TOKEN_KEY + payer.id);
     params.delete("threeds_return");
     ["result", "transID", "threeDsStatus"].forEach((name) => params.delete(name));
     window.history.replaceState(null, "", window.location.pathname + "?" + params.toString());

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 from typing import Annotated
 
@@ -18,11 +19,23 @@ from netvalve_sandbox.state import Chargeback
 from netvalve_sandbox.wire import NetvalveJSONResponse, now
 
 
+class ClockRequest(BaseModel):
+    offset_seconds: float = Field(ge=0, le=400 * 24 * 3600)
+
+
 class ChargebackRequest(BaseModel):
     transactionId: int
     amount: Decimal | None = Field(default=None, gt=0)
     type: str = "Chargeback"
     source: str = "CB-Alert"
+
+
+def _clock(sandbox: Sandbox) -> dict[str, object]:
+    return {
+        "offset_seconds": sandbox.gateway.clock_offset.total_seconds(),
+        "today": sandbox.gateway.today().isoformat(),
+        "authorization_lifetime_days": sandbox.settings.authorization_lifetime_days,
+    }
 
 
 def control_router(sandbox: Sandbox) -> APIRouter:
@@ -109,6 +122,19 @@ def control_router(sandbox: Sandbox) -> APIRouter:
             body = chargeback_body(txn, recorded, sandbox.settings, moment)
         sandbox.webhooks.emit(body)
         return NetvalveJSONResponse(body)
+
+    @router.get("/clock")
+    async def get_clock() -> Response:
+        return NetvalveJSONResponse(_clock(sandbox))
+
+    @router.put("/clock")
+    async def put_clock(request: ClockRequest) -> Response:
+        """Run the gateway's calendar ahead of the wall clock by `offset_seconds`: an authorization older than
+        `authorization_lifetime_days` by that calendar has lapsed, and its capture is declined `BNK_2001`.
+        `/_sandbox/reset` sets it back to 0."""
+        async with sandbox.ledger.lock:
+            sandbox.gateway.clock_offset = timedelta(seconds=request.offset_seconds)
+            return NetvalveJSONResponse(_clock(sandbox))
 
     @router.post("/reset")
     async def reset() -> Response:

@@ -17,7 +17,15 @@ from tests.support.stack import APPROVED_CARD, DECLINED_CARD, OpenScripted, Stac
 from tests.support.threeds import AUTHENTICATION_FAILED_CARD, BROWSER, FRICTIONLESS_CARD, SHOP
 
 API = "/api/v1/netvalve"
-MINIMAL_PAY_ANSWER = {"cart_id", "payment_session_id", "status", "currency_code", "amount"}
+# The payer's ids (a cart's, or a payment collection's without a cart), then the outcome.
+MINIMAL_PAY_ANSWER = {
+    "cart_id",
+    "payment_collection_id",
+    "payment_session_id",
+    "status",
+    "currency_code",
+    "amount",
+}
 PROXY = {"trusted_proxies": "127.0.0.1/32"}
 
 

@@ -26,6 +26,8 @@ from tests.support.threeds import (
     MASTERCARD_CHALLENGE,
     PROVIDER_ERROR_CARD,
     SHOP,
+    answer_challenge,
+    page_token,
     pay,
     sales,
 )
@@ -52,23 +54,6 @@ async def finish(stack: Stack, cart: CartRows, token: str) -> httpx.Response:
         "/api/v1/netvalve/threeds/finish",
         json={"cart_id": cart.cart_id, "payment_token": token},
         headers=stack.storefront,
-    )
-
-
-def page_token(url: str) -> str:
-    return parse_qs(urlsplit(url).query)["token"][0]
-
-
-async def answer_challenge(stack: Stack, next_action: dict[str, Any], action: str) -> httpx.Response:
-    """What the shopper's browser does on the challenge page: open it, press a button."""
-    token = page_token(next_action["url"])
-    page = await stack.nv.get("/3ds/challenge", params={"token": token})
-    assert page.status_code == 200
-    assert 'value="complete"' in page.text
-    return await stack.nv.post(
-        "/3ds/challenge",
-        content=f"token={token}&action={action}",
-        headers={"content-type": "application/x-www-form-urlencoded"},
     )
 
 

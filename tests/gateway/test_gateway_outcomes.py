@@ -26,6 +26,8 @@ class TestClassifyCode:
             # S3 took BNK_2000 ("Refer To Card Issuer") for an approval; it is a decline.
             ("BNK_2000", "APPROVED", Outcome.SOFT_DECLINE),
             ("BNK_2000", None, Outcome.SOFT_DECLINE),
+            # "Amount No Longer Available": what a capture meets once the issuer released the hold.
+            ("BNK_2001", "SOFT DECLINE", Outcome.AUTHORIZATION_EXPIRED),
             ("GTW_2045", "SOFT DECLINE", Outcome.ALREADY_REFUNDED),
             ("GTW_2046", "SOFT DECLINE", Outcome.ALREADY_CAPTURED),
             ("GTW_2047", "SOFT DECLINE", Outcome.ALREADY_CANCELLED),

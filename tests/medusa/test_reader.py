@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from app.db.medusa import MedusaPool
-from app.repositories import medusa as medusa_sql
+from app.repositories import medusa_sql
 from app.repositories.medusa import MedusaReader
 from app.repositories.medusa_rows import MedusaAddress, PublishableKey
 from devtools.medusa_rows import (
@@ -396,6 +396,6 @@ async def test_reader_transactions_are_read_only_even_on_a_writable_pool(db: str
 
 
 def test_the_statements_read_exactly_the_tables_the_read_only_role_is_granted() -> None:
-    statements = [sql for name, sql in vars(medusa_sql).items() if name[0] == "_" and isinstance(sql, str)]
-    read = {table for sql in statements for table in re.findall(r"\b(?:FROM|JOIN)\s+([a-z_]+)", sql)}
+    statements = [sql for name, sql in vars(medusa_sql).items() if name.isupper() and isinstance(sql, str)]
+    read = {table for sql in statements for table in re.findall(r'\b(?:FROM|JOIN)\s+("?[a-z_]+"?)', sql)}
     assert read == set(medusa_sql.TABLES_READ)

@@ -19,6 +19,8 @@ from app.repositories.medusa import MedusaReader
 from devtools.medusa_rows import (
     create_api_key,
     create_cart,
+    create_order,
+    create_order_collection,
     create_payment_session,
     create_publishable_key,
     soft_delete_link,
@@ -125,7 +127,9 @@ def test_fixture_declares_the_tables_the_reader_needs() -> None:
         "cart_payment_collection",
         "customer",
         "order",
+        "order_address",
         "order_cart",
+        "order_payment_collection",
         "payment_collection",
         "payment_session",
     } <= set(FIXTURE_TABLES)
@@ -217,6 +221,30 @@ async def test_completed_and_unlinked_carts_on_the_reference_schema(
     assert unlinked_cart.payment_collection_id is None
     assert unlinked_cart.amount_due is None
     assert await reference_reader.get_cart("cart_01JUNKNOWN0000000000000000") is None
+
+
+async def test_get_collection_of_an_order_on_the_reference_schema(
+    reference_reader: MedusaReader, reference_conn: asyncpg.Connection
+) -> None:
+    order = await create_order(reference_conn, sales_channel_id="sc_eu")
+    rows = await create_order_collection(reference_conn, order.order_id, amount=Decimal("23.7881"))
+    cart = await create_cart(reference_conn, completed=True)
+    assert cart.payment_collection_id is not None
+
+    collection = await reference_reader.get_collection(rows.payment_collection_id)
+
+    assert collection is not None
+    assert (collection.order_id, collection.order_status) == (order.order_id, "pending")
+    assert collection.amount_due == Decimal("23.7881")
+    assert collection.currency_code == "EUR"
+    assert collection.sales_channel_id == "sc_eu"
+    assert collection.billing_address is not None
+    assert collection.billing_address.last_name == "Hopper"
+    assert collection.payment_session is not None
+    assert collection.payment_session.id == rows.payment_session_id
+    assert await reference_reader.get_collection_sales_channel(rows.payment_collection_id) == "sc_eu"
+    # The cart's own collection, linked to its order too, is the cart's to pay.
+    assert await reference_reader.get_collection(cart.payment_collection_id) is None
 
 
 async def test_get_payment_session_on_the_reference_schema(

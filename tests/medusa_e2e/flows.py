@@ -104,6 +104,37 @@ class E2E:
             headers=self.storefront_headers(key),
         )
 
+    async def pay_collection(
+        self, payment_collection_id: str, payment_session_id: str, card: str = APPROVED_CARD
+    ) -> httpx.Response:
+        """What the payment-link page does for a collection without a cart (an order edit's, an exchange's):
+        a hosted-fields session for the collection, the card typed into the fields, ``/payment``."""
+        ids = {"payment_collection_id": payment_collection_id, "payment_session_id": payment_session_id}
+        session = await self.service.post(
+            "/api/v1/netvalve/hpf/session", json=ids, headers=self.storefront_headers()
+        )
+        assert session.status_code == 200, session.text
+        token: str = body(session)["hpf"]["payment_token"]
+        card_fields = {"cardNumber": card, "expiryMonth": "12", "expiryYear": "2030", "cvv": "123"}
+        tokenized = await self.nv.post("/_sandbox/tokenize", json={"paymentToken": token, **card_fields})
+        assert tokenized.status_code == 200, tokenized.text
+        return await self.service.post(
+            "/api/v1/netvalve/payment",
+            json={**ids, "payment_token": token},
+            headers=self.storefront_headers(),
+        )
+
+    async def status_of_session(self, payment_session_id: str) -> dict[str, Any]:
+        """The service's ledger for a payment session (a cart's or a collection's), as the backend sees it."""
+        response = await self.service.get(
+            "/api/v1/netvalve/status",
+            params={"payment_session_id": payment_session_id},
+            headers={"authorization": f"Bearer {SERVICE_KEY}"},
+        )
+        assert response.status_code == 200, response.text
+        answer: dict[str, Any] = body(response)
+        return answer
+
     async def complete(self, checkout: Checkout, shop: Storefront | None = None) -> MedusaOrder:
         """``POST /store/carts/{id}/complete`` as the storefront does once the service said paid."""
         response = await (shop or self.shop).complete(checkout.cart_id)

@@ -64,6 +64,7 @@ class Catalog:
     publishable_key: str
     variant_id: str
     shipping_option_id: str
+    location_id: str
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,25 @@ class MedusaPayment:
     captured_at: str | None
     canceled_at: str | None
     payment_session_id: str
+
+
+@dataclass(frozen=True)
+class OrderSummary:
+    """The order's money state (``order_summary`` of its current version)."""
+
+    pending_difference: Decimal
+    paid_total: Decimal
+    refunded_total: Decimal
+    payment_status: str
+
+
+@dataclass(frozen=True)
+class MedusaCollection:
+    id: str
+    status: str
+    amount: Decimal
+    captured: Decimal
+    created_at: str
 
 
 @dataclass(frozen=True)
@@ -217,7 +237,34 @@ class Admin:
             publishable_key=key["token"],
             variant_id=product["variants"][0]["id"],
             shipping_option_id=option["id"],
+            location_id=location["id"],
         )
+
+    async def variant(self, catalog: Catalog, title: str, unit_price: Decimal) -> str:
+        """Another product of the catalog's sales channel at ``unit_price`` EUR; its variant's id."""
+        profiles = await self.get("/admin/shipping-profiles", type="default")
+        product = (
+            await self.post(
+                "/admin/products",
+                {
+                    "title": title,
+                    "status": "published",
+                    "shipping_profile_id": profiles["shipping_profiles"][0]["id"],
+                    "sales_channels": [{"id": catalog.sales_channel_id}],
+                    "options": [{"title": "Size", "values": ["One"]}],
+                    "variants": [
+                        {
+                            "title": "One",
+                            "options": {"Size": "One"},
+                            "manage_inventory": False,
+                            "prices": [{"currency_code": "eur", "amount": json_number(unit_price)}],
+                        }
+                    ],
+                },
+            )
+        )["product"]
+        variant_id: str = product["variants"][0]["id"]
+        return variant_id
 
     async def tax_region(self, country: str, rate: Decimal) -> None:
         """Tax for ``country`` at a default ``rate`` percent, computed by Medusa's own system provider; the
@@ -286,6 +333,103 @@ class Admin:
     async def cancel_order(self, order_id: str) -> httpx.Response:
         return await self.client.post(f"/admin/orders/{order_id}/cancel", json={})
 
+    # --- after the checkout: order edits, fulfillments, returns and exchanges, as the admin dashboard does
+
+    async def items(self, order_id: str) -> list[dict[str, Any]]:
+        """The order's current line items (``id``, ``variant_id``, ``quantity``, ``unit_price``)."""
+        order = (await self.get(f"/admin/orders/{order_id}", fields="id,*items"))["order"]
+        items: list[dict[str, Any]] = order["items"]
+        return items
+
+    async def summary(self, order_id: str) -> OrderSummary:
+        order = (await self.get(f"/admin/orders/{order_id}", fields="id,summary,payment_status"))["order"]
+        totals = order["summary"]
+        return OrderSummary(
+            pending_difference=Decimal(totals["pending_difference"]),
+            paid_total=Decimal(totals["paid_total"]),
+            refunded_total=Decimal(totals["refunded_total"]),
+            payment_status=order["payment_status"],
+        )
+
+    async def collections(self, order_id: str) -> list[MedusaCollection]:
+        """Every payment collection of the order (``order_payment_collection``), oldest first."""
+        collections = "*payment_collections"
+        fields = f"id,{collections},{collections}.payments,{collections}.payments.captures"
+        order = (await self.get(f"/admin/orders/{order_id}", fields=fields))["order"]
+        found = [
+            MedusaCollection(
+                id=c["id"],
+                status=c["status"],
+                amount=Decimal(c["amount"]),
+                captured=sum(
+                    (Decimal(x["amount"]) for p in c.get("payments") or [] for x in p.get("captures") or []),
+                    Decimal(0),
+                ),
+                created_at=c["created_at"],
+            )
+            for c in order["payment_collections"]
+        ]
+        return sorted(found, key=lambda c: c.created_at)
+
+    async def edit_order(self, order_id: str) -> None:
+        """``POST /admin/order-edits``: the order edit's later routes are keyed by the order's id."""
+        await self.post("/admin/order-edits", {"order_id": order_id})
+
+    async def edit_add_item(self, order_id: str, variant_id: str, quantity: int = 1) -> None:
+        items = [{"variant_id": variant_id, "quantity": quantity}]
+        await self.post(f"/admin/order-edits/{order_id}/items", {"items": items})
+
+    async def edit_item_quantity(self, order_id: str, item_id: str, quantity: int) -> None:
+        await self.post(f"/admin/order-edits/{order_id}/items/item/{item_id}", {"quantity": quantity})
+
+    async def confirm_edit(self, order_id: str) -> None:
+        await self.post(f"/admin/order-edits/{order_id}/request", {})
+        await self.post(f"/admin/order-edits/{order_id}/confirm", {})
+
+    async def fulfill(self, order_id: str, catalog: Catalog) -> None:
+        """Fulfil every item (returns and exchanges take back only what was fulfilled)."""
+        items = [{"id": i["id"], "quantity": i["quantity"]} for i in await self.items(order_id)]
+        await self.post(
+            f"/admin/orders/{order_id}/fulfillments", {"items": items, "location_id": catalog.location_id}
+        )
+
+    async def return_items(self, order_id: str, catalog: Catalog, items: list[dict[str, Any]]) -> None:
+        """A return of ``items`` (``{id, quantity}``), requested and then received in full."""
+        where = {"order_id": order_id, "location_id": catalog.location_id}
+        created = await self.post("/admin/returns", where)
+        return_id = created["return"]["id"]
+        await self.post(f"/admin/returns/{return_id}/request-items", {"items": items})
+        await self.post(f"/admin/returns/{return_id}/request", {})
+        await self.receive(return_id, items)
+
+    async def receive(self, return_id: str, items: list[dict[str, Any]]) -> None:
+        """The returned ``items`` arrive at the warehouse: Medusa credits them to the order then."""
+        await self.post(f"/admin/returns/{return_id}/receive", {})
+        await self.post(f"/admin/returns/{return_id}/receive-items", {"items": items})
+        await self.post(f"/admin/returns/{return_id}/receive/confirm", {})
+
+    async def exchange(
+        self, order_id: str, catalog: Catalog, inbound: list[dict[str, Any]], outbound: list[dict[str, Any]]
+    ) -> None:
+        """An exchange: ``inbound`` items (``{id, quantity}``) come back, ``outbound`` ones
+        (``{variant_id, quantity}``) go out with the catalog's shipping option; then it is requested and the
+        inbound items are received (Medusa charges the outbound items at once, credits the inbound ones only
+        when they arrive, and sets the order's unpaid collection to the difference then)."""
+        created = await self.post("/admin/exchanges", {"order_id": order_id})
+        exchange_id = created["exchange"]["id"]
+        await self.post(
+            f"/admin/exchanges/{exchange_id}/inbound/items",
+            {"items": inbound, "location_id": catalog.location_id},
+        )
+        await self.post(f"/admin/exchanges/{exchange_id}/outbound/items", {"items": outbound})
+        await self.post(
+            f"/admin/exchanges/{exchange_id}/outbound/shipping-method",
+            {"shipping_option_id": catalog.shipping_option_id, "custom_amount": 0},
+        )
+        await self.post(f"/admin/exchanges/{exchange_id}/request", {})
+        exchange = (await self.get(f"/admin/exchanges/{exchange_id}", fields="id,return_id"))["exchange"]
+        await self.receive(exchange["return_id"], inbound)
+
     async def aclose(self) -> None:
         await self.client.aclose()
 
@@ -353,6 +497,20 @@ class Storefront:
             payment_collection_id=collection["id"],
             payment_session_id=sessions[0]["id"],
         )
+
+    async def collection_session(self, payment_collection_id: str) -> str:
+        """A netvalve payment session on a collection that has no cart (an order edit's, an exchange's), as
+        the payment-link page makes it; its id."""
+        collection = (
+            await self.post(
+                f"/store/payment-collections/{payment_collection_id}/payment-sessions",
+                {"provider_id": PROVIDER_ID},
+            )
+        )["payment_collection"]
+        sessions = [s for s in collection["payment_sessions"] if s["provider_id"] == PROVIDER_ID]
+        assert len(sessions) == 1, collection
+        session_id: str = sessions[0]["id"]
+        return session_id
 
     async def complete(self, cart_id: str) -> httpx.Response:
         return await self.client.post(f"/store/carts/{cart_id}/complete", json={})

@@ -349,6 +349,26 @@ async def test_capture_state_rules(sandbox: Harness) -> None:
     assert missing_id.json()[0]["responseCode"] == "GTW_2048"
 
 
+async def test_a_capture_after_the_authorization_lapsed_is_declined_amount_no_longer_available(
+    sandbox: Harness,
+) -> None:
+    """The issuer releases a hold after `authorization_lifetime_days` (10 by default) by the gateway's
+    calendar, which `PUT /_sandbox/clock` runs ahead; the capture is then recorded declined with BNK_2001."""
+    young = (await sandbox.authorize(amount="25.00")).json()["transactionID"]
+    await sandbox.post("/capture", {"transactionID": young, "amount": Decimal("25.00")})
+    old = (await sandbox.authorize(amount="25.00")).json()["transactionID"]
+    moved = await sandbox.client.put("/_sandbox/clock", json={"offset_seconds": 10 * 24 * 3600 + 60})
+    assert moved.json()["offset_seconds"] == 10 * 24 * 3600 + 60
+
+    capture = (await sandbox.post("/capture", {"transactionID": old, "amount": Decimal("25.00")})).json()
+
+    assert (capture["responseCode"], capture["responseCodeType"]) == ("BNK_2001", "SOFT DECLINE")
+    assert capture["responseMessage"] == "Amount No Longer Available."
+    assert [(t["type"], t["responseCode"]) for t in await sandbox.ledger()][-1] == ("CAPTURE", "BNK_2001")
+    await sandbox.client.post("/_sandbox/reset")
+    assert (await sandbox.client.get("/_sandbox/clock")).json()["offset_seconds"] == 0
+
+
 async def test_cancel_rules(sandbox: Harness) -> None:
     auth_id = (await sandbox.authorize(amount="40.00")).json()["transactionID"]
 

@@ -4,6 +4,7 @@ the ``/payment`` that starts an authentication."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -41,3 +42,20 @@ async def pay(stack: Stack, cart: CartRows, token: str, **extra: Any) -> httpx.R
 
 async def sales(stack: Stack) -> list[dict[str, Any]]:
     return [t for t in await stack.sandbox_transactions() if t["type"] == "SALE"]
+
+
+def page_token(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["token"][0]
+
+
+async def answer_challenge(stack: Stack, next_action: dict[str, Any], action: str) -> httpx.Response:
+    """What the shopper's browser does on the challenge page: open it, press a button."""
+    token = page_token(next_action["url"])
+    page = await stack.nv.get("/3ds/challenge", params={"token": token})
+    assert page.status_code == 200
+    assert 'value="complete"' in page.text
+    return await stack.nv.post(
+        "/3ds/challenge",
+        content=f"token={token}&action={action}",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )

@@ -1,4 +1,5 @@
-"""Pay for a cart with the HPF token: NetValve ``/sale`` (or ``/authorize`` in manual-capture mode)."""
+"""Pay for a cart (or a payment collection without one) with the HPF token: NetValve ``/sale`` (or
+``/authorize`` in manual-capture mode)."""
 
 from __future__ import annotations
 
@@ -33,8 +34,11 @@ router = APIRouter()
             Forbidden,
             UnprocessableRequest,
             errors.CartNotFound,
+            errors.PaymentCollectionNotFound,
             errors.PaymentSessionNotFound,
             errors.CartCompleted,
+            errors.PaymentCollectionPaid,
+            errors.PaymentCollectionCanceled,
             errors.PaymentCollectionMissing,
             errors.CurrencyNotConfigured,
             errors.InvalidAmount,
@@ -71,8 +75,11 @@ async def pay(body: PayRequest, request: Request, service: ServiceDep, caller: S
                 caller,
                 body.browser,
                 body.threeds_return_url,
+                payment_collection_id=body.payment_collection_id,
             )
         return answer_response(answer)
 
-    # Scoped by key and cart: every shopper shares the publishable key, and none may occupy another's key.
-    return await run_idempotent(request, f"payment:{caller.key_id}:{body.cart_id}", handler)
+    # Scoped by key and cart (or collection): every shopper shares the publishable key, and none may occupy
+    # another's key.
+    payer = body.cart_id or body.payment_collection_id
+    return await run_idempotent(request, f"payment:{caller.key_id}:{payer}", handler)

@@ -33,16 +33,21 @@ _IDENTIFIERS_PARAMETER: dict[str, Any] = {
     "required": True,
     "style": "form",
     "explode": True,
-    "description": "At least one of transaction_id, payment_session_id and cart_id, as query parameters.",
+    "description": (
+        "At least one of transaction_id, payment_session_id, cart_id and payment_collection_id (not both of "
+        "the last two), as query parameters."
+    ),
     "schema": {
         "type": "object",
         "properties": {
             "transaction_id": {"type": "integer", "minimum": 1, "maximum": MAX_SAFE_INTEGER},
             "payment_session_id": TypeAdapter(MedusaId).json_schema(),
             "cart_id": TypeAdapter(MedusaId).json_schema(),
+            "payment_collection_id": TypeAdapter(MedusaId).json_schema(),
         },
         "additionalProperties": False,
         "minProperties": 1,
+        "not": {"required": ["cart_id", "payment_collection_id"]},
     },
 }
 
@@ -83,7 +88,7 @@ async def status(
     ] = False,
 ) -> StatusResponse | StorefrontStatusResponse:
     """A service key sees amounts and ids; a publishable key sees only the status, of its own sales
-    channels' carts, and no amount even in an error.
+    channels' carts and orders, and no amount even in an error.
 
     A payment whose outcome is open (pending, unknown, an operation in flight) is looked up in NetValve; a
     settled one answers from the ledger, which webhooks and reconciliation keep current, so that polling
@@ -98,6 +103,7 @@ async def status(
             query.cart_id,
             refresh=refresh and caller.kind is CallerKind.SERVICE,
             caller=caller,
+            payment_collection_id=query.payment_collection_id,
         )
     if caller.kind is CallerKind.SERVICE:
         return result

@@ -34,8 +34,11 @@ router = APIRouter()
             Forbidden,
             UnprocessableRequest,
             errors.CartNotFound,
+            errors.PaymentCollectionNotFound,
             errors.PaymentSessionNotFound,
             errors.CartCompleted,
+            errors.PaymentCollectionPaid,
+            errors.PaymentCollectionCanceled,
             errors.PaymentCollectionMissing,
             errors.CurrencyNotConfigured,
             errors.InvalidAmount,
@@ -66,8 +69,15 @@ async def finish_threeds(
     async def handler(key: str | None) -> Response:
         with answering(caller):
             answer = await service.threeds.finish(
-                body.cart_id, body.payment_session_id, body.payment_token, address, key, caller
+                body.cart_id,
+                body.payment_session_id,
+                body.payment_token,
+                address,
+                key,
+                caller,
+                payment_collection_id=body.payment_collection_id,
             )
         return answer_response(answer)
 
-    return await run_idempotent(request, f"threeds:{caller.key_id}:{body.cart_id}", handler)
+    payer = body.cart_id or body.payment_collection_id
+    return await run_idempotent(request, f"threeds:{caller.key_id}:{payer}", handler)
