@@ -86,10 +86,13 @@ async def pay_what_the_order_owes(e2e: E2E, order: MedusaOrder, owed: Decimal) -
     assert body(paid)["status"] == "captured", paid.text
 
     async def medusa_marks_it_paid() -> bool:
+        # Medusa shows the collection completed before it adds the order's transaction (a later step of
+        # its capture): the order's summary is waited for too.
         [collection] = [c for c in await e2e.admin.collections(order.id) if c.id == due.id]
-        return collection.status == "completed"
+        summary = await e2e.admin.summary(order.id)
+        return collection.status == "completed" and summary.pending_difference == 0
 
-    await wait_until(medusa_marks_it_paid, "the outbox's captured reaches Medusa for the collection")
+    await wait_until(medusa_marks_it_paid, "the outbox's captured reaches Medusa's collection and order")
     [collection] = [c for c in await e2e.admin.collections(order.id) if c.id == due.id]
     after = await e2e.admin.summary(order.id)
     assert after.pending_difference == 0, after
