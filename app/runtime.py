@@ -23,8 +23,16 @@ logger = logging.getLogger(__name__)
 
 
 def netvalve_service(state: State) -> NetValveService:
+    """The service graph, built once for what the lifespan opened (it holds no request's state) and built
+    again only when one of those parts is replaced."""
+    parts = (state.settings, state.sessionmaker, state.autocommit, state.medusa_pool, state.gateway)
+    wired: tuple[tuple[object, ...], NetValveService] | None = getattr(state, "netvalve_service", None)
+    if wired is not None and all(a is b for a, b in zip(wired[0], parts, strict=True)):
+        return wired[1]
     medusa = MedusaReader(state.medusa_pool, state.settings.medusa_pool_acquire_timeout_seconds)
-    return NetValveService(state.settings, state.sessionmaker, state.autocommit, medusa, state.gateway)
+    service = NetValveService(state.settings, state.sessionmaker, state.autocommit, medusa, state.gateway)
+    state.netvalve_service = (parts, service)
+    return service
 
 
 async def process_due_webhooks(state: State, limit: int = 20) -> int:

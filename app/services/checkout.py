@@ -34,7 +34,6 @@ class Checkout:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
         self.settings = ctx.settings
-        self.sessionmaker = ctx.sessionmaker
         self.carts = ctx.carts
         self.gateway = ctx.gateway
 
@@ -101,7 +100,7 @@ class Checkout:
         session = await self.gateway.initialize_hpf_session()
         if session.ok and session.details is not None:
             hpf = session.details
-            async with self.sessionmaker.begin() as db:
+            async with self.ctx.one_statement() as db:
                 await HpfTokenRepository(db).record_token(
                     token_digest(hpf.payment_token),
                     payer,

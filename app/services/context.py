@@ -22,5 +22,10 @@ class ServiceContext:
     gateway: NetValveClient
 
     @property
+    def one_statement(self) -> async_sessionmaker[AsyncSession]:
+        """A write that is one statement commits by itself: no BEGIN and COMMIT round trips around it."""
+        return self.reads
+
+    @property
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         return self.ledger.sessionmaker

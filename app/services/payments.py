@@ -69,6 +69,12 @@ class Payments:
                 assert bound is not None
                 return paid_answer(bound)
             existing = await repo.find_live_for(payer)
+            # Read with the rest, checked below once the cart is known to need a sale.
+            token_payer = (
+                await HpfTokenRepository(db).token_payer(token_digest(payment_token))
+                if payment_token is not None
+                else None
+            )
         if existing is not None and not await release_unpaid_hosted(self.ctx, existing):
             self.carts.check_unchanged(existing, cart)
             if isinstance(cart, MedusaCollection) and existing.authorized_minor > 0 and not is_open(existing):
@@ -88,8 +94,6 @@ class Payments:
                 amount=due.amount,
             )
             return Answer(waiting, is_open=False)
-        async with self.reads() as db:
-            token_payer = await HpfTokenRepository(db).token_payer(token_digest(payment_token))
         if token_payer is not None and token_payer != payer:
             raise errors.PaymentTokenCartMismatch()
         # Everything NetValve will be sent is checked before anything is recorded.

@@ -181,7 +181,7 @@ class WebhookProcessor:
             await self._retry_later(event.id, "no payment for this transaction yet")
             return
         # NetValve is the truth: only its answer moves the ledger, never the webhook body.
-        answered = await self.netvalve.settle(payment.id, refresh=True)
+        answered = _already_recorded(event, payment) or await self.netvalve.settle(payment.id, refresh=True)
         if not answered:
             await self._retry_later(event.id, "NetValve did not confirm the payment's state")
             return
@@ -301,6 +301,17 @@ class WebhookProcessor:
                     seconds=backoff_seconds(self.settings, event.attempts)
                 )
                 WEBHOOKS.labels("pending").inc()
+
+
+def _already_recorded(event: WebhookEvent, payment: Payment) -> bool:
+    """The event tells of the payment's own transaction what the ledger already holds from NetValve's
+    answer to our call: a look-up could teach nothing (a refund or a chargeback comes with events of its
+    own), so none is made."""
+    if payment.operation_in_flight is not None or event.netvalve_transaction_id is None:
+        return False
+    if event.netvalve_transaction_id != payment.netvalve_transaction_id:
+        return False
+    return LEDGER_ACTIONS.get(PaymentStatus(payment.status)) == medusa_action(event.event_name)
 
 
 def _finish(event: WebhookEvent, payment: Payment, action: str, problem: str | None = None) -> None:

@@ -323,3 +323,31 @@ async def test_authorize_capture_refund_made_in_netvalve_end_to_end(make_stack: 
     assert sorted(calls) == ["capture", "refund"]
     await deliver_due_outbox(stack.state, 10)
     assert len(stack.receiver.received) == 2
+
+
+async def test_an_event_the_ledger_already_holds_is_processed_without_a_look_up(stack: Stack) -> None:
+    """The sale's own PURCHASED after our call recorded the capture: NetValve is not asked again (it is
+    down here, and the event is processed all the same); an event telling something new still waits on it."""
+    sale = await stack.sandbox_sale("order-known")
+    txn = int(sale["transactionID"])
+    payment_id = await stack.add_payment(
+        netvalve_transaction_id=txn,
+        client_order_id="order-known",
+        status=PaymentStatus.CAPTURED,
+        authorized_minor=1250,
+        captured_minor=1250,
+    )
+    knobs = {"fault": "error=503", "fault_paths": ["/transaction", "/inquiry", "/order"]}
+    await stack.sandbox_client.put("/_sandbox/knobs", json=knobs)
+    await post_event(stack.client, event_body("PURCHASED", transaction_id=txn, client_order_id="order-known"))
+    refund = int((await stack.sandbox_post("/refund", {"transactionID": txn}))["transactionID"])
+    await post_event(
+        stack.client, event_body("REFUNDED", transaction_id=refund, client_order_id="order-known")
+    )
+
+    await process_due_webhooks(stack.state, 10)
+
+    statuses = {e.event_name: e.status for e in await stack.events()}
+    assert statuses == {"PURCHASED": "processed", "REFUNDED": "pending"}
+    assert [row.action for row in await stack.outbox()] == ["captured"]
+    assert (await stack.payment(payment_id)).refunded_minor == 0
