@@ -110,6 +110,10 @@ class LockedPayment:
         parent_transaction_id: int | None = None,
         idempotency_key: str | None = None,
     ) -> CallRef:
+        # Marked before the call's row is added: its flush writes the payment's changes in one UPDATE.
+        self.payment.operation_in_flight = operation
+        if operation in PAYMENT_OPERATIONS:
+            transition(self.payment, PaymentStatus.PENDING)
         call = await self.repo.add_call(
             self.payment,
             operation,
@@ -119,9 +123,6 @@ class LockedPayment:
             parent_transaction_id=parent_transaction_id,
             idempotency_key=idempotency_key,
         )
-        self.payment.operation_in_flight = operation
-        if operation in PAYMENT_OPERATIONS:
-            transition(self.payment, PaymentStatus.PENDING)
         return CallRef(self.payment.id, call.id)
 
     async def call(self, call_id: int) -> GatewayTransaction:

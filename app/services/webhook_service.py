@@ -154,7 +154,8 @@ class WebhookProcessor:
 
     async def process_due(self, limit: int) -> int:
         """Process up to ``limit`` due events; returns how many were claimed."""
-        async with self.sessionmaker.begin() as db:
+        # One statement: it commits by itself (each poll of an idle replica is one round trip).
+        async with self.netvalve.reads() as db:
             events = await WebhookRepository(db).claim_due_events(limit, CLAIM_LEASE)
         for event in events:
             try:
@@ -166,7 +167,7 @@ class WebhookProcessor:
         return len(events)
 
     async def _resolve(self, event: WebhookEvent) -> Payment | None:
-        async with self.sessionmaker() as db:
+        async with self.netvalve.reads() as db:
             repo = PaymentRepository(db)
             payment = None
             if event.netvalve_transaction_id is not None:
@@ -204,7 +205,7 @@ class WebhookProcessor:
     async def _dispute(self, event: WebhookEvent, payment_id: int) -> None:
         """A CHARGEBACK, once the ledger holds captured money (the sale's own webhook may come later) and
         NetValve's look-up of the payment's transaction carries it."""
-        async with self.sessionmaker() as db:
+        async with self.netvalve.reads() as db:
             repo = PaymentRepository(db)
             payment = await db.get(Payment, payment_id)
             assert payment is not None
