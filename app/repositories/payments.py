@@ -139,7 +139,8 @@ class PaymentRepository:
             )
             self.session.add(payment)
             await self.session.flush()
-            return await self.lock(payment.id)
+            # Our transaction's own new row: no other can see it, let alone lock it, before we commit.
+            return payment
         return await self.lock(existing.id)
 
     async def add_call(
