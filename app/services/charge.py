@@ -10,7 +10,7 @@ from app.core.config import CaptureMode
 from app.gateway import Refusal, Sale, Shopper, ThreeDSStep, UnsendableRequest, requests
 from app.models import Operation, Payment
 from app.repositories.medusa_rows import MedusaAddress
-from app.schemas.netvalve import PayResponse
+from app.schemas.payment import PayResponse
 from app.services import errors
 from app.services.attempts import open_attempt
 from app.services.carts import Due, Payable, order_description

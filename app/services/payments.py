@@ -11,7 +11,7 @@ from app.models import CallOutcome, Payment, PaymentStatus
 from app.repositories.hpf_tokens import HpfTokenRepository
 from app.repositories.medusa_rows import MedusaCollection
 from app.repositories.payments import OPEN_CALL_OUTCOMES, PaymentRepository
-from app.schemas.netvalve import BrowserInfo, PayResponse
+from app.schemas.payment import BrowserInfo, PayResponse
 from app.services import errors
 from app.services.attempts import release_unpaid_hosted
 from app.services.carts import Due, already_paid, is_paid_in_medusa, paid_in_medusa, payer_of

@@ -11,7 +11,8 @@ from pydantic import BaseModel
 
 from app.core.money import from_minor
 from app.models import Payment, PaymentStatus
-from app.schemas.netvalve import MoneyOperationResponse, PayResponse, StatusResponse
+from app.schemas.netvalve import MoneyOperationResponse, StatusResponse
+from app.schemas.payment import PayResponse
 
 # Payments whose outcome NetValve has yet to tell us.
 OPEN_STATUSES = frozenset({PaymentStatus.PENDING, PaymentStatus.UNKNOWN})

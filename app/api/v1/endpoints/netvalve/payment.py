@@ -17,7 +17,7 @@ from app.core.errors import (
     UnprocessableRequest,
     responses_for,
 )
-from app.schemas.netvalve import PayRequest, PayResponse
+from app.schemas.payment import PayRequest, PayResponse
 from app.services import errors
 
 router = APIRouter()
