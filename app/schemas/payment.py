@@ -55,6 +55,10 @@ class PayRequest(PayBase):
     model_config = ConfigDict(json_schema_extra=ONE_PAYER_SCHEMA)
 
     payment_token: str | None = Field(default=None, min_length=1, max_length=256)
+    # Save the card for the customer's next checkouts (their consent; a registered customer's cart only).
+    save_card: bool = False
+    # Pay with a card the customer saved, in place of ``payment_token``.
+    saved_card_id: str | None = Field(default=None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_]+$")
     browser: BrowserInfo | None = None
     # Where NetValve sends the browser back after a full-page challenge; an origin in STORE_CORS.
     threeds_return_url: str | None = Field(default=None, min_length=1, max_length=2048)
@@ -71,6 +75,12 @@ class PayRequest(PayBase):
                 )
         return data
 
+    @model_validator(mode="after")
+    def _one_card(self) -> PayRequest:
+        if self.saved_card_id is not None and (self.payment_token is not None or self.save_card):
+            raise ValueError("saved_card_id pays with a saved card: give no payment_token and no save_card")
+        return self
+
 
 class PayResponse(PayBase):
     """The outcome and nothing else: every shopper holds the publishable key, and card, transaction id and
@@ -79,6 +89,8 @@ class PayResponse(PayBase):
     status: PaymentStatus
     currency_code: str
     amount: Decimal
+    # The card this payment saved, when the shopper asked to save it (``save_card``).
+    saved_card_id: str | None = None
 
 
 class NextAction(BaseModel):

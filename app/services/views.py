@@ -80,6 +80,7 @@ def pay_response(payment: Payment) -> PayResponse:
         status=PaymentStatus(payment.status),
         currency_code=payment.currency,
         amount=_money(payment, payment.amount_minor),
+        saved_card_id=payment.saved_card_id if payment.save_card else None,
     )
 
 
