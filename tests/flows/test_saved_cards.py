@@ -3,11 +3,17 @@ merchant charging it; every refusal answered before NetValve hears anything."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from cryptography.fernet import Fernet
 
-from devtools.medusa_rows import WEBSHOP_SALES_CHANNEL, create_customer
+from devtools.medusa_rows import (
+    WEBSHOP_SALES_CHANNEL,
+    create_customer,
+    create_order,
+    create_order_collection,
+)
 from tests.support.saved_cards import VAULT, VAULT_KEY, gateway_token, issuing, pay, signed_in
 from tests.support.stack import OpenScripted, Stack
 
@@ -97,6 +103,9 @@ async def test_an_approved_card_is_saved_encrypted_and_listed_masked(scripted: O
     assert card["masked"] == "401200******5439"
     assert card["last4"] == "5439"
     assert (card["expiry_month"], card["expiry_year"], card["expired"]) == (12, 2030, False)
+    deleted = await stack.client.delete(f"{HOLDERS}/{holder.json()['id']}", headers=stack.service)
+    assert deleted.json()["cards_deleted"] == 1
+    assert await stack.conn.fetchval("SELECT count(*) FROM saved_cards WHERE id = $1", card_id) == 0
 
 
 async def test_the_customer_pays_a_second_cart_with_the_saved_card(scripted: OpenScripted) -> None:
@@ -163,3 +172,43 @@ async def test_a_card_of_another_channel_expired_or_deleted_pays_nothing(scripte
     assert after_delete.status_code == 404
     assert await stack.conn.fetchval("SELECT token_encrypted FROM saved_cards WHERE id = $1", card_id) is None
     assert len(await stack.sandbox_transactions()) == before
+
+
+async def test_the_merchant_charges_a_saved_card_for_the_customers_order(scripted: OpenScripted) -> None:
+    stack, transport = await scripted(**VAULT)
+    customer_id, card_id, _ = await _saved(stack, transport)
+    order = await create_order(stack.conn)
+    await stack.conn.execute('UPDATE "order" SET customer_id = $1 WHERE id = $2', customer_id, order.order_id)
+    collection = await create_order_collection(stack.conn, order.order_id, amount=Decimal("7.5"))
+    strangers = await create_order(stack.conn, email="stranger@example.com")
+    foreign = await create_order_collection(stack.conn, strangers.order_id)
+    path = f"/api/v1/netvalve/saved-cards/{card_id}/charges"
+    body = {"payment_collection_id": collection.payment_collection_id}
+    keyed = {**stack.service, "Idempotency-Key": "mit-1"}
+    before = len(await stack.sandbox_transactions())
+
+    no_key = await stack.client.post(path, json=body, headers=stack.service)
+    not_theirs = await stack.client.post(
+        path,
+        json={"payment_collection_id": foreign.payment_collection_id},
+        headers={**stack.service, "Idempotency-Key": "mit-foreign"},
+    )
+    await stack.conn.execute("UPDATE saved_cards SET initial_transaction_id = NULL WHERE id = $1", card_id)
+    no_consent = await stack.client.post(path, json=body, headers={**stack.service, "Idempotency-Key": "x"})
+    assert len(await stack.sandbox_transactions()) == before
+    await stack.conn.execute("UPDATE saved_cards SET initial_transaction_id = 1 WHERE id = $1", card_id)
+    charged = await stack.client.post(path, json=body, headers=keyed)
+    replayed = await stack.client.post(path, json=body, headers=keyed)
+
+    assert no_key.status_code == 428
+    assert no_key.json()["error"]["code"] == "idempotency_key_required"
+    assert not_theirs.status_code == 404
+    assert not_theirs.json()["error"]["code"] == "saved_card_not_found"
+    assert no_consent.status_code == 409
+    assert no_consent.json()["error"]["code"] == "saved_card_no_consent"
+    assert charged.status_code == 200, charged.text
+    assert charged.json()["status"] == "captured"
+    assert charged.json()["amount"] == "7.50"
+    assert replayed.json() == charged.json()
+    [sale] = (await stack.sandbox_transactions())[before:]
+    assert sale["amount"] == "7.50"
