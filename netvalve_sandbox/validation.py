@@ -196,6 +196,30 @@ def charge_request(body: dict[str, Any]) -> ChargeRequest:
     )
 
 
+@dataclass(frozen=True)
+class CreateTokenRequest:
+    card: Card | None
+    payment_token: str | None
+    currency: str
+    routing: Routing
+    verify: bool
+
+
+def create_token_request(body: dict[str, Any]) -> CreateTokenRequest:
+    """`TokenizedCardInputDTO`: card fields, or an HPF `paymentToken` as `/sale` takes one; a currency only
+    for the `verify` authorization."""
+    errors = Errors()
+    routing = routing_fields(body, errors)
+    verify = body.get("verify", False)
+    if not isinstance(verify, bool):
+        errors.add("GTW_2063", "verify", "verify must be true or false.")
+    currency = currency_field(body, errors) if verify is True or "currency" in body else ""
+    payment_token = _text(body, "paymentToken")
+    card = card_fields(body, errors) if payment_token is None else None
+    errors.raise_if_any()
+    return CreateTokenRequest(card, payment_token, currency, routing, verify is True)
+
+
 def transaction_id_field(body: dict[str, Any], errors: Errors, name: str = "transactionID") -> int:
     raw = body.get(name)
     if isinstance(raw, int) and not isinstance(raw, bool):
