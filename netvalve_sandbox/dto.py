@@ -94,6 +94,7 @@ def token_entry(issued: GatewayToken) -> dict[str, Any]:
         "cardExpiryYear": issued.card.expiry_year,
         "issuedBy": issued.issued_by,
         "transactionID": issued.transaction_id,
+        "citTransactionIDs": list(issued.cit_transaction_ids),
         "createdAt": api_timestamp(issued.created_at),
     }
 
@@ -202,6 +203,7 @@ def ledger_entry(txn: Transaction, ledger: Ledger) -> dict[str, Any]:
         "refundable": money(ledger.refundable(txn)),
         "createdAt": api_timestamp(txn.created_at),
         "threeDS": txn.three_ds,
+        "additionalData": txn.additional_data,
     }
 
 

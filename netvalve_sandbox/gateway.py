@@ -38,6 +38,7 @@ from netvalve_sandbox.state import (
     Transaction,
     TxType,
 )
+from netvalve_sandbox.tokens import mit_refusal, record_cit
 from netvalve_sandbox.validation import (
     CaptureRequest,
     ChargeRequest,
@@ -130,17 +131,23 @@ class Gateway:
         card = request.card
         if request.payment_token is not None:
             session, card, token_type = self._resolve_token(request.payment_token)
+            if request.payment_type == "TOKEN" and token_type != GATEWAY_TOKEN:
+                raise _token_error("Payment Token Invalid.")
             if session is not None and channel is Channel.API:
                 channel = Channel.HPF
         assert card is not None
+        paid_with = self.ledger.gateway_tokens.get(request.payment_token or "")
         if order is None:
             self._reject_duplicate(request.client_order_id)
             order = self._new_order(
                 request.client_order_id, request.amount, request.currency, request.routing
             )
             order.description = request.description
-        moment = now()
-        outcome = forced_outcome(decline) if decline else decide_outcome(card, request.amount, moment)
+        refused = mit_refusal(self.ledger, paid_with, request.stored_credential)
+        if decline:
+            outcome = forced_outcome(decline)
+        else:
+            outcome = refused or decide_outcome(card, request.amount, now())
         txn = self._record(
             order,
             tx_type,
@@ -153,12 +160,14 @@ class Gateway:
             payment_token_type=token_type,
         )
         txn.three_ds = request.three_ds
+        txn.additional_data = request.additional_data
         if session is not None:
             session.used = True
         if token_type != GATEWAY_TOKEN and not outcome.code_type.endswith("DECLINE"):
             # NetValve's "token creation as part of auth/sale": every card payment, no flag needed.
-            issued = self._issue_token(card, tx_type.value, txn.id)
-            txn.payment_token, txn.payment_token_type = issued.token, GATEWAY_TOKEN
+            paid_with = self._issue_token(card, tx_type.value, txn.id)
+            txn.payment_token, txn.payment_token_type = paid_with.token, GATEWAY_TOKEN
+        record_cit(paid_with, request.stored_credential, txn)
         if outcome.pending:
             txn.settles_at = self.clock() + self.settings.pending_settle_seconds
             self._schedule_settle(self.settings.pending_settle_seconds)

@@ -80,6 +80,7 @@ class Transaction:
     updated_at: datetime | None = None
     children: list[int] = field(default_factory=list)
     three_ds: dict[str, Any] | None = None
+    additional_data: dict[str, Any] | None = None
     chargebacks: list[Chargeback] = field(default_factory=list)
 
 
@@ -129,6 +130,7 @@ class GatewayToken:
     issued_by: str
     transaction_id: int | None
     created_at: datetime
+    cit_transaction_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
