@@ -11,6 +11,7 @@ from app.gateway import requests
 from app.gateway.answers import (
     ChargebackEntry,
     HpfSession,
+    IssuedCard,
     OrderDetails,
     TransactionDetails,
     TransactionResponse,
@@ -18,6 +19,7 @@ from app.gateway.answers import (
     mask_pan,
 )
 from app.gateway.backoffice import BackofficeScript, pick_active_script
+from app.gateway.cardonfile import CardOnFile, CardOnFileKind
 from app.gateway.client import NetValveClient
 from app.gateway.codes import (
     ALREADY_DONE,
@@ -55,6 +57,7 @@ from app.gateway.wire import (
     CancelBody,
     CaptureBody,
     CaptureOptions,
+    CreateTokenRequest,
     CustomerDetails,
     HppOrderRequest,
     RefundBody,
@@ -77,14 +80,18 @@ __all__ = [
     "CancelBody",
     "CaptureBody",
     "CaptureOptions",
+    "CardOnFile",
+    "CardOnFileKind",
     "ChargebackEntry",
     "CircuitBreaker",
     "Classification",
+    "CreateTokenRequest",
     "CustomerDetails",
     "EventKind",
     "GatewayResult",
     "HpfSession",
     "HppOrderRequest",
+    "IssuedCard",
     "MerchantNotConfigured",
     "NetValveClient",
     "Operation",
