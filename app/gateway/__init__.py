@@ -1,7 +1,8 @@
 """NetValve gateway: the one package that knows NetValve's URLs, headers, fields, codes and states.
 
 ``client`` has the verbs, ``transport`` sends them, ``outcomes`` and ``codes`` read the answers into a
-``result.GatewayResult``; ``requests`` builds the bodies (``wire``) from the shop's values, ``routing``
+``result.GatewayResult``; ``requests`` builds the bodies (``wire``) from the shop's values (``cardonfile``:
+a saved card's CIT/MIT fields), ``routing``
 picks the merchant account, ``answers`` types NetValve's answers, ``threeds`` and ``events`` cover 3-D
 Secure and webhooks, ``backoffice`` the undocumented backoffice API.
 """
