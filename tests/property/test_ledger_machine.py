@@ -1,10 +1,12 @@
-"""A stateful property test of the money path: random sequences of pay, capture, refund, cancel, webhook
-deliveries (duplicated, late, out of order), pending answers, timeouts, lagging look-ups, reconciliation and
-cart amount changes, against the real service, a real PostgreSQL and the sandbox in-process.
+"""A stateful property test of the money path: random sequences of pay (with a typed card, saving it or not,
+or with the customer's saved card), a merchant-initiated charge of the saved card for an order's payment
+collection, capture, refund, cancel, webhook deliveries (duplicated, late, out of order), pending answers,
+timeouts, lagging look-ups, reconciliation and cart amount changes, against the real service, a real
+PostgreSQL and the sandbox in-process.
 
-After every step: the ledger's bounds hold, NetValve (the sandbox) never holds two charges for a cart nor
-more refunds than captures, no NetValve transaction is counted twice, and once nothing is open the ledger,
-the sandbox and Medusa's amount agree to the cent.
+After every step, for the cart and for the collection: the ledger's bounds hold, NetValve (the sandbox)
+never holds two charges for it nor more refunds than captures, no NetValve transaction is counted twice, and
+once nothing is open the ledger, the sandbox and Medusa's amount agree to the cent.
 
 The bounded run is part of the test command; the long run is
 ``LEDGER_MACHINE_EXAMPLES=10000 LEDGER_MACHINE_RANDOM=1 scripts/test.sh tests/property`` (README, "Tests")."""
@@ -33,11 +35,20 @@ from app.db.base import Base
 from app.main import create_app
 from app.models import GatewayTransaction, Payment
 from app.runtime import process_due_webhooks
-from devtools.medusa_rows import CartRows, create_cart, create_publishable_key
+from devtools.medusa_rows import (
+    CartRows,
+    CollectionRows,
+    create_cart,
+    create_customer,
+    create_order,
+    create_order_collection,
+    create_publishable_key,
+)
 from devtools.netvalve_events import event_body
 from netvalve_sandbox.main import create_app as create_sandbox
 from netvalve_sandbox.settings import SandboxSettings
 from tests.conftest import SERVICE_KEY, WEBHOOK_HEADER, WEBHOOK_SECRET, make_settings
+from tests.support.saved_cards import VAULT
 from tests.support.scripted import TINY_TIMEOUTS, ScriptedTransport, answered_pending, delivered_after_timeout
 from tests.support.stack import APPROVED_CARD, DECLINED_CARD
 
@@ -79,6 +90,7 @@ class Harness:
                 # The machine pays a cart as often as its rules draw; the caps have their own tests.
                 payment_attempts_per_session=1_000,
                 payment_attempts_per_cart=1_000,
+                **VAULT,
             ),
             http_client=self.http,
         )
@@ -121,6 +133,11 @@ class LedgerMachine(RuleBasedStateMachine):
         self.run = self.h.run
         self.cart: CartRows | None = None
         self.medusa_amount = Decimal(0)
+        # The customer's card saved before this cart (by an earlier cart of theirs), and an order of theirs
+        # whose payment collection the merchant charges to it.
+        self.card_id: str | None = None
+        self.collection: CollectionRows | None = None
+        self.collection_amount = Decimal(0)
         self._release = asyncio.Event()
 
     # --- set-up -------------------------------------------------------------------------------------
@@ -136,9 +153,14 @@ class LedgerMachine(RuleBasedStateMachine):
         ),
         declined=st.booleans(),
         fault=FAULTS,
+        saved=st.booleans(),
+        owed=st.sampled_from([Decimal(a) for a in ("7.50", "23.7881", "0.995")]),
     )
-    def start(self, mode: str, amount: Decimal, declined: bool, fault: str) -> None:
-        """A cart at checkout, and its first payment attempt; later steps may pay again."""
+    def start(
+        self, mode: str, amount: Decimal, declined: bool, fault: str, saved: bool, owed: Decimal
+    ) -> None:
+        """A registered customer's cart at checkout, and its first payment attempt; later steps may pay
+        again. When ``saved``, the customer saved a card on an earlier cart and owes ``owed`` on an order."""
         h = self.h
         h.app.state.settings.netvalve_capture_mode = CaptureMode(mode)
         sandbox = create_sandbox(
@@ -155,9 +177,15 @@ class LedgerMachine(RuleBasedStateMachine):
             transport=httpx.ASGITransport(app=sandbox), base_url="http://netvalve.test"
         )
         self.run(h.conn.execute(h.truncate))
+        customer_id = self.run(create_customer(h.conn, email="member@example.com", has_account=True))
+        if saved:
+            self.card_id = self.run(self._saved_card(customer_id))
+            self.collection = self.run(self._customers_collection(customer_id, owed))
+            self.collection_amount = owed
         self.cart = self.run(create_cart(h.conn, amount=amount))
+        self.run(self._belongs_to(self.cart, customer_id))
         self.medusa_amount = amount
-        self.pay(declined, fault, None)
+        self.pay(declined, fault, None, save=False)
 
     def teardown(self) -> None:
         if hasattr(self, "nv"):
@@ -206,11 +234,37 @@ class LedgerMachine(RuleBasedStateMachine):
         self.seen[(response.url.path.rsplit("/", 1)[-1], response.status_code)] += 1
         return response
 
-    async def _token(self, card: str) -> str:
-        assert self.cart is not None
+    async def _belongs_to(self, cart: CartRows, customer_id: str) -> None:
+        await self.h.conn.execute("UPDATE cart SET customer_id = $1 WHERE id = $2", customer_id, cart.cart_id)
+
+    async def _saved_card(self, customer_id: str) -> str:
+        """The customer pays an earlier cart saving the card (no fault: the card must be saved)."""
+        earlier = await create_cart(self.h.conn, amount=Decimal("1.00"))
+        await self._belongs_to(earlier, customer_id)
+        token = await self._token(APPROVED_CARD, earlier)
+        paid = await self.h.client.post(
+            f"{API}/payment",
+            json={"cart_id": earlier.cart_id, "payment_token": token, "save_card": True},
+            headers={"x-publishable-api-key": self.h.key},
+        )
+        assert paid.status_code == 200, paid.text
+        card_id: str = paid.json()["saved_card_id"]
+        assert card_id is not None, paid.text
+        return card_id
+
+    async def _customers_collection(self, customer_id: str, amount: Decimal) -> CollectionRows:
+        order = await create_order(self.h.conn, email="member@example.com")
+        await self.h.conn.execute(
+            'UPDATE "order" SET customer_id = $1 WHERE id = $2', customer_id, order.order_id
+        )
+        return await create_order_collection(self.h.conn, order.order_id, amount=amount)
+
+    async def _token(self, card: str, cart: CartRows | None = None) -> str:
+        cart = cart or self.cart
+        assert cart is not None
         storefront = {"x-publishable-api-key": self.h.key}
         session = await self.h.client.post(
-            f"{API}/hpf/session", json={"cart_id": self.cart.cart_id}, headers=storefront
+            f"{API}/hpf/session", json={"cart_id": cart.cart_id}, headers=storefront
         )
         if session.status_code != 200:
             return "no-session"
@@ -233,16 +287,50 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # --- rules --------------------------------------------------------------------------------------
 
-    @rule(declined=st.booleans(), fault=FAULTS, key=st.sampled_from([None, "pay-a", "pay-b"]))
-    def pay(self, declined: bool, fault: str, key: str | None) -> None:
+    def _sale_path(self) -> str:
+        return "/authorize" if self.h.app.state.settings.netvalve_capture_mode == "authorize" else "/sale"
+
+    @rule(
+        declined=st.booleans(),
+        fault=FAULTS,
+        key=st.sampled_from([None, "pay-a", "pay-b"]),
+        save=st.booleans(),
+    )
+    def pay(self, declined: bool, fault: str, key: str | None, save: bool) -> None:
         assert self.cart is not None
         token = self.run(self._token(DECLINED_CARD if declined else APPROVED_CARD))
         headers = {"x-publishable-api-key": self.h.key, **({"Idempotency-Key": key} if key else {})}
-        path = "/authorize" if self.h.app.state.settings.netvalve_capture_mode == "authorize" else "/sale"
-        send = self.h.client.post(
-            f"{API}/payment", json={"cart_id": self.cart.cart_id, "payment_token": token}, headers=headers
+        body = {"cart_id": self.cart.cart_id, "payment_token": token, **({"save_card": True} if save else {})}
+        send = self.h.client.post(f"{API}/payment", json=body, headers=headers)
+        self.run(self._call(self._sale_path(), fault, send))
+
+    @rule(fault=FAULTS, key=st.sampled_from([None, "pay-a", "saved-a"]))
+    def pay_with_saved_card(self, fault: str, key: str | None) -> None:
+        """The customer pays the cart with the card they saved (a customer-initiated TOKEN sale)."""
+        if self.card_id is None:
+            return
+        assert self.cart is not None
+        headers = {"x-publishable-api-key": self.h.key, **({"Idempotency-Key": key} if key else {})}
+        body = {"cart_id": self.cart.cart_id, "saved_card_id": self.card_id}
+        response = self.run(
+            self._call(
+                self._sale_path(), fault, self.h.client.post(f"{API}/payment", json=body, headers=headers)
+            )
         )
-        self.run(self._call(path, fault, send))
+        self.seen[("payment-saved-card", response.status_code)] += 1
+
+    @rule(fault=FAULTS, key=st.sampled_from(["mit-a", "mit-b"]))
+    def merchant_charge(self, fault: str, key: str) -> None:
+        """The merchant charges the saved card for the collection of the customer's order (an MIT)."""
+        if self.card_id is None or self.collection is None:
+            return
+        body = {"payment_collection_id": self.collection.payment_collection_id}
+        send = self.h.client.post(
+            f"{API}/saved-cards/{self.card_id}/charges",
+            json=body,
+            headers={**SERVICE, "Idempotency-Key": key},
+        )
+        self.run(self._call(self._sale_path(), fault, send))
 
     @rule(half=st.booleans(), fault=FAULTS)
     def capture(self, half: bool, fault: str) -> None:
@@ -370,18 +458,31 @@ class LedgerMachine(RuleBasedStateMachine):
     def ledger_and_netvalve_agree(self) -> None:
         if self.cart is None:
             return
-        self.run(self._check())
+        self.run(
+            self._check(
+                Payment.cart_id == self.cart.cart_id, self.cart.payment_session_id, self.medusa_amount
+            )
+        )
+        if self.collection is not None:
+            self.run(
+                self._check(
+                    Payment.payment_collection_id == self.collection.payment_collection_id,
+                    self.collection.payment_session_id,
+                    self.collection_amount,
+                )
+            )
 
-    async def _check(self) -> None:
-        assert self.cart is not None
-        sandbox = (await self.nv.get("/_sandbox/transactions")).json()
+    async def _check(self, payer: Any, session_id: str | None, medusa_amount: Decimal) -> None:
+        """The invariants for one payer (the cart, or the collection), on its own NetValve orders (their
+        references begin with its payment session's id)."""
+        assert session_id is not None
+        every = (await self.nv.get("/_sandbox/transactions")).json()
+        sandbox = [t for t in every if (t["clientOrderId"] or "").startswith(f"{session_id}-")]
         approved = [t for t in sandbox if t["responseCode"] == "GTW_1000"]
         payments = [t for t in approved if t["type"] in PAYMENT_TYPES]
         assert len(payments) <= 1, f"charged twice: {payments}"
         async with self.h.app.state.sessionmaker() as db:
-            rows = list(
-                (await db.execute(select(Payment).where(Payment.cart_id == self.cart.cart_id))).scalars()
-            )
+            rows = list((await db.execute(select(Payment).where(payer))).scalars())
             assert len(rows) <= 1
             if not rows:
                 assert payments == []
@@ -428,8 +529,8 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         if payment.authorized_minor and payment.status != "canceled":
             # Money moved for this amount: Medusa still asks for exactly that.
-            assert payment.medusa_amount == self.medusa_amount
-            assert payment.amount_minor == round_to_minor(self.medusa_amount, payment.currency)
+            assert payment.medusa_amount == medusa_amount
+            assert payment.amount_minor == round_to_minor(medusa_amount, payment.currency)
         # A partial final capture releases the rest with a CANCEL of its own: that is no void.
         captures = any(t["type"] == "CAPTURE" for t in approved)
         cancelled = any(t["type"] == "CANCEL" for t in approved) and not captures
@@ -459,4 +560,5 @@ def test_the_ledger_never_disagrees_with_netvalve(harness: Harness) -> None:
         # chunks) is there for the invariants checked after every step; a chunk may miss a route by chance.
         reached = {route for (route, status) in LedgerMachine.seen if status in (200, 202)}
         assert {"payment", "capture", "refund", "cancel", "status"} <= reached, LedgerMachine.seen
+        assert {"payment-saved-card", "charges"} <= reached, LedgerMachine.seen
         assert ("payment", 202) in LedgerMachine.seen, LedgerMachine.seen
