@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from cryptography.fernet import Fernet
 
 from app.core.config import ConfigurationError, load_settings
 from app.main import create_app
@@ -115,3 +116,21 @@ def test_trusted_proxies_none_says_that_no_proxy_is_in_front(value: str) -> None
 def test_trusted_proxies_cannot_mix_none_with_addresses() -> None:
     with pytest.raises(ConfigurationError, match="TRUSTED_PROXIES"):
         load_settings(trusted_proxies="none,10.0.0.0/8")
+
+
+def test_production_refuses_saved_cards_without_an_encryption_key() -> None:
+    values = {**PRODUCTION, "service_api_keys": SERVICE_KEY, **_webhook_auth(), "saved_cards_enabled": "true"}
+    with pytest.raises(ConfigurationError, match="SAVED_CARDS_ENCRYPTION_KEYS"):
+        load_settings(**values)
+    load_settings(**{**values, "app_env": "development"})
+    key = Fernet.generate_key().decode()
+    assert load_settings(**values, saved_cards_encryption_keys=key).saved_cards_enabled
+
+
+def test_saved_card_keys_must_be_fernet_keys() -> None:
+    with pytest.raises(ConfigurationError, match="SAVED_CARDS_ENCRYPTION_KEYS"):
+        load_settings(saved_cards_encryption_keys="not-a-fernet-key")
+    first, second = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings = load_settings(saved_cards_encryption_keys=f"{first}, {second}")
+    assert [key.get_secret_value() for key in settings.saved_cards_encryption_keys] == [first, second]
+    assert first not in repr(settings)

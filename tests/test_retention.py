@@ -228,3 +228,40 @@ async def test_the_background_runner_purges(medusa_conn: asyncpg.Connection, db:
                 break
             await asyncio.sleep(0.05)
         assert await names(medusa_conn, "SELECT key FROM idempotency_keys") == {"live"}
+
+
+async def add_card(
+    conn: asyncpg.Connection, card_id: str, expiry: tuple[int, int], deleted_at: datetime | None = None
+) -> None:
+    await conn.execute(
+        "INSERT INTO account_holders (id, customer_id) VALUES ('nvah_r', 'cus_r') ON CONFLICT DO NOTHING"
+    )
+    await conn.execute(
+        """
+        INSERT INTO saved_cards (id, account_holder_id, customer_id, token_encrypted, last4, masked,
+                                 expiry_month, expiry_year, deleted_at)
+        VALUES ($1, 'nvah_r', 'cus_r', 'x', '5439', '401200******5439', $2, $3, $4)
+        """,
+        card_id,
+        expiry[0],
+        expiry[1],
+        deleted_at,
+    )
+
+
+async def test_expired_and_deleted_saved_cards_are_purged(
+    medusa_conn: asyncpg.Connection, sessionmaker: async_sessionmaker[AsyncSession], db: str
+) -> None:
+    """A card is good to the end of its expiry month (NOW is in June 2026); a deleted one has no use."""
+    await add_card(medusa_conn, "nvcard_expired", (5, 2026))
+    await add_card(medusa_conn, "nvcard_this_month", (6, 2026))
+    await add_card(medusa_conn, "nvcard_deleted", (12, 2030), deleted_at=NOW - timedelta(days=1))
+    await add_card(medusa_conn, "nvcard_live", (12, 2030))
+
+    result = await purge_due_rows(sessionmaker, make_settings(db, retention_batch_size=1), now=NOW)
+
+    assert result.saved_cards == 2
+    assert await names(medusa_conn, "SELECT id FROM saved_cards") == {"nvcard_this_month", "nvcard_live"}
+    kept = make_settings(db, saved_card_retention_days=40)
+    await add_card(medusa_conn, "nvcard_expired_lately", (5, 2026))
+    assert (await purge_due_rows(sessionmaker, kept, now=NOW)).saved_cards == 0

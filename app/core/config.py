@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
 from dotenv import dotenv_values
 from pydantic import (
     BeforeValidator,
@@ -135,6 +136,11 @@ class Settings(NetValveSettings):
     # Hours an HPF token's binding to its cart is kept after the token expired (NetValve's lives minutes).
     hpf_token_retention_hours: Annotated[int, Field(ge=1)] = 24
     reconcile_min_age_seconds: Annotated[float, Field(ge=0)] = 30.0
+    # Saved cards (README, "Saved cards"): gateway tokens are encrypted at rest with the first key; every key
+    # decrypts (rotation). A saved card is purged this many days after its expiry month or its deletion.
+    saved_cards_enabled: bool = False
+    saved_cards_encryption_keys: SecretList = Field(default_factory=list)
+    saved_card_retention_days: Annotated[int, Field(ge=0)] = 0
     # Authorizations that lapse (issuers release a hold after 5 to 30 days): one this many days old counts as
     # near expiry (logged, counted, shown on the service key's /status); the action, if any, captures or
     # voids it then. Checked every AUTHORIZATION_CHECK_INTERVAL_SECONDS (0 disables the check).
@@ -179,6 +185,15 @@ class Settings(NetValveSettings):
         return self
 
     @model_validator(mode="after")
+    def _saved_card_keys_are_fernet_keys(self) -> Settings:
+        for key in self.saved_cards_encryption_keys:
+            try:
+                Fernet(key.get_secret_value())
+            except ValueError:
+                raise ValueError("SAVED_CARDS_ENCRYPTION_KEYS: each key must be a Fernet key") from None
+        return self
+
+    @model_validator(mode="after")
     def _production_is_complete(self) -> Settings:
         if self.app_env is not AppEnv.PRODUCTION:
             return self
@@ -219,6 +234,8 @@ class Settings(NetValveSettings):
             problems.append("NETVALVE_WEBHOOK_AUTH_HEADER: required in production")
         if not self.netvalve_webhook_auth_values:
             problems.append("NETVALVE_WEBHOOK_AUTH_VALUES: required in production")
+        if self.saved_cards_enabled and not self.saved_cards_encryption_keys:
+            problems.append("SAVED_CARDS_ENCRYPTION_KEYS: required in production when SAVED_CARDS_ENABLED")
         problems.extend(
             f"{name}: must be an https:// URL in production"
             for name, url in self._outbound_urls().items()

@@ -15,9 +15,11 @@ from app.models.payment import (
     ThreeDSStage,
 )
 from app.models.rate_limit import RateLimitHit
+from app.models.saved_card import AccountHolder, SavedCard
 from app.models.webhook_event import WebhookEvent, WebhookEventStatus
 
 __all__ = [
+    "AccountHolder",
     "CallOutcome",
     "GatewayTransaction",
     "HpfToken",
@@ -29,6 +31,7 @@ __all__ = [
     "PaymentAudit",
     "PaymentStatus",
     "RateLimitHit",
+    "SavedCard",
     "ThreeDSStage",
     "WebhookEvent",
     "WebhookEventStatus",

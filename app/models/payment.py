@@ -184,6 +184,10 @@ class Payment(TimestampMixin, Base):
     authorized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     near_expiry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     authorization_expired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Saved cards: the shopper asked to save the card this payment is made with (saved once it is approved,
+    # after 3-D Secure too); the card saved from it, or the saved card it was paid with.
+    save_card: Mapped[bool] = mapped_column(nullable=False, server_default=text("false"))
+    saved_card_id: Mapped[str | None] = mapped_column(String(40))
 
     @property
     def payer(self) -> Payer:

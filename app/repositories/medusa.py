@@ -19,6 +19,7 @@ from app.repositories.medusa_rows import (
     MedusaAddress,
     MedusaCart,
     MedusaCollection,
+    MedusaCustomer,
     MedusaPaymentSession,
     PublishableKey,
 )
@@ -108,6 +109,7 @@ class MedusaReader:
             payment_collection_status=row["pc_status"],
             payment_session=session,
             order_id=row["order_id"],
+            customer_has_account=row["customer_has_account"],
         )
 
     async def get_collection(self, collection_id: str) -> MedusaCollection | None:
@@ -156,6 +158,14 @@ class MedusaReader:
         if row is None:
             return None
         return _session(row, cart_id=row["cart_id"])
+
+    async def get_customer(self, customer_id: str) -> MedusaCustomer | None:
+        """A live customer, with whether they registered."""
+        async with self._read_only() as conn:
+            row = await conn.fetchrow(sql.GET_CUSTOMER, customer_id)
+        if row is None:
+            return None
+        return MedusaCustomer(id=row["id"], email=row["email"], has_account=row["has_account"])
 
     async def get_publishable_key(self, token: str) -> PublishableKey | None:
         """The publishable key with this token if Medusa would accept it now, with its sales channels."""

@@ -54,6 +54,8 @@ class MedusaCart:
     payment_collection_status: str | None
     payment_session: MedusaPaymentSession | None
     order_id: str | None
+    # Whether the cart's customer registered (Medusa's ``customer.has_account``); False for a guest.
+    customer_has_account: bool = False
 
     @property
     def is_completed(self) -> bool:
@@ -109,6 +111,13 @@ class MedusaCollection:
     def session_is_stale(self) -> bool:
         """Whether the NetValve session was made for another amount than the collection now owes."""
         return self.payment_session is not None and self.payment_session.amount != self.amount_due
+
+
+@dataclass(frozen=True, slots=True)
+class MedusaCustomer:
+    id: str
+    email: str | None
+    has_account: bool
 
 
 @dataclass(frozen=True, slots=True)

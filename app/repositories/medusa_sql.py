@@ -74,6 +74,7 @@ SELECT
     cu.first_name AS customer_first_name,
     cu.last_name AS customer_last_name,
     cu.phone AS customer_phone,
+    coalesce(cu.has_account, false) AS customer_has_account,
     pc.id AS pc_id,
     pc.amount AS pc_amount,
     pc.status AS pc_status,
@@ -225,6 +226,9 @@ WHERE opc.payment_collection_id = $1 AND opc.deleted_at IS NULL
 ORDER BY opc.created_at DESC
 LIMIT 1
 """
+
+# A customer who registered (``has_account``): only they may save a card or have an account holder.
+GET_CUSTOMER = "SELECT id, email, has_account FROM customer WHERE id = $1 AND deleted_at IS NULL"
 
 GET_CART_SALES_CHANNEL = "SELECT sales_channel_id FROM cart WHERE id = $1 AND deleted_at IS NULL"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import delete, func, literal_column, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import (
@@ -16,6 +16,7 @@ from app.models import (
     IdempotencyKey,
     OutboxStatus,
     RateLimitHit,
+    SavedCard,
     WebhookEvent,
     WebhookEventStatus,
     WebhookOutbox,
@@ -93,3 +94,16 @@ class RetentionRepository:
             .with_for_update(skip_locked=True)
         )
         return _count(await self.session.execute(delete(HpfToken).where(HpfToken.token_sha256.in_(due))))
+
+    async def delete_spent_saved_cards(self, before: datetime, limit: int) -> int:
+        """Saved cards deleted, or whose expiry month ended, before ``before``: no payment may use them."""
+        expired_at = func.make_timestamptz(
+            SavedCard.expiry_year, SavedCard.expiry_month, 1, 0, 0, 0, "UTC"
+        ) + literal_column("interval '1 month'")
+        due = (
+            select(SavedCard.id)
+            .where(or_(SavedCard.deleted_at < before, expired_at < before))
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return _count(await self.session.execute(delete(SavedCard).where(SavedCard.id.in_(due))))

@@ -45,6 +45,8 @@ async def open_attempt(
     *,
     hosted: bool = False,
     authenticated: bool = False,
+    save_card: bool = False,
+    saved_card_id: str | None = None,
 ) -> tuple[CallRef, str] | Payment:
     """Record the attempt and commit it; the payment itself when there is nothing to send. The sale of a
     3-D Secure authentication (``authenticated``) belongs to the attempt the authentication counted."""
@@ -62,6 +64,8 @@ async def open_attempt(
             payment.amount_minor = due.amount_minor
             payment.medusa_amount = due.exact
             payment.currency = due.currency
+            payment.save_card = save_card or (authenticated and payment.save_card)
+            payment.saved_card_id = saved_card_id
             suffix = HOSTED_SUFFIX if hosted else ""
             reference = f"{due.session_id or due.cart.id}-{payment.attempt}{suffix}"
             payment.client_order_id = reference

@@ -9,12 +9,13 @@ from dataclasses import replace
 from app.core.config import CaptureMode
 from app.gateway import Refusal, Sale, Shopper, ThreeDSStep, UnsendableRequest, requests
 from app.models import Operation, Payment
-from app.repositories.medusa_rows import MedusaAddress
-from app.schemas.netvalve import PayResponse
+from app.repositories.medusa_rows import MedusaAddress, MedusaCart
+from app.schemas.payment import PayResponse
 from app.services import errors
 from app.services.attempts import open_attempt
 from app.services.carts import Due, Payable, order_description
 from app.services.context import ServiceContext
+from app.services.vault import Vault
 from app.services.views import Answer, paid_answer
 
 
@@ -85,14 +86,28 @@ class Charge:
         )
 
     async def charge(
-        self, due: Due, sale: Sale, idempotency_key: str | None, authenticated: ThreeDSStep | None = None
+        self,
+        due: Due,
+        sale: Sale,
+        idempotency_key: str | None,
+        authenticated: ThreeDSStep | None = None,
+        *,
+        save_card: bool = False,
+        saved_card_id: str | None = None,
     ) -> Answer[PayResponse]:
         """Send the sale (or authorization) through the ledger's call protocol: recorded, sent, settled. After
         a 3-D Secure authentication (``authenticated``), it carries its proof and belongs to the attempt the
-        authentication counted."""
+        authentication counted. An approved sale the shopper asked to save (``save_card``) saves its card;
+        one paid with a saved card records it (``saved_card_id``)."""
         operation = self.operation
         opened = await open_attempt(
-            self.ctx, due, operation, idempotency_key, authenticated=authenticated is not None
+            self.ctx,
+            due,
+            operation,
+            idempotency_key,
+            authenticated=authenticated is not None,
+            save_card=save_card,
+            saved_card_id=saved_card_id,
         )
         if isinstance(opened, Payment):
             return paid_answer(opened)
@@ -107,8 +122,15 @@ class Charge:
         async with self.ledger.locked(ref.payment_id) as locked:
             applied = locked.answer(await locked.call(ref.call_id), result)
             answer = paid_answer(locked.payment)
+            to_save = locked.payment.save_card and locked.payment.authorized_minor > 0
         if not applied:
             return answer  # a look-up settled the call while we waited: what it recorded stands
+        if to_save and isinstance(due.cart, MedusaCart):
+            issued = result.response.payment_token if result.response is not None else None
+            # The answer may echo the hosted fields' token: only a token NetValve issued is the card's.
+            token = issued if issued != sale.payment_token else None
+            saved = await Vault(self.ctx).save(ref.payment_id, due.cart, token, result)
+            answer = Answer(answer.body.model_copy(update={"saved_card_id": saved}), answer.is_open)
         if result.declined:
             raise errors.CardDeclined()
         if result.refusal is Refusal.INVALID_TOKEN:

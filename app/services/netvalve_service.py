@@ -19,7 +19,9 @@ from app.services.ledger import Ledger
 from app.services.money_operations import MoneyOperations
 from app.services.payments import Payments
 from app.services.reconciliation import Reconciliation
+from app.services.saved_card_charges import SavedCardCharges
 from app.services.threeds import ThreeDS
+from app.services.vault import Vault
 
 
 class NetValveService:
@@ -38,7 +40,9 @@ class NetValveService:
         self.checkout = Checkout(ctx)
         self.threeds = ThreeDS(ctx, charge)
         authentication = self.threeds if settings.netvalve_threeds is ThreeDSMode.ON else None
-        self.payments = Payments(ctx, charge, authentication)
+        self.payments = Payments(ctx, charge, authentication, SavedCardCharges(ctx, charge))
         self.money = MoneyOperations(ctx)
         self.authorizations = AuthorizationExpiry(ctx, self.money)
         self.reconciliation = Reconciliation(ctx)
+        self.vault = Vault(ctx)
+        self.saved_card_charges = SavedCardCharges(ctx, charge)

@@ -11,13 +11,14 @@ from app.models import CallOutcome, Payment, PaymentStatus
 from app.repositories.hpf_tokens import HpfTokenRepository
 from app.repositories.medusa_rows import MedusaCollection
 from app.repositories.payments import OPEN_CALL_OUTCOMES, PaymentRepository
-from app.schemas.netvalve import BrowserInfo, PayResponse
+from app.schemas.payment import BrowserInfo, PayResponse
 from app.services import errors
 from app.services.attempts import release_unpaid_hosted
 from app.services.carts import Due, already_paid, is_paid_in_medusa, paid_in_medusa, payer_of
 from app.services.charge import Charge, sale_of
 from app.services.checkout import token_digest
 from app.services.context import ServiceContext
+from app.services.vault import Vault
 from app.services.views import Answer, is_open, paid_answer
 
 # A call made under a key that still stands for its request: a retry answers from it and never sends again.
@@ -35,14 +36,28 @@ class Authentication(Protocol):
     ) -> Answer[PayResponse]: ...
 
 
+class SavedCardPayments(Protocol):
+    async def customer_charge(
+        self, due: Due, card_id: str, customer_ip: str | None, idempotency_key: str | None
+    ) -> Answer[PayResponse]: ...
+
+
 class Payments:
-    def __init__(self, ctx: ServiceContext, charge: Charge, authentication: Authentication | None) -> None:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        charge: Charge,
+        authentication: Authentication | None,
+        saved_cards: SavedCardPayments,
+    ) -> None:
         self.ctx = ctx
         self.reads = ctx.reads
         self.carts = ctx.carts
         self.charge = charge
         # 3-D Secure before the sale (``NETVALVE_THREEDS=on``).
         self.authentication = authentication
+        self.saved_cards = saved_cards
+        self.vault = Vault(ctx)
 
     async def pay(
         self,
@@ -56,10 +71,15 @@ class Payments:
         threeds_return_url: str | None = None,
         *,
         payment_collection_id: str | None = None,
+        save_card: bool = False,
+        saved_card_id: str | None = None,
     ) -> Answer[PayResponse]:
         """Charge (or authorize) a cart, or a payment collection without one, for the amount Medusa holds;
-        never twice."""
+        never twice. With ``save_card`` an approved card is saved for the cart's registered customer; with
+        ``saved_card_id`` the customer pays with a card they saved."""
         cart = await self.carts.get_payable(cart_id, payment_collection_id, payment_session_id, caller)
+        if save_card:
+            self.vault.check_may_save(cart)
         payer = payer_of(cart)
         async with self.reads() as db:
             repo = PaymentRepository(db)
@@ -78,6 +98,8 @@ class Payments:
         if is_paid_in_medusa(cart):
             raise paid_in_medusa(cart)
         due = self.carts.due(cart)
+        if saved_card_id is not None:
+            return await self.saved_cards.customer_charge(due, saved_card_id, customer_ip, idempotency_key)
         if payment_token is None:
             waiting = PayResponse(
                 cart_id=payer.cart_id,
@@ -96,4 +118,4 @@ class Payments:
         sale = sale_of(due, payment_token, customer_ip)
         if self.authentication is not None:
             return await self.authentication.start(due, sale, browser, threeds_return_url, idempotency_key)
-        return await self.charge.charge(due, sale, idempotency_key)
+        return await self.charge.charge(due, sale, idempotency_key, save_card=save_card)

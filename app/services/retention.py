@@ -1,6 +1,6 @@
 """Scheduled purge of rows nobody needs any more: expired idempotency keys, settled webhook events,
-delivered outbox rows and expired HPF token bindings, each after its own retention setting, and rate-limit
-counts of past windows, in short batches."""
+delivered outbox rows, expired HPF token bindings and spent (expired or deleted) saved cards, each after its
+own retention setting, and rate-limit counts of past windows, in short batches."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ class PurgeResult:
     outbox: int
     rate_limit_hits: int = 0
     hpf_tokens: int = 0
+    saved_cards: int = 0
 
 
 async def _in_batches(sessionmaker: async_sessionmaker[AsyncSession], batch_size: int, batch: Batch) -> int:
@@ -48,6 +49,7 @@ async def purge_due_rows(
     events_before = now - timedelta(days=settings.webhook_event_retention_days)
     outbox_before = now - timedelta(days=settings.outbox_retention_days)
     tokens_before = now - timedelta(hours=settings.hpf_token_retention_hours)
+    cards_before = now - timedelta(days=settings.saved_card_retention_days)
     windows_before = now - timedelta(seconds=settings.storefront_rate_limit_window_seconds)
     result = PurgeResult(
         idempotency_keys=await _in_batches(
@@ -67,6 +69,9 @@ async def purge_due_rows(
         hpf_tokens=await _in_batches(
             sessionmaker, size, lambda repo, limit: repo.delete_expired_hpf_tokens(tokens_before, limit)
         ),
+        saved_cards=await _in_batches(
+            sessionmaker, size, lambda repo, limit: repo.delete_spent_saved_cards(cards_before, limit)
+        ),
     )
     if any(astuple(result)):
         logger.info(
@@ -77,6 +82,7 @@ async def purge_due_rows(
                 "outbox": result.outbox,
                 "rate_limit_hits": result.rate_limit_hits,
                 "hpf_tokens": result.hpf_tokens,
+                "saved_cards": result.saved_cards,
             },
         )
     return result

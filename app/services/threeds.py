@@ -34,7 +34,7 @@ from app.gateway import (
 )
 from app.models import Payment, PaymentStatus, ThreeDSStage
 from app.repositories.payments import PaymentRepository
-from app.schemas.netvalve import BrowserInfo, PayResponse
+from app.schemas.payment import BrowserInfo, PayResponse
 from app.services import errors
 from app.services.attempts import cart_payment, check_attempt_caps
 from app.services.carts import Due, is_paid_in_medusa, paid_in_medusa, payer_of

@@ -10,7 +10,7 @@ from typing import Any
 from app.gateway import GatewayResult, ThreeDSKind, ThreeDSStep
 from app.models import Payment, PaymentStatus, ThreeDSStage
 from app.repositories.threeds import ThreeDSRepository
-from app.schemas.netvalve import NextAction, PayActionResponse, PayResponse
+from app.schemas.payment import NextAction, PayActionResponse, PayResponse
 from app.services import errors
 from app.services.ledger import Ledger, transition
 from app.services.payment_state import THREEDS_OPEN, THREEDS_WAITING, threeds_may_move

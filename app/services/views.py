@@ -11,7 +11,8 @@ from pydantic import BaseModel
 
 from app.core.money import from_minor
 from app.models import Payment, PaymentStatus
-from app.schemas.netvalve import MoneyOperationResponse, PayResponse, StatusResponse
+from app.schemas.netvalve import MoneyOperationResponse, StatusResponse
+from app.schemas.payment import PayResponse
 
 # Payments whose outcome NetValve has yet to tell us.
 OPEN_STATUSES = frozenset({PaymentStatus.PENDING, PaymentStatus.UNKNOWN})
@@ -79,6 +80,7 @@ def pay_response(payment: Payment) -> PayResponse:
         status=PaymentStatus(payment.status),
         currency_code=payment.currency,
         amount=_money(payment, payment.amount_minor),
+        saved_card_id=payment.saved_card_id if payment.save_card else None,
     )
 
 

@@ -17,8 +17,9 @@ from app.core.errors import (
     UnprocessableRequest,
     responses_for,
 )
-from app.schemas.netvalve import PayRequest, PayResponse
+from app.schemas.payment import PayRequest, PayResponse
 from app.services import errors
+from app.services import saved_card_errors as vault_errors
 
 router = APIRouter()
 
@@ -56,6 +57,10 @@ router = APIRouter()
             errors.ThreeDSReturnUrlNotAllowed,
             errors.GatewayRejected,
             errors.GatewayUnavailable,
+            vault_errors.SavedCardsDisabled,
+            vault_errors.SavedCardNotFound,
+            vault_errors.SavedCardExpired,
+            vault_errors.SaveCardRequiresAccount,
             DatabaseUnavailable,
             *IDEMPOTENCY_ERRORS,
         ),
@@ -76,6 +81,8 @@ async def pay(body: PayRequest, request: Request, service: ServiceDep, caller: S
                 body.browser,
                 body.threeds_return_url,
                 payment_collection_id=body.payment_collection_id,
+                save_card=body.save_card,
+                saved_card_id=body.saved_card_id,
             )
         return answer_response(answer)
 

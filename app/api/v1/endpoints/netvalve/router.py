@@ -12,6 +12,7 @@ from app.api.v1.endpoints.netvalve import (
     payment,
     reconcile,
     refund,
+    saved_cards,
     status,
     threeds,
     webhook,
@@ -22,7 +23,19 @@ WEBHOOK_PATH = PREFIX + "/webhook"
 
 ROUTERS = tuple(
     module.router
-    for module in (hpf, payment, threeds, capture, refund, cancel, dispute, status, reconcile, webhook)
+    for module in (
+        hpf,
+        payment,
+        threeds,
+        capture,
+        refund,
+        cancel,
+        dispute,
+        status,
+        reconcile,
+        saved_cards,
+        webhook,
+    )
 )
 
 router = APIRouter(prefix=PREFIX, tags=["netvalve"])

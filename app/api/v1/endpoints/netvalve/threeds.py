@@ -17,7 +17,7 @@ from app.core.errors import (
     UnprocessableRequest,
     responses_for,
 )
-from app.schemas.netvalve import PayActionResponse, ThreeDSFinishRequest
+from app.schemas.payment import PayActionResponse, ThreeDSFinishRequest
 from app.services import errors
 
 router = APIRouter()
