@@ -34,6 +34,7 @@ MESSAGES: dict[str, str] = {
     "GTW_2066": "Card Expiry Year Should Be Between 2000 And 2999.",
     "GTW_2070": "Order already paid.",
     "GTW_2075": "This Field is not valid URL!",
+    "GTW_2081": "Recurring not allowed as parent transaction not marked for Recurring.",
     "GTW_2082": "Invalid Client ID. Kindly contact NetValve support.",
     "GTW_2085": "MID id field is required.",
     "GTW_2092": "Payment Type field is required.",

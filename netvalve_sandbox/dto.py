@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from netvalve_sandbox.settings import SandboxSettings
-from netvalve_sandbox.state import Chargeback, Ledger, Order, Transaction, TxType
+from netvalve_sandbox.state import Chargeback, GatewayToken, Ledger, Order, Transaction, TxType
 from netvalve_sandbox.wire import api_timestamp, money, new_trace_id, webhook_timestamp
 
 WEBHOOK_CLIENT_ID = 1
@@ -69,6 +69,33 @@ def transaction_response(
         "paymentTokenType": txn.payment_token_type,
         "referenceTransactionID": txn.parent_id,
         "transactionStatus": ledger.status(txn),
+    }
+
+
+def created_token(issued: GatewayToken, moment: datetime) -> dict[str, Any]:
+    """`/createToken` without `verify`: NetValve's minimal body, no transaction and no card details."""
+    return {
+        "traceID": new_trace_id(),
+        "responseTimestamp": api_timestamp(moment),
+        "responseCode": "GTW_1000",
+        "paymentToken": issued.token,
+        "paymentTokenType": "GATEWAY_TOKEN",
+    }
+
+
+def token_entry(issued: GatewayToken) -> dict[str, Any]:
+    """Sandbox inspection row of a gateway token: the masked card only."""
+    return {
+        "paymentToken": issued.token,
+        "paymentTokenType": "GATEWAY_TOKEN",
+        "cardNumber": issued.card.masked,
+        "cardType": issued.card.brand,
+        "cardExpiryMonth": issued.card.expiry_month,
+        "cardExpiryYear": issued.card.expiry_year,
+        "issuedBy": issued.issued_by,
+        "transactionID": issued.transaction_id,
+        "citTransactionIDs": list(issued.cit_transaction_ids),
+        "createdAt": api_timestamp(issued.created_at),
     }
 
 
@@ -176,6 +203,7 @@ def ledger_entry(txn: Transaction, ledger: Ledger) -> dict[str, Any]:
         "refundable": money(ledger.refundable(txn)),
         "createdAt": api_timestamp(txn.created_at),
         "threeDS": txn.three_ds,
+        "additionalData": txn.additional_data,
     }
 
 

@@ -32,6 +32,7 @@ FAULTABLE_PATHS = frozenset(
     {
         "/sale",
         "/authorize",
+        "/createToken",
         "/capture",
         "/refund",
         "/cancel",

@@ -27,10 +27,32 @@ from netvalve_sandbox.cards import (
 from netvalve_sandbox.dto import webhook_body
 from netvalve_sandbox.errors import FieldError, Refused, ValidationFailed
 from netvalve_sandbox.settings import SandboxSettings
-from netvalve_sandbox.state import Channel, HpfSession, HppPage, Ledger, Order, Routing, Transaction, TxType
-from netvalve_sandbox.validation import CaptureRequest, ChargeRequest, HppOrderRequest, RefundRequest
+from netvalve_sandbox.state import (
+    Channel,
+    GatewayToken,
+    HpfSession,
+    HppPage,
+    Ledger,
+    Order,
+    Routing,
+    Transaction,
+    TxType,
+)
+from netvalve_sandbox.tokens import mit_refusal, record_cit
+from netvalve_sandbox.validation import (
+    CaptureRequest,
+    ChargeRequest,
+    CreateTokenRequest,
+    HppOrderRequest,
+    RefundRequest,
+)
 from netvalve_sandbox.webhooks import WebhookDispatcher
 from netvalve_sandbox.wire import new_trace_id, now
+
+GATEWAY_TOKEN = "GATEWAY_TOKEN"  # noqa: S105 (a token type, not a credential)
+CREATE_TOKEN = "CREATE_TOKEN"  # noqa: S105 (what issued a token, not a credential)
+# `/createToken` with `verify: true` checks the card with the issuer by a zero-amount authorization.
+VERIFICATION_AMOUNT = Decimal("0.00")
 
 
 def _token_error(detail: str) -> ValidationFailed:
@@ -109,17 +131,23 @@ class Gateway:
         card = request.card
         if request.payment_token is not None:
             session, card, token_type = self._resolve_token(request.payment_token)
+            if request.payment_type == "TOKEN" and token_type != GATEWAY_TOKEN:
+                raise _token_error("Payment Token Invalid.")
             if session is not None and channel is Channel.API:
                 channel = Channel.HPF
         assert card is not None
+        paid_with = self.ledger.gateway_tokens.get(request.payment_token or "")
         if order is None:
             self._reject_duplicate(request.client_order_id)
             order = self._new_order(
                 request.client_order_id, request.amount, request.currency, request.routing
             )
             order.description = request.description
-        moment = now()
-        outcome = forced_outcome(decline) if decline else decide_outcome(card, request.amount, moment)
+        refused = mit_refusal(self.ledger, paid_with, request.stored_credential)
+        if decline:
+            outcome = forced_outcome(decline)
+        else:
+            outcome = refused or decide_outcome(card, request.amount, now())
         txn = self._record(
             order,
             tx_type,
@@ -132,17 +160,57 @@ class Gateway:
             payment_token_type=token_type,
         )
         txn.three_ds = request.three_ds
+        txn.additional_data = request.additional_data
         if session is not None:
             session.used = True
-        if request.payment_token is None and not outcome.code_type.endswith("DECLINE"):
-            token = str(uuid.uuid4())
-            self.ledger.gateway_tokens[token] = card
-            txn.payment_token, txn.payment_token_type = token, "GATEWAY_TOKEN"
+        if token_type != GATEWAY_TOKEN and not outcome.code_type.endswith("DECLINE"):
+            # NetValve's "token creation as part of auth/sale": every card payment, no flag needed.
+            paid_with = self._issue_token(card, tx_type.value, txn.id)
+            txn.payment_token, txn.payment_token_type = paid_with.token, GATEWAY_TOKEN
+        record_cit(paid_with, request.stored_credential, txn)
         if outcome.pending:
             txn.settles_at = self.clock() + self.settings.pending_settle_seconds
             self._schedule_settle(self.settings.pending_settle_seconds)
         self._notify(txn)
         return txn
+
+    def create_token(
+        self, request: CreateTokenRequest, *, decline: str | None
+    ) -> tuple[Transaction | None, GatewayToken | None]:
+        """`/createToken`: with `verify` a $0 authorization first (no token when it is declined). The
+        verification is recorded but not announced: NetValve documents webhooks for payments only."""
+        self.settle_due()
+        card = request.card
+        if request.payment_token is not None:
+            session, card, token_type = self._resolve_token(request.payment_token)
+            if token_type == GATEWAY_TOKEN:
+                raise _token_error("Payment Token Is Already A Gateway Token.")
+            if session is not None:
+                session.used = True
+        assert card is not None
+        if not request.verify:
+            return None, self._issue_token(card, CREATE_TOKEN, None)
+        order = self._new_order(None, VERIFICATION_AMOUNT, request.currency, request.routing)
+        outcome = forced_outcome(decline) if decline else decide_outcome(card, VERIFICATION_AMOUNT, now())
+        txn = self._record(
+            order,
+            TxType.AUTHORIZATION,
+            VERIFICATION_AMOUNT,
+            outcome,
+            card=card,
+            channel=Channel.TOKEN_SAVING,
+            payment_type="CARD",
+        )
+        if not outcome.approved:
+            return txn, None
+        issued = self._issue_token(card, CREATE_TOKEN, txn.id)
+        txn.payment_token, txn.payment_token_type = issued.token, GATEWAY_TOKEN
+        return txn, issued
+
+    def _issue_token(self, card: Card, issued_by: str, transaction_id: int | None) -> GatewayToken:
+        issued = GatewayToken(str(uuid.uuid4()), card, issued_by, transaction_id, now())
+        self.ledger.gateway_tokens[issued.token] = issued
+        return issued
 
     def capture(self, request: CaptureRequest, *, decline: str | None) -> Transaction:
         self.settle_due()
@@ -286,10 +354,10 @@ class Gateway:
             if session.used:
                 raise _token_error("Payment Token Already Used.")
             return session, session.card, "HPF"
-        card = self.ledger.gateway_tokens.get(token)
-        if card is None:
+        issued = self.ledger.gateway_tokens.get(token)
+        if issued is None:
             raise _token_error("Payment Token Invalid.")
-        return None, card, "GATEWAY_TOKEN"
+        return None, issued.card, GATEWAY_TOKEN
 
     def _reject_duplicate(self, client_order_id: str | None) -> None:
         if client_order_id is not None and client_order_id in self.ledger.orders_by_client_order_id:

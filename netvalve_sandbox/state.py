@@ -29,6 +29,7 @@ class Channel(StrEnum):
     API = "API"
     HPF = "HOSTED_PAYMENT_FIELDS"
     HPP = "HPP"
+    TOKEN_SAVING = "GATEWAY_TOKEN_SAVING"  # noqa: S105 (a channel, not a credential)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class Transaction:
     updated_at: datetime | None = None
     children: list[int] = field(default_factory=list)
     three_ds: dict[str, Any] | None = None
+    additional_data: dict[str, Any] | None = None
     chargebacks: list[Chargeback] = field(default_factory=list)
 
 
@@ -119,6 +121,19 @@ class Order:
 
 
 @dataclass
+class GatewayToken:
+    """A `GATEWAY_TOKEN` and the card behind it; `transaction_id` is the sale, authorization or `/createToken`
+    verification that issued it (none for `/createToken` without `verify`)."""
+
+    token: str
+    card: Card
+    issued_by: str
+    transaction_id: int | None
+    created_at: datetime
+    cit_transaction_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
 class HpfSession:
     token: str
     jwt: str
@@ -140,7 +155,7 @@ class Ledger:
         self.orders_by_client_order_id: dict[str, int] = {}
         self.orders_by_hpp_token: dict[str, int] = {}
         self.hpf_sessions: dict[str, HpfSession] = {}
-        self.gateway_tokens: dict[str, Card] = {}
+        self.gateway_tokens: dict[str, GatewayToken] = {}
         self.backoffice_tokens: dict[str, float] = {}
         self.threeds_sessions: dict[str, ThreeDSSession] = {}
         self.threeds_by_page: dict[str, str] = {}

@@ -18,6 +18,17 @@ CURRENCY = re.compile(r"^[A-Z]{3}$")
 EXPIRY_MONTH = re.compile(r"^(0[1-9]|1[0-2])$")
 EXPIRY_YEAR = re.compile(r"^\d{4}$")
 PAYMENT_TYPES = frozenset({"CARD", "WALLET", "TOKEN"})
+SECURITY_CODE = re.compile(r"^\d{3,4}$")
+RECURRING_SCHEDULE_TYPES = frozenset(
+    {
+        "CIT_COF",
+        "CIT_STANDING_ORDER",
+        "CIT_SUBSCRIPTION",
+        "MIT_UNSCHEDULED_COF",
+        "MIT_STANDING_ORDER",
+        "MIT_SUBSCRIPTION",
+    }
+)
 HPP_MODES = {"SALE": TxType.SALE, "AUTHORIZATION": TxType.AUTHORIZATION}
 CUSTOMER_FIELDS = (
     "customerName",
@@ -149,6 +160,65 @@ def card_fields(
 
 
 @dataclass(frozen=True)
+class StoredCredential:
+    """Who starts a payment with stored card details (`cit-mit-trans.md`): the customer (`CIT`, `initial` on
+    the one that stores the card) or the merchant (`MIT`, which must name the initial CIT's transaction)."""
+
+    initiator: str | None
+    initial: bool = False
+    initial_transaction_id: int | None = None
+
+
+def _upper_text(data: dict[str, Any], name: str) -> str | None:
+    value = _text(data, name)
+    return value.upper() if value is not None else None
+
+
+def stored_credential_fields(
+    body: dict[str, Any], errors: Errors, payment_type: str | None
+) -> StoredCredential:
+    """`additionalData`'s CIT/MIT fields. NetValve names no field for the initial transaction an MIT refers
+    to: the sandbox takes `additionalData.initialTransactionId` (the CIT's `transactionID`), required."""
+    data = body.get("additionalData")
+    if data is None:
+        return StoredCredential(None)
+    if not isinstance(data, dict):
+        errors.add("GTW_2063", "additionalData", "additionalData must be an object.")
+        return StoredCredential(None)
+    on_file = _upper_text(data, "credentialOnFileTransaction")
+    schedule = _upper_text(data, "recurringScheduleType")
+    if schedule is not None and schedule not in RECURRING_SCHEDULE_TYPES:
+        errors.add("GTW_2063", "additionalData.recurringScheduleType", "Unknown recurringScheduleType.")
+        schedule = None
+    initial = (_text(data, "recurrenceMode") or "").lower() == "initial"
+    merchant = on_file == "MIT" or (schedule or "").startswith("MIT_")
+    customer = on_file == "CIT" or (schedule or "").startswith("CIT_") or initial
+    if merchant and customer:
+        detail = "CIT and MIT indicators conflict."
+        errors.add("GTW_2063", "additionalData.credentialOnFileTransaction", detail)
+    if not merchant:
+        return StoredCredential("CIT" if customer else None, initial=initial or schedule == "CIT_COF")
+    if payment_type is not None and payment_type != "TOKEN":
+        errors.add("GTW_2063", "paymentType", "A merchant-initiated transaction pays with a TOKEN.")
+    if _text(body, "cardSecurityCode") is not None:
+        errors.add("GTW_2063", "cardSecurityCode", "No security code without the cardholder (MIT).")
+    return StoredCredential("MIT", initial_transaction_id=_initial_transaction_id(data, errors))
+
+
+def _initial_transaction_id(data: dict[str, Any], errors: Errors) -> int | None:
+    raw = data.get("initialTransactionId")
+    if raw is None or raw == "":
+        errors.add("GTW_2048", "additionalData.initialTransactionId")
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    elif isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw)
+    else:
+        errors.add("GTW_2063", "additionalData.initialTransactionId", "Transaction ID must be an integer.")
+    return None
+
+
+@dataclass(frozen=True)
 class ChargeRequest:
     amount: Decimal
     currency: str
@@ -160,6 +230,8 @@ class ChargeRequest:
     description: str | None
     customer: dict[str, Any]
     three_ds: dict[str, Any] | None = None
+    stored_credential: StoredCredential = StoredCredential(None)
+    additional_data: dict[str, Any] | None = None
 
 
 def charge_request(body: dict[str, Any]) -> ChargeRequest:
@@ -181,6 +253,10 @@ def charge_request(body: dict[str, Any]) -> ChargeRequest:
         errors.add("GTW_2063", "paymentToken", "Payment Token is required for paymentType TOKEN.")
     elif payment_type == "CARD" and payment_token is None:
         card = card_fields(body, errors)
+    cvv = _text(body, "cardSecurityCode")
+    if payment_type == "TOKEN" and cvv is not None and not SECURITY_CODE.match(cvv):
+        errors.add("GTW_2063", "cardSecurityCode", "Card Security Code must be 3 or 4 digits.")
+    stored = stored_credential_fields(body, errors, payment_type)
     errors.raise_if_any()
     return ChargeRequest(
         amount=amount,
@@ -193,7 +269,33 @@ def charge_request(body: dict[str, Any]) -> ChargeRequest:
         description=_text(body, "orderDesc"),
         customer={name: body[name] for name in CUSTOMER_FIELDS if name in body},
         three_ds=body["3DS"] if isinstance(body.get("3DS"), dict) else None,
+        stored_credential=stored,
+        additional_data=body.get("additionalData"),
     )
+
+
+@dataclass(frozen=True)
+class CreateTokenRequest:
+    card: Card | None
+    payment_token: str | None
+    currency: str
+    routing: Routing
+    verify: bool
+
+
+def create_token_request(body: dict[str, Any]) -> CreateTokenRequest:
+    """`TokenizedCardInputDTO`: card fields, or an HPF `paymentToken` as `/sale` takes one; a currency only
+    for the `verify` authorization."""
+    errors = Errors()
+    routing = routing_fields(body, errors)
+    verify = body.get("verify", False)
+    if not isinstance(verify, bool):
+        errors.add("GTW_2063", "verify", "verify must be true or false.")
+    currency = currency_field(body, errors) if verify is True or "currency" in body else ""
+    payment_token = _text(body, "paymentToken")
+    card = card_fields(body, errors) if payment_token is None else None
+    errors.raise_if_any()
+    return CreateTokenRequest(card, payment_token, currency, routing, verify is True)
 
 
 def transaction_id_field(body: dict[str, Any], errors: Errors, name: str = "transactionID") -> int:

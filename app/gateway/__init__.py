@@ -1,7 +1,8 @@
 """NetValve gateway: the one package that knows NetValve's URLs, headers, fields, codes and states.
 
 ``client`` has the verbs, ``transport`` sends them, ``outcomes`` and ``codes`` read the answers into a
-``result.GatewayResult``; ``requests`` builds the bodies (``wire``) from the shop's values, ``routing``
+``result.GatewayResult``; ``requests`` builds the bodies (``wire``) from the shop's values (``cardonfile``:
+a saved card's CIT/MIT fields), ``routing``
 picks the merchant account, ``answers`` types NetValve's answers, ``threeds`` and ``events`` cover 3-D
 Secure and webhooks, ``backoffice`` the undocumented backoffice API.
 """
@@ -11,6 +12,7 @@ from app.gateway import requests
 from app.gateway.answers import (
     ChargebackEntry,
     HpfSession,
+    IssuedCard,
     OrderDetails,
     TransactionDetails,
     TransactionResponse,
@@ -18,6 +20,7 @@ from app.gateway.answers import (
     mask_pan,
 )
 from app.gateway.backoffice import BackofficeScript, pick_active_script
+from app.gateway.cardonfile import CardOnFile, CardOnFileKind
 from app.gateway.client import NetValveClient
 from app.gateway.codes import (
     ALREADY_DONE,
@@ -55,6 +58,7 @@ from app.gateway.wire import (
     CancelBody,
     CaptureBody,
     CaptureOptions,
+    CreateTokenRequest,
     CustomerDetails,
     HppOrderRequest,
     RefundBody,
@@ -77,14 +81,18 @@ __all__ = [
     "CancelBody",
     "CaptureBody",
     "CaptureOptions",
+    "CardOnFile",
+    "CardOnFileKind",
     "ChargebackEntry",
     "CircuitBreaker",
     "Classification",
+    "CreateTokenRequest",
     "CustomerDetails",
     "EventKind",
     "GatewayResult",
     "HpfSession",
     "HppOrderRequest",
+    "IssuedCard",
     "MerchantNotConfigured",
     "NetValveClient",
     "Operation",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +30,7 @@ from app.gateway.wire import AbsoluteUrl
 # Order states after which a hosted page can no longer be paid.
 _CLOSED_ORDER_STATES = frozenset({"EXPIRED", "DECLINED"})
 _MASKED_PAN = re.compile(r"^\d{0,6}[*xX]+\d{0,4}$")
+GATEWAY_TOKEN = "GATEWAY_TOKEN"  # noqa: S105 (NetValve's paymentTokenType, not a credential)
 
 
 def mask_pan(value: str) -> str:
@@ -37,6 +39,23 @@ def mask_pan(value: str) -> str:
     if _MASKED_PAN.match(digits) or not digits.isdigit() or len(digits) < 12:
         return value
     return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
+
+
+@dataclass(frozen=True)
+class IssuedCard:
+    """A card NetValve stored for us: its ``GATEWAY_TOKEN`` (a secret: not in repr) and what it shows of the
+    card. ``/createToken`` without ``verify`` answers the token alone."""
+
+    token: str = field(repr=False)
+    token_type: str
+    masked: str | None
+    brand: str | None
+    expiry_month: int | None
+    expiry_year: int | None
+
+
+def _number(value: str | None) -> int | None:
+    return int(value) if value is not None and value.strip().isdigit() else None
 
 
 class WireResponse(BaseModel):
@@ -81,6 +100,7 @@ class TransactionResponse(WireResponse):
     card_expiry_month: str | None = None
     card_expiry_year: str | None = None
     payment_token: str | None = Field(default=None, repr=False)
+    payment_token_type: str | None = None
     order_state: str | None = None
     redirect_url: str | None = Field(default=None, repr=False)
     mid_id: int | str | None = None
@@ -107,6 +127,22 @@ class TransactionResponse(WireResponse):
     @property
     def kind(self) -> TxnKind:
         return txn_kind(self.transaction_type)
+
+    @property
+    def issued_card(self) -> IssuedCard | None:
+        """The gateway token an approved card payment or ``/createToken`` issued, with the masked card; an
+        HPF token, or any token on an answer that is not an approval, is none."""
+        token_type = (self.payment_token_type or "").strip().upper()
+        if not self.payment_token or token_type != GATEWAY_TOKEN or self.outcome is not Outcome.APPROVED:
+            return None
+        return IssuedCard(
+            token=self.payment_token,
+            token_type=token_type,
+            masked=self.card_number,
+            brand=self.card_type,
+            expiry_month=_number(self.card_expiry_month),
+            expiry_year=_number(self.card_expiry_year),
+        )
 
 
 class TransactionSummary(WireResponse):

@@ -29,6 +29,7 @@ from app.gateway.transport import CircuitBreaker, Transport
 from app.gateway.wire import (
     CancelBody,
     CaptureBody,
+    CreateTokenRequest,
     HppOrderRequest,
     RefundBody,
     SaleRequest,
@@ -96,6 +97,11 @@ class NetValveClient:
             amount=req.amount,
             currency=req.currency,
         )
+
+    async def create_token(self, req: CreateTokenRequest) -> GatewayResult[None]:
+        """``POST /createToken``: the result's ``issued_card`` holds the gateway token. It creates state at
+        NetValve (and with ``verify`` an authorization), so like a sale it is never re-sent once sent."""
+        return await self._post_transaction(Operation.CREATE_TOKEN, self._payment_url("/createToken"), req)
 
     async def capture(self, req: CaptureBody) -> GatewayResult[None]:
         return await self._post_transaction(

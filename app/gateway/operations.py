@@ -23,6 +23,7 @@ class Operation(StrEnum):
     THREEDS_INITIALIZE = "threeds_initialize"
     THREEDS_AUTHENTICATE = "threeds_authenticate"
     THREEDS_RESULT = "threeds_result"
+    CREATE_TOKEN = "create_token"  # noqa: S105 (an operation, not a credential)
 
 
 # Calls that may move money or create state at NetValve: never re-sent once sent.
@@ -34,5 +35,6 @@ MUTATING_OPERATIONS: Final = frozenset(
         Operation.REFUND,
         Operation.CANCEL,
         Operation.CREATE_HPP_ORDER,
+        Operation.CREATE_TOKEN,
     }
 )

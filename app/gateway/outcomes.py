@@ -147,6 +147,15 @@ def _mismatch(req: CallSpec[Any], response: TransactionResponse) -> str | None:
     return None
 
 
+def _scrubbed(response: TransactionResponse, secrets: tuple[str, ...]) -> TransactionResponse:
+    texts = {
+        "response_message": response.response_message,
+        "bank_response_message": response.bank_response_message,
+    }
+    update = {name: scrub(text, secrets) for name, text in texts.items() if text}
+    return response.model_copy(update=update) if update else response
+
+
 def read_answer(req: CallSpec[D], http_response: httpx.Response) -> Attempt[D]:
     """What one HTTP answer to ``req`` says: the outcome, whether a retry may help, what the breaker hears."""
     status = http_response.status_code
@@ -191,9 +200,12 @@ def read_answer(req: CallSpec[D], http_response: httpx.Response) -> Attempt[D]:
         if mismatch is not None:
             outcome, message = Outcome.MISMATCH, mismatch
 
+    # NetValve's free text may echo what we sent or what it issued (tokens): kept out of every repr and log.
+    secrets = (*req.secrets, *secret_values(body))
     if message is not None:
-        # NetValve's free text may echo what we sent or what it issued (tokens).
-        message = scrub(message, (*req.secrets, *secret_values(body)))
+        message = scrub(message, secrets)
+    if response is not None:
+        response = _scrubbed(response, secrets)
     unavailable = outcome is Outcome.UNAVAILABLE and not shape_error
     retryable = not req.mutating and (unavailable or outcome is Outcome.RATE_LIMITED)
     return Attempt[D](

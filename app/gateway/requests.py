@@ -12,7 +12,8 @@ from typing import Any, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from app.gateway.routing import Routing
+from app.gateway.cardonfile import CardOnFile
+from app.gateway.routing import Routing, RoutingKind
 from app.gateway.threeds import ThreeDSAuthRequest, ThreeDSInitRequest, ThreeDSResultRequest, ThreeDSStep
 from app.gateway.wire import (
     CLIENT_ORDER_ID_MAX,
@@ -22,6 +23,7 @@ from app.gateway.wire import (
     CancelBody,
     CaptureBody,
     CaptureOptions,
+    CreateTokenRequest,
     HppOrderRequest,
     RefundBody,
     SaleRequest,
@@ -70,14 +72,32 @@ class Shopper:
 
 @dataclass(frozen=True)
 class Sale:
-    """A card payment the shop asks for: amount, merchant account, the hosted fields' token, the shopper."""
+    """A card payment the shop asks for: amount, merchant account, the shopper, and the token it pays with:
+    the hosted fields' token, or with a saved card (``card_on_file``) its gateway token, taken from there
+    when not given."""
 
     amount: Decimal
     currency: str
     routing: Routing
     description: str
     shopper: Shopper
-    payment_token: str = field(repr=False)
+    payment_token: str = field(default="", repr=False)
+    card_on_file: CardOnFile | None = None
+
+    def __post_init__(self) -> None:
+        saved = self.card_on_file.token if self.card_on_file is not None else None
+        if saved and not self.payment_token:
+            object.__setattr__(self, "payment_token", saved)
+
+    def check_card_on_file(self, *, shopper_present: bool = False) -> None:
+        """Refuse a stored-credential part NetValve could not take; 3-D Secure needs the shopper there."""
+        if self.card_on_file is None:
+            return
+        problems = self.card_on_file.problems(self.payment_token)
+        if shopper_present and self.card_on_file.kind == "merchant":
+            problems = ["cardOnFile.kind"]
+        if problems:
+            raise UnsendableRequest(problems)
 
 
 @dataclass(frozen=True)
@@ -128,13 +148,16 @@ def _customer(shopper: Shopper) -> dict[str, Any]:
 def sale(sale: Sale, reference: str, authenticated: ThreeDSStep | None = None) -> SaleRequest:
     """``/sale`` and ``/authorize`` under ``reference`` (NetValve's ``clientOrderId``), with the proof of a
     3-D Secure authentication when there was one."""
+    sale.check_card_on_file()
+    card_on_file = sale.card_on_file
     return _build(
         SaleRequest,
         {
             "amount": sale.amount,
             "currency": sale.currency,
-            "payment_type": "CARD",
+            "payment_type": card_on_file.payment_type if card_on_file is not None else "CARD",
             "payment_token": sale.payment_token,
+            "additional_data": card_on_file.additional_data() if card_on_file is not None else None,
             "order_desc": sale.description,
             **sale.routing.model_fields(),
             **_customer(sale.shopper),
@@ -190,7 +213,9 @@ def cancel(transaction_id: int | None) -> CancelBody:
 
 
 def threeds_initialization(value: Sale, browser: Browser, return_url: str | None) -> ThreeDSInitRequest:
-    """``/3ds/v2/initialization`` for the sale's own card, amount and shopper."""
+    """``/3ds/v2/initialization`` for the sale's own card (a saved card's gateway token), amount and
+    shopper. NetValve's 3-D Secure bodies carry no CIT/MIT fields: the sale does."""
+    value.check_card_on_file(shopper_present=True)
     customer = _customer(value.shopper)
     return _build(
         ThreeDSInitRequest,
@@ -218,6 +243,7 @@ def threeds_authentication(value: Sale, transaction_id: str) -> ThreeDSAuthReque
     """``/3ds/authentication`` after the device-data frame, for the authentication ``transaction_id``: the
     amount and what NetValve's v2 guide requires of the shopper (its ``customerName`` is the first name, with
     the last name and country), the address when known."""
+    value.check_card_on_file(shopper_present=True)
     customer = _customer(value.shopper)
     return _build(
         ThreeDSAuthRequest,
@@ -236,6 +262,17 @@ def threeds_authentication(value: Sale, transaction_id: str) -> ThreeDSAuthReque
 def check_threeds_authentication(value: Sale) -> None:
     """Refuse, before anything is recorded, a sale whose ``/3ds/authentication`` NetValve would not take."""
     threeds_authentication(value, "x")
+
+
+def create_token(payment_token: str, routing: Routing, *, currency: str, verify: bool) -> CreateTokenRequest:
+    """``/createToken`` for a tokenized hosted-fields token; ``verify`` checks the card by a $0
+    authorization. Smart routing has no ``/createToken``: NetValve's body takes a MID only."""
+    if routing.kind is RoutingKind.SITE:
+        raise UnsendableRequest(["siteId"])
+    return _build(
+        CreateTokenRequest,
+        {"payment_token": payment_token, "currency": currency, "verify": verify, **routing.model_fields()},
+    )
 
 
 def threeds_result(routing: Routing, transaction_id: str) -> ThreeDSResultRequest:

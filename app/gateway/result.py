@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
-from app.gateway.answers import TransactionResponse
+from app.gateway.answers import IssuedCard, TransactionResponse
 from app.gateway.codes import DECLINES, NO_ANSWER, NOTHING_HAPPENED, Outcome, Refusal, refusal
 from app.gateway.operations import MUTATING_OPERATIONS, Operation
 
@@ -67,6 +67,11 @@ class GatewayResult(Generic[D]):
     def answered(self) -> bool:
         """A read-only look-up got an answer that can settle something."""
         return self.request_sent and self.outcome not in NO_ANSWER
+
+    @property
+    def issued_card(self) -> IssuedCard | None:
+        """The gateway token (and masked card) an approved payment or ``/createToken`` issued."""
+        return self.response.issued_card if self.ok and self.response is not None else None
 
     @property
     def refusal(self) -> Refusal | None:

@@ -129,6 +129,8 @@ class AdditionalData(WireRequest):
     recurring_schedule_type: str | None = None
     recurrence_mode: str | None = None
     industry_code: str | None = None
+    # Not in NetValve's AdditionalDataDTO: the initial CIT a merchant-initiated charge refers to (cardonfile).
+    initial_transaction_id: TransactionId | None = None
 
 
 class CustomerDetails(WireRequest):
@@ -208,6 +210,23 @@ class CancelBody(WireRequest):
 
     transaction_id: TransactionId = Field(alias="transactionID")
     additional_data: AdditionalData | None = None
+
+
+class CreateTokenRequest(WireRequest):
+    """Body of ``POST /createToken`` (``TokenizedCardInputDTO``) for a hosted-fields token; ``verify`` runs
+    a $0 authorization first. The DTO names ``midId`` and ``netvalveMidId``, no ``siteId``."""
+
+    payment_token: Annotated[str, StringConstraints(min_length=1)] = Field(repr=False)
+    currency: Currency | None = None
+    netvalve_mid_id: str | None = None
+    mid_id: int | None = None
+    verify: bool
+
+    @model_validator(mode="after")
+    def _one_mid(self) -> Self:
+        if (self.netvalve_mid_id is None) == (self.mid_id is None):
+            raise ValueError("exactly one of netvalveMidId, midId is required")
+        return self
 
 
 class HppOrderRequest(WireRequest):

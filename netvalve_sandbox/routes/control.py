@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field, ValidationError
 from starlette.responses import Response
 
-from netvalve_sandbox.dto import chargeback_body, ledger_entry
+from netvalve_sandbox.dto import chargeback_body, ledger_entry, token_entry
 from netvalve_sandbox.faults import Knobs
 from netvalve_sandbox.runtime import Sandbox
 from netvalve_sandbox.state import Chargeback
@@ -92,6 +92,13 @@ def control_router(sandbox: Sandbox) -> APIRouter:
         async with sandbox.ledger.lock:
             sandbox.gateway.settle_due()
             rows = [ledger_entry(txn, sandbox.ledger) for txn in sandbox.ledger.transactions.values()]
+        return NetvalveJSONResponse(rows)
+
+    @router.get("/tokens")
+    async def tokens() -> Response:
+        """Every gateway token issued, oldest first, with its masked card and what issued it."""
+        async with sandbox.ledger.lock:
+            rows = [token_entry(issued) for issued in sandbox.ledger.gateway_tokens.values()]
         return NetvalveJSONResponse(rows)
 
     @router.get("/threeds")

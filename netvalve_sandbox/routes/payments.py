@@ -7,17 +7,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from netvalve_sandbox.dto import order_output, transaction_output
+from netvalve_sandbox.dto import created_token, order_output, transaction_output
 from netvalve_sandbox.runtime import Sandbox
 from netvalve_sandbox.state import TxType
 from netvalve_sandbox.validation import (
     cancel_request,
     capture_request,
     charge_request,
+    create_token_request,
     parse_transaction_id,
     refund_request,
 )
-from netvalve_sandbox.wire import NetvalveJSONResponse, parse_json_object
+from netvalve_sandbox.wire import NetvalveJSONResponse, now, parse_json_object
 
 TransactionIdQuery = Annotated[str | None, Query(alias="transactionId")]
 IdQuery = Annotated[str | None, Query(alias="id")]
@@ -42,6 +43,17 @@ def payments_router(sandbox: Sandbox) -> APIRouter:
     async def authorize(request: Request) -> Response:
         """Authorize only; capture or cancel later."""
         return await charge(request, TxType.AUTHORIZATION)
+
+    @router.post("/createToken")
+    async def create_token(request: Request) -> Response:
+        """Tokenize a card (fields or an HPF token); `verify: true` runs a $0 authorization first."""
+        body = create_token_request(parse_json_object(await request.body()))
+        async with ledger.lock:
+            txn, issued = gateway.create_token(body, decline=sandbox.forced_decline(request))
+            if txn is not None:
+                return sandbox.respond(txn)
+            assert issued is not None
+            return NetvalveJSONResponse(created_token(issued, now()))
 
     @router.post("/capture")
     async def capture(request: Request) -> Response:

@@ -107,7 +107,9 @@ async def test_tokenized_session_pays_once(sandbox: Harness) -> None:
 
     assert sale["responseCode"] == "GTW_1000"
     assert sale["cardNumber"] == "401200******5439"
-    assert (sale["paymentToken"], sale["paymentTokenType"]) == (token, "HPF")
+    # An approved card payment issues a gateway token (netvalve-api.md §5.1): the answer carries it.
+    assert sale["paymentToken"] != token
+    assert sale["paymentTokenType"] == "GATEWAY_TOKEN"
     assert sale["paymentChannelType"] == "HOSTED_PAYMENT_FIELDS"
     reuse = await sandbox.post("/sale", _token_sale(token, clientOrderId="hpf-2"))
     assert reuse.status_code == 400
