@@ -61,6 +61,8 @@ class Refusal(StrEnum):
     EXCEEDS_AUTHORIZED = "exceeds_authorized"
     EXCEEDS_CAPTURED = "exceeds_captured"
     INVALID_TOKEN = "invalid_token"  # noqa: S105 (a reason, not a credential)
+    # A merchant-initiated charge NetValve declined: the stored card has no approved initial CIT it knows of.
+    NO_INITIAL_CIT = "no_initial_cit"
 
 
 REFUSAL_CODES: Final[Mapping[str, Refusal]] = MappingProxyType(
@@ -68,8 +70,15 @@ REFUSAL_CODES: Final[Mapping[str, Refusal]] = MappingProxyType(
 )
 
 
+# Declines whose reason is the request's, not the card's.
+DECLINE_REFUSALS: Final[Mapping[str, Refusal]] = MappingProxyType({"GTW_2081": Refusal.NO_INITIAL_CIT})
+
+
 def refusal(outcome: Outcome, code: str | None, message: str | None) -> Refusal | None:
-    """The actionable reason of a validation refusal; NetValve names the payment token only in its text."""
+    """The actionable reason of a validation refusal (NetValve names the payment token only in its text) or
+    of a decline for the request's own reason."""
+    if outcome in DECLINES:
+        return DECLINE_REFUSALS.get((code or "").strip().upper())
     if outcome is not Outcome.VALIDATION_ERROR:
         return None
     if code is not None and code.strip().upper() in REFUSAL_CODES:

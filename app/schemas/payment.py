@@ -108,8 +108,16 @@ class PayActionResponse(PayResponse):
 
 
 class ThreeDSFinishRequest(PayBase):
-    """Go on after the device-data frame or the challenge: the same HPF token the payment began with."""
+    """Go on after the device-data frame or the challenge: the same HPF token, or saved card, the payment
+    began with."""
 
     model_config = ConfigDict(json_schema_extra=ONE_PAYER_SCHEMA)
 
-    payment_token: str = Field(min_length=1, max_length=256)
+    payment_token: str | None = Field(default=None, min_length=1, max_length=256)
+    saved_card_id: str | None = Field(default=None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_]+$")
+
+    @model_validator(mode="after")
+    def _one_card(self) -> ThreeDSFinishRequest:
+        if (self.payment_token is None) == (self.saved_card_id is None):
+            raise ValueError("give exactly one of payment_token, saved_card_id")
+        return self

@@ -64,7 +64,7 @@ async def open_attempt(
             payment.amount_minor = due.amount_minor
             payment.medusa_amount = due.exact
             payment.currency = due.currency
-            payment.save_card = save_card or (authenticated and payment.save_card)
+            payment.save_card = save_card
             payment.saved_card_id = saved_card_id
             suffix = HOSTED_SUFFIX if hosted else ""
             reference = f"{due.session_id or due.cart.id}-{payment.attempt}{suffix}"

@@ -7,21 +7,24 @@ from __future__ import annotations
 from dataclasses import replace
 
 from app.core.config import CaptureMode
-from app.gateway import Refusal, Sale, Shopper, ThreeDSStep, UnsendableRequest, requests
+from app.gateway import CardOnFile, Refusal, Sale, Shopper, ThreeDSStep, UnsendableRequest, requests
 from app.models import Operation, Payment
 from app.repositories.medusa_rows import MedusaAddress, MedusaCart
 from app.schemas.payment import PayResponse
 from app.services import errors
+from app.services import saved_card_errors as vault_errors
 from app.services.attempts import open_attempt
 from app.services.carts import Due, Payable, order_description
 from app.services.context import ServiceContext
-from app.services.vault import Vault
+from app.services.vault import Vault, refused
 from app.services.views import Answer, paid_answer
 
 
-def sale_of(due: Due, payment_token: str, customer_ip: str | None) -> Sale:
+def sale_of(
+    due: Due, payment_token: str, customer_ip: str | None, card_on_file: CardOnFile | None = None
+) -> Sale:
     """The sale for what the cart owes, refused (422, before anything is recorded) when NetValve would not
-    take it."""
+    take it; with ``card_on_file`` one that saves a card, or pays with a saved one (its token)."""
     sale = Sale(
         amount=due.amount,
         currency=due.currency,
@@ -29,6 +32,7 @@ def sale_of(due: Due, payment_token: str, customer_ip: str | None) -> Sale:
         description=order_description(due.cart),
         shopper=_shopper(due.cart, customer_ip),
         payment_token=payment_token,
+        card_on_file=card_on_file,
     )
     try:
         requests.check_sale(sale)
@@ -92,21 +96,21 @@ class Charge:
         idempotency_key: str | None,
         authenticated: ThreeDSStep | None = None,
         *,
-        save_card: bool = False,
         saved_card_id: str | None = None,
     ) -> Answer[PayResponse]:
         """Send the sale (or authorization) through the ledger's call protocol: recorded, sent, settled. After
         a 3-D Secure authentication (``authenticated``), it carries its proof and belongs to the attempt the
-        authentication counted. An approved sale the shopper asked to save (``save_card``) saves its card;
-        one paid with a saved card records it (``saved_card_id``)."""
+        authentication counted. An approved initial sale of a card on file saves the card; one paid with a
+        saved card records it (``saved_card_id``)."""
         operation = self.operation
+        on_file = sale.card_on_file
         opened = await open_attempt(
             self.ctx,
             due,
             operation,
             idempotency_key,
             authenticated=authenticated is not None,
-            save_card=save_card,
+            save_card=on_file is not None and on_file.kind == "initial",
             saved_card_id=saved_card_id,
         )
         if isinstance(opened, Payment):
@@ -126,11 +130,10 @@ class Charge:
         if not applied:
             return answer  # a look-up settled the call while we waited: what it recorded stands
         if to_save and isinstance(due.cart, MedusaCart):
-            issued = result.response.payment_token if result.response is not None else None
-            # The answer may echo the hosted fields' token: only a token NetValve issued is the card's.
-            token = issued if issued != sale.payment_token else None
-            saved = await Vault(self.ctx).save(ref.payment_id, due.cart, token, result)
+            saved = await Vault(self.ctx).save(ref.payment_id, due.cart, result)
             answer = Answer(answer.body.model_copy(update={"saved_card_id": saved}), answer.is_open)
+        if result.refusal is Refusal.NO_INITIAL_CIT:
+            raise refused(vault_errors.SavedCardNoConsent(details={"response_code": result.code}))
         if result.declined:
             raise errors.CardDeclined()
         if result.refusal is Refusal.INVALID_TOKEN:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from app.core.security import Caller
-from app.gateway import Sale
+from app.gateway import CardOnFile, Sale
 from app.models import CallOutcome, Payment, PaymentStatus
 from app.repositories.hpf_tokens import HpfTokenRepository
 from app.repositories.medusa_rows import MedusaCollection
@@ -33,13 +33,13 @@ class Authentication(Protocol):
         browser: BrowserInfo | None,
         return_url: str | None,
         idempotency_key: str | None,
+        *,
+        saved_card_id: str | None = None,
     ) -> Answer[PayResponse]: ...
 
 
 class SavedCardPayments(Protocol):
-    async def customer_charge(
-        self, due: Due, card_id: str, customer_ip: str | None, idempotency_key: str | None
-    ) -> Answer[PayResponse]: ...
+    async def customer_sale(self, due: Due, card_id: str, customer_ip: str | None) -> Sale: ...
 
 
 class Payments:
@@ -99,7 +99,8 @@ class Payments:
             raise paid_in_medusa(cart)
         due = self.carts.due(cart)
         if saved_card_id is not None:
-            return await self.saved_cards.customer_charge(due, saved_card_id, customer_ip, idempotency_key)
+            sale = await self.saved_cards.customer_sale(due, saved_card_id, customer_ip)
+            return await self._sell(due, sale, browser, threeds_return_url, idempotency_key, saved_card_id)
         if payment_token is None:
             waiting = PayResponse(
                 cart_id=payer.cart_id,
@@ -115,7 +116,22 @@ class Payments:
         if token_payer is not None and token_payer != payer:
             raise errors.PaymentTokenCartMismatch()
         # Everything NetValve will be sent is checked before anything is recorded.
-        sale = sale_of(due, payment_token, customer_ip)
+        sale = sale_of(due, payment_token, customer_ip, CardOnFile(kind="initial") if save_card else None)
+        return await self._sell(due, sale, browser, threeds_return_url, idempotency_key)
+
+    async def _sell(
+        self,
+        due: Due,
+        sale: Sale,
+        browser: BrowserInfo | None,
+        threeds_return_url: str | None,
+        idempotency_key: str | None,
+        saved_card_id: str | None = None,
+    ) -> Answer[PayResponse]:
+        """The sale, after a 3-D Secure authentication when one is configured: the shopper is present,
+        with a saved card too."""
         if self.authentication is not None:
-            return await self.authentication.start(due, sale, browser, threeds_return_url, idempotency_key)
-        return await self.charge.charge(due, sale, idempotency_key, save_card=save_card)
+            return await self.authentication.start(
+                due, sale, browser, threeds_return_url, idempotency_key, saved_card_id=saved_card_id
+            )
+        return await self.charge.charge(due, sale, idempotency_key, saved_card_id=saved_card_id)

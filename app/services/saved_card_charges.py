@@ -4,6 +4,7 @@ same call protocol, attempt caps and idempotency as a card typed in the hosted f
 
 from __future__ import annotations
 
+from app.gateway import CardOnFile, Sale
 from app.schemas.payment import PayResponse
 from app.services.carts import Due, is_paid_in_medusa, paid_in_medusa
 from app.services.charge import Charge, sale_of
@@ -18,14 +19,12 @@ class SavedCardCharges:
         self.charge = charge
         self.vault = Vault(ctx)
 
-    async def customer_charge(
-        self, due: Due, card_id: str, customer_ip: str | None, idempotency_key: str | None
-    ) -> Answer[PayResponse]:
-        """The cart's customer pays with their saved card; refused before anything is sent when the card is
-        not theirs (or not of this sales channel), the cart a guest's, or the card expired."""
+    async def customer_sale(self, due: Due, card_id: str, customer_ip: str | None) -> Sale:
+        """The sale of the cart's customer paying with their saved card (a customer-initiated ``TOKEN``
+        sale); refused before anything is sent when the card is not theirs (or not of this sales channel),
+        the cart a guest's, or the card expired."""
         usable = await self.vault.usable(card_id, due.cart)
-        sale = sale_of(due, usable.token, customer_ip)
-        return await self.charge.charge(due, sale, idempotency_key, saved_card_id=card_id)
+        return sale_of(due, "", customer_ip, CardOnFile(kind="customer", token=usable.token))
 
     async def merchant_charge(
         self, card_id: str, collection_id: str, idempotency_key: str
@@ -38,5 +37,8 @@ class SavedCardCharges:
             raise paid_in_medusa(collection)
         usable = await self.vault.usable(card_id, collection, merchant=True)
         due = self.ctx.carts.due(collection)
-        sale = sale_of(due, usable.token, None)
+        on_file = CardOnFile(
+            kind="merchant", token=usable.token, initial_transaction_id=usable.card.initial_transaction_id
+        )
+        sale = sale_of(due, "", None, on_file)
         return await self.charge.charge(due, sale, idempotency_key, saved_card_id=card_id)

@@ -11,6 +11,7 @@ the cart, or by the reconciliation pass, and the cart is payable again.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core.security import Caller
 from app.gateway import (
     Browser,
+    CardOnFile,
     GatewayResult,
     Refusal,
     Sale,
@@ -56,12 +58,22 @@ from app.services.threeds_stages import (
     settled,
     stage_of,
 )
+from app.services.vault import Vault
 from app.services.views import Answer, paid_answer
+
+
+@dataclass(frozen=True)
+class _CardOf:
+    """What the authenticated sale does with a card on file: save the typed card, or pay with a saved one."""
+
+    save_card: bool = False
+    saved_card_id: str | None = None
 
 
 class ThreeDS:
     def __init__(self, ctx: ServiceContext, charge: Charge) -> None:
         self.ctx = ctx
+        self.vault = Vault(ctx)
         self.settings = ctx.settings
         self.gateway = ctx.gateway
         self.charge = charge
@@ -76,13 +88,18 @@ class ThreeDS:
         browser: BrowserInfo | None,
         return_url: str | None,
         idempotency_key: str | None,
+        *,
+        saved_card_id: str | None = None,
     ) -> Answer[PayResponse]:
-        """Authenticate the card before the sale: at once (frictionless), or after the storefront's part."""
+        """Authenticate the card before the sale: at once (frictionless), or after the storefront's part. A
+        saved card (``saved_card_id``) is authenticated by its gateway token like a typed one."""
         if browser is None:
             raise errors.BrowserDataRequired()
         request = _init_request(sale, browser, self._return_url(return_url))
         digest = token_digest(sale.payment_token)
-        claimed = await self._claim(due, digest, redirect=return_url is not None)
+        initial = sale.card_on_file is not None and sale.card_on_file.kind == "initial"
+        card = _CardOf(save_card=initial, saved_card_id=saved_card_id)
+        claimed = await self._claim(due, digest, card, redirect=return_url is not None)
         if isinstance(claimed, Answer):
             return claimed
         result = await self.gateway.threeds_initialize(request)
@@ -92,14 +109,16 @@ class ThreeDS:
         self,
         cart_id: str | None,
         payment_session_id: str | None,
-        payment_token: str,
+        payment_token: str | None,
         customer_ip: str | None,
         idempotency_key: str | None,
         caller: Caller | None,
         *,
         payment_collection_id: str | None = None,
+        saved_card_id: str | None = None,
     ) -> Answer[PayResponse]:
-        """Go on after the device-data frame or the challenge; a second finish answers like the first."""
+        """Go on after the device-data frame or the challenge, with the hosted fields' token or the saved card
+        the payment began with; a second finish answers like the first."""
         cart = await self.ctx.carts.get_payable(cart_id, payment_collection_id, payment_session_id, caller)
         session_id = cart.payment_session.id if cart.payment_session else None
         async with self.ctx.reads() as db:
@@ -110,7 +129,16 @@ class ThreeDS:
                 payment = await repo.find_latest_for(payer_of(cart))
         if payment is None or payment.threeds_token_sha256 is None:
             raise errors.ThreeDSNotStarted()
-        if payment.threeds_token_sha256 != token_digest(payment_token):
+        if saved_card_id is not None and payment.saved_card_id != saved_card_id:
+            raise errors.ThreeDSTokenMismatch()
+        on_file: CardOnFile | None = None
+        if saved_card_id is not None:
+            # Still the customer's, still live: deleted meanwhile, it pays nothing.
+            payment_token = (await self.vault.usable(saved_card_id, cart)).token
+            on_file = CardOnFile(kind="customer", token=payment_token)
+        elif payment.save_card:
+            on_file = CardOnFile(kind="initial")
+        if payment_token is None or payment.threeds_token_sha256 != token_digest(payment_token):
             raise errors.ThreeDSTokenMismatch()
         unpaid = PaymentStatus(payment.status) in (PaymentStatus.REQUIRES_MORE, PaymentStatus.ERROR)
         if is_paid_in_medusa(cart) and unpaid:
@@ -124,7 +152,7 @@ class ThreeDS:
             raise errors.PaymentSessionNotFound()
         due = self.ctx.carts.due(cart)
         payment = await self._expire_or_check_amount(payment, due)
-        sale = sale_of(due, payment_token, customer_ip)
+        sale = sale_of(due, payment_token, customer_ip, on_file)
         stage = stage_of(payment)
         if stage is ThreeDSStage.DEVICE_DATA:
             assert payment.threeds_transaction_id is not None
@@ -140,7 +168,9 @@ class ThreeDS:
             return settled(payment, self.stale)
         return await self._go_on(payment.id, {stage}, result, due, sale, idempotency_key)
 
-    async def _claim(self, due: Due, digest: str, *, redirect: bool) -> int | Answer[PayResponse]:
+    async def _claim(
+        self, due: Due, digest: str, card: _CardOf, *, redirect: bool
+    ) -> int | Answer[PayResponse]:
         """Record ``initializing`` and commit it before NetValve hears of it; the answer instead when an
         authentication of this card for this amount is already waiting on the shopper."""
         try:
@@ -172,6 +202,8 @@ class ThreeDS:
                 payment.threeds_transaction_id = None
                 payment.threeds_redirect = redirect
                 payment.threeds_token_sha256 = digest
+                payment.save_card = card.save_card
+                payment.saved_card_id = card.saved_card_id
                 return payment.id
         except IntegrityError:
             # Another request created this session's payment at the same moment.
@@ -197,6 +229,7 @@ class ThreeDS:
                 # Another request for this cart moved the authentication on meanwhile: its outcome stands.
                 return settled(payment, self.stale)
             record(payment, step, result)
+            saved_card_id = payment.saved_card_id
         if step.kind is ThreeDSKind.UNANSWERED:
             if result.refusal is Refusal.INVALID_TOKEN:
                 # The token is the one field the storefront supplies: its fault, as on the sale.
@@ -207,7 +240,7 @@ class ThreeDS:
             raise errors.ThreeDSFailed()
         if step.kind is ThreeDSKind.AUTHENTICATED:
             assert step.proof is not None
-            return await self.charge.charge(due, sale, idempotency_key, step)
+            return await self.charge.charge(due, sale, idempotency_key, step, saved_card_id=saved_card_id)
         return action_answer(payment)
 
     async def _fail_waiting(self, payment: Payment, code: str) -> None:

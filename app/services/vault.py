@@ -12,7 +12,8 @@ from cryptography.fernet import Fernet, MultiFernet
 from prometheus_client import Counter
 
 from app.core.config import Settings
-from app.gateway import GatewayResult
+from app.core.errors import AppError
+from app.gateway import GatewayResult, IssuedCard
 from app.models import AccountHolder, Payment, SavedCard
 from app.repositories.medusa_rows import MedusaCart
 from app.repositories.saved_cards import SavedCardRepository
@@ -24,8 +25,19 @@ from app.services.context import ServiceContext
 SAVED_CARDS_TOTAL = Counter(
     "netvalve_saved_cards_total", "Cards the shoppers asked to save, by outcome", ["outcome"]
 )
+SAVED_CARD_REFUSALS = Counter(
+    "netvalve_saved_card_refusals_total",
+    "Payments with (or saving) a saved card refused, ours or NetValve's, by error code",
+    ["code"],
+)
 
 logger = logging.getLogger(__name__)
+
+
+def refused(error: AppError) -> AppError:
+    """Count a refusal of a saved-card payment (or of saving a card) by its code; the error to raise."""
+    SAVED_CARD_REFUSALS.labels(error.code).inc()
+    return error
 
 
 def cipher(settings: Settings) -> MultiFernet:
@@ -123,13 +135,22 @@ class Vault:
 
     def check_may_save(self, cart: Payable) -> None:
         """Only a registered customer's cart may save its card (refused before anything is sent)."""
-        self.require_enabled()
-        if not (isinstance(cart, MedusaCart) and cart.customer_id and cart.customer_has_account):
-            raise vault_errors.SaveCardRequiresAccount()
+        try:
+            self.require_enabled()
+            if not (isinstance(cart, MedusaCart) and cart.customer_id and cart.customer_has_account):
+                raise vault_errors.SaveCardRequiresAccount()
+        except AppError as exc:
+            raise refused(exc) from None
 
     async def usable(self, card_id: str, cart: Payable, *, merchant: bool = False) -> UsableCard:
         """The saved card and its token, for a payment of ``cart``'s customer in the card's sales channel;
-        refused (nothing sent) otherwise, the storefront never learning why a card is not found."""
+        refused (nothing sent, counted) otherwise, the storefront never learning why a card is not found."""
+        try:
+            return await self._usable(card_id, cart, merchant=merchant)
+        except AppError as exc:
+            raise refused(exc) from None
+
+    async def _usable(self, card_id: str, cart: Payable, *, merchant: bool) -> UsableCard:
         self.require_enabled()
         if not merchant and not (
             isinstance(cart, MedusaCart) and cart.customer_id and cart.customer_has_account
@@ -150,16 +171,16 @@ class Vault:
             raise vault_errors.SavedCardNoConsent()
         return UsableCard(card, cipher(self.settings).decrypt(card.token_encrypted).decode())
 
-    async def save(
-        self, payment_id: int, cart: MedusaCart, token: str | None, result: GatewayResult[None]
-    ) -> str | None:
-        """Save the card of an approved payment the shopper asked to save; the card's id. A failure is
-        logged (never the token) and counted, and the paid payment stands."""
+    async def save(self, payment_id: int, cart: MedusaCart, result: GatewayResult[None]) -> str | None:
+        """Save the card of an approved payment the shopper asked to save (the gateway token NetValve issued
+        with it); the card's id. A failure is logged (never the token) and counted, and the paid payment
+        stands."""
         try:
-            card = _card_of(payment_id, cart, result)
-            if token is None or card is None:
-                raise ValueError("NetValve's answer gave no gateway token, masked card or expiry")
-            card.token_encrypted = cipher(self.settings).encrypt(token.encode())
+            issued = result.issued_card
+            if issued is None:
+                raise ValueError("NetValve's answer gave no gateway token")
+            card = _card_of(payment_id, cart, issued, result.transaction_id)
+            card.token_encrypted = cipher(self.settings).encrypt(issued.token.encode())
             async with self.ctx.sessionmaker.begin() as db:
                 repo = SavedCardRepository(db)
                 holder = await repo.ensure_holder(cart.customer_id or "", cart.email)
@@ -179,25 +200,19 @@ class Vault:
         return card.id
 
 
-def _card_of(payment_id: int, cart: MedusaCart, result: GatewayResult[None]) -> SavedCard | None:
-    answer = result.response
-    if (
-        answer is None
-        or not answer.card_number
-        or not answer.card_expiry_month
-        or not answer.card_expiry_year
-    ):
-        return None
-    year = int(answer.card_expiry_year)
+def _card_of(payment_id: int, cart: MedusaCart, issued: IssuedCard, transaction_id: int | None) -> SavedCard:
+    if not issued.masked or issued.expiry_month is None or issued.expiry_year is None:
+        raise ValueError("NetValve's answer gave no masked card or expiry")
+    year = issued.expiry_year
     return SavedCard(
         customer_id=cart.customer_id,
         sales_channel_id=cart.sales_channel_id,
-        brand=answer.card_type,
-        last4=answer.card_number[-4:],
-        masked=answer.card_number,
-        expiry_month=int(answer.card_expiry_month),
+        brand=issued.brand,
+        last4=issued.masked[-4:],
+        masked=issued.masked,
+        expiry_month=issued.expiry_month,
         expiry_year=year + 2000 if year < 100 else year,
-        initial_transaction_id=result.transaction_id,
+        initial_transaction_id=transaction_id,
         saved_from_payment_id=payment_id,
     )
 

@@ -1,20 +1,30 @@
-"""Saved cards in tests: a stack with the vault on, a signed-in customer's cart, and a first sale whose
-answer carries a gateway token the sandbox knows (minted by a card sale made straight at the sandbox)."""
+"""Saved cards in tests: a stack with the vault on, a signed-in customer's cart, and what the sandbox holds of
+the gateway tokens it issued and the stored-credential fields it was sent."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
 
 from devtools.medusa_rows import CartRows, create_customer
-from tests.support.scripted import Script
-from tests.support.stack import APPROVED_CARD, SANDBOX_CLIENT, Stack
+from tests.support.stack import Stack
 
 VAULT_KEY = Fernet.generate_key().decode()
 VAULT = {"saved_cards_enabled": True, "saved_cards_encryption_keys": VAULT_KEY}
+# What NetValve's CIT/MIT guide asks of each kind of stored-credential payment (app/gateway/cardonfile.py).
+INITIAL_CIT = {
+    "requestTransactionType": "RECURRING",
+    "recurringScheduleType": "CIT_COF",
+    "recurrenceMode": "Initial",
+}
+CUSTOMER_CIT = {"credentialOnFileTransaction": "CIT", "requestTransactionType": "ECOMMERCE"}
+MERCHANT_MIT = {
+    "requestTransactionType": "RECURRING",
+    "recurringScheduleType": "MIT_UNSCHEDULED_COF",
+    "recurrenceMode": "Repeated",
+}
 
 
 async def signed_in(stack: Stack, cart: CartRows, email: str = "member@example.com") -> str:
@@ -24,36 +34,30 @@ async def signed_in(stack: Stack, cart: CartRows, email: str = "member@example.c
     return customer_id
 
 
-async def gateway_token(stack: Stack) -> str:
-    """A token the sandbox issued for a card sale made at it directly (not through the service)."""
-    answer = await stack.nv.post(
-        "/sale",
-        json={
-            "amount": "1.00",
-            "currency": "EUR",
-            "paymentType": "CARD",
-            "siteId": "site-1",
-            "cardNumber": APPROVED_CARD,
-            "cardExpireMonth": "12",
-            "cardExpireYear": "2030",
-            "cardSecurityCode": "999",
-        },
-        headers=SANDBOX_CLIENT,
-    )
-    token: str = answer.json()["paymentToken"]
+async def sandbox_tokens(stack: Stack) -> list[dict[str, Any]]:
+    response = await stack.nv.get("/_sandbox/tokens")
+    assert response.status_code == 200, response.text
+    tokens: list[dict[str, Any]] = response.json()
+    return tokens
+
+
+async def sale_of_cart(stack: Stack, cart: CartRows) -> dict[str, Any]:
+    """The sandbox's row of the cart's (one) sale."""
+    prefix = f"{cart.payment_session_id}-"
+    [sale] = [
+        t
+        for t in await stack.sandbox_transactions()
+        if t["type"] in ("SALE", "AUTHORIZATION") and t["clientOrderId"].startswith(prefix)
+    ]
+    return sale
+
+
+async def issued_token(stack: Stack, cart: CartRows) -> str:
+    """The gateway token the sandbox issued with the cart's sale."""
+    sale = await sale_of_cart(stack, cart)
+    [issued] = [t for t in await sandbox_tokens(stack) if t["transactionID"] == sale["transactionID"]]
+    token: str = issued["paymentToken"]
     return token
-
-
-def issuing(token: str) -> Script:
-    """The sale goes to the sandbox; its answer carries ``token`` as the gateway token NetValve issued."""
-
-    async def script(request: httpx.Request, inner: httpx.AsyncBaseTransport) -> httpx.Response:
-        response = await inner.handle_async_request(request)
-        await response.aread()
-        body: dict[str, Any] = json.loads(response.content)
-        return httpx.Response(response.status_code, json=body | {"paymentToken": token})
-
-    return script
 
 
 async def pay(stack: Stack, cart: CartRows, **fields: Any) -> httpx.Response:

@@ -61,6 +61,7 @@ router = APIRouter()
             vault_errors.SavedCardNotFound,
             vault_errors.SavedCardExpired,
             vault_errors.SaveCardRequiresAccount,
+            vault_errors.SavedCardNoConsent,
             DatabaseUnavailable,
             *IDEMPOTENCY_ERRORS,
         ),

@@ -19,6 +19,7 @@ from app.core.errors import (
 )
 from app.schemas.payment import PayActionResponse, ThreeDSFinishRequest
 from app.services import errors
+from app.services import saved_card_errors as vault_errors
 
 router = APIRouter()
 
@@ -55,6 +56,10 @@ router = APIRouter()
             errors.CardDeclined,
             errors.GatewayRejected,
             errors.GatewayUnavailable,
+            vault_errors.SavedCardsDisabled,
+            vault_errors.SavedCardNotFound,
+            vault_errors.SavedCardExpired,
+            vault_errors.SaveCardRequiresAccount,
             DatabaseUnavailable,
             *IDEMPOTENCY_ERRORS,
         ),
@@ -76,6 +81,7 @@ async def finish_threeds(
                 key,
                 caller,
                 payment_collection_id=body.payment_collection_id,
+                saved_card_id=body.saved_card_id,
             )
         return answer_response(answer)
 
