@@ -88,6 +88,11 @@ async def test_a_signed_in_customer_saves_the_card_and_pays_the_next_cart_with_i
         ("SALE", Decimal("30.00"), "GTW_1000"),
         ("SALE", Decimal("21.50"), "GTW_1000"),
     ]
+    # The second sale is a customer-initiated token sale: no card was typed.
+    assert (charges[1]["paymentType"], charges[1]["additionalData"]["credentialOnFileTransaction"]) == (
+        "TOKEN",
+        "CIT",
+    )
     # What the page sent: the publishable key only, and the saved card's id, never a token or a number.
     for sent in shopper.service_requests:
         assert "authorization" not in sent

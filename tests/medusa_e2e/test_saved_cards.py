@@ -115,3 +115,14 @@ async def test_a_signed_in_customer_saves_a_card_pays_again_with_it_and_the_merc
     prefix = f"{session_id}-"
     mit = [r for r in rows if (r["clientOrderId"] or "").startswith(prefix) and r["parentID"] is None]
     assert [r["transactionID"] for r in mit] == [status["netvalve_transaction_id"]]
+    # As NetValve documents them: the saving sale the initial CIT, the second a CIT token sale, the
+    # merchant's an MIT naming the initial sale.
+    by_id = {r["transactionID"]: r for r in rows}
+    initial = by_id[(await e2e.status(first))["netvalve_transaction_id"]]
+    customer_present = by_id[second_status["netvalve_transaction_id"]]
+    [merchant] = mit
+    assert initial["paymentType"] == "CARD", initial
+    assert customer_present["paymentType"] == merchant["paymentType"] == "TOKEN"
+    assert customer_present["additionalData"]["credentialOnFileTransaction"] == "CIT", customer_present
+    assert merchant["additionalData"]["recurringScheduleType"] == "MIT_UNSCHEDULED_COF", merchant
+    assert str(merchant["additionalData"]["initialTransactionId"]) == str(initial["transactionID"]), merchant
