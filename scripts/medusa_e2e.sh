@@ -56,6 +56,8 @@ rm -f "$cache"/medusa-payment-netvalve-*.tgz
 
 cp tests/medusa_e2e/medusa-app/package.json tests/medusa_e2e/medusa-app/package-lock.json \
     tests/medusa_e2e/medusa-app/medusa-config.ts tests/medusa_e2e/medusa-app/tsconfig.json "$app/"
+# The application's own routes (the store's saved payment methods), replaced whole so a removed file goes too.
+rm -rf "$app/src" && cp -r tests/medusa_e2e/medusa-app/src "$app/src"
 npm_ci_cached "$app" "$cache/app-lock.sha256"
 # As a shop installs it: the provider then resolves @medusajs/framework from the application, not from the
 # package's own development dependencies.

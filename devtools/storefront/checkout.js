@@ -10,7 +10,12 @@
     invalidStyles: { color: "#b00020", "border-color": "#b00020" },
   };
   const SETTLED = new Set(["captured", "authorized", "error", "canceled", "refunded"]);
+  // Saved cards are the signed-in customer's, for a cart (the payment link page has no customer).
+  const accounts = typeof Account !== "undefined" && payer.field === "cart_id";
+  // One Idempotency-Key per saved card and page: a lost answer asked again is the same payment.
+  const pageNonce = Math.random().toString(36).slice(2);
   let paying = false;
+  let canSaveCard = false;
 
   function formatAmount(amount, currency) {
     try {
@@ -29,6 +34,10 @@
   }
 
   function hideForms() {
+    const saved = document.getElementById("saved-cards");
+    if (saved) {
+      saved.hidden = true;
+    }
     document.getElementById("hpf").hidden = true;
     document.getElementById("hpp").hidden = true;
     document.getElementById("retry").hidden = true;
@@ -96,9 +105,30 @@
     if (ThreeDS.wantsRedirect()) {
       body.threeds_return_url = ThreeDS.returnUrl(payer);
     }
+    const save = document.getElementById("save-card");
+    if (canSaveCard && save && save.checked) {
+      body.save_card = true;
+    }
+    await send(body, "pay-" + token, token);
+  }
+
+  /* The signed-in customer's saved card, picked on the page: no card fields, the service charges its token. */
+  async function paySaved(cardId) {
+    if (paying) {
+      return;
+    }
+    paying = true;
+    document.getElementById("pay-saved-card").disabled = true;
+    Storefront.showResult("checking", "Processing your payment…");
+    const body = { [payer.field]: payer.id, saved_card_id: cardId, browser: ThreeDS.browserInfo() };
+    await send(body, "pay-saved-" + payer.id + "-" + cardId + "-" + pageNonce, null);
+    document.getElementById("pay-saved-card").disabled = false;
+  }
+
+  async function send(body, idempotencyKey, token) {
     let answer;
     try {
-      answer = await Storefront.call("POST", "/payment", body, { "Idempotency-Key": "pay-" + token });
+      answer = await Storefront.call("POST", "/payment", body, { "Idempotency-Key": idempotencyKey });
     } catch (error) {
       paying = false;
       await recover("checking");
@@ -126,7 +156,10 @@
       return; // the page is on its way to the bank's challenge
     }
     const code = answer.data && answer.data.error ? answer.data.error.code : null;
-    if (answer.status === 200) {
+    if (answer.status === 200 && answer.data.saved_card_id && Storefront.OUTCOME_OF_STATUS[answer.data.status] === "approved") {
+      hideForms();
+      Storefront.showResult("approved", "Thank you! Your payment was approved, and your card is saved for next time.");
+    } else if (answer.status === 200) {
       showStatus(answer.data.status);
     } else if (answer.status === 202 || code === "operation_in_progress") {
       await recover("pending");
@@ -136,6 +169,9 @@
       hideForms();
       Storefront.showResult("declined", "Your bank could not verify this payment. No money was taken.");
       showRetry();
+    } else if (code === "saved_card_not_found" || code === "saved_card_expired") {
+      Storefront.showResult("error", "This saved card can no longer be used. Please pay with another card.");
+      showRetry("Pay with another card");
     } else if (code === "invalid_payment_token") {
       Storefront.showResult("error", "Your card details expired before the payment. Please enter them again.");
       showRetry("Enter card again");
@@ -153,6 +189,10 @@
     slot.replaceChildren(document.getElementById("card-form-template").content.cloneNode(true));
     document.querySelectorAll("script[data-netvalve-sdk]").forEach((old) => old.remove());
     document.getElementById("hpf").hidden = false;
+    const saveOption = document.getElementById("save-card-option");
+    if (saveOption) {
+      saveOption.hidden = !canSaveCard;
+    }
     setPayButton(true, "Loading card form…");
     const script = document.createElement("script");
     script.type = "text/javascript";
@@ -232,11 +272,50 @@
         window.location.assign(session.data.hpp.redirect_url);
       };
     } else {
+      if (accounts) {
+        const account = await Account.signedIn();
+        canSaveCard = account.signed_in;
+        showSavedCards(account.cards.filter((card) => !card.expired), total);
+      }
       loadFields(session.data.hpf);
     }
   }
 
+  /* The signed-in customer's cards, masked, each a choice; the first is picked. */
+  function showSavedCards(cards, total) {
+    const section = document.getElementById("saved-cards");
+    const list = document.getElementById("saved-card-list");
+    list.replaceChildren();
+    cards.forEach((card, index) => {
+      const label = document.createElement("label");
+      label.className = "saved-card";
+      const input = document.createElement("input");
+      input.type = "radio";
+      input.name = "saved-card";
+      input.value = card.id;
+      input.checked = index === 0;
+      const text = document.createElement("code");
+      text.textContent = Account.describe(card);
+      label.append(input, text);
+      list.append(label);
+    });
+    document.getElementById("pay-saved-card").textContent = "Pay " + total + " with this card";
+    section.hidden = cards.length === 0;
+  }
+
+  if (accounts) {
+    document.getElementById("pay-saved-card").addEventListener("click", () => {
+      const picked = document.querySelector('input[name="saved-card"]:checked');
+      if (picked) {
+        paySaved(picked.value);
+      }
+    });
+  }
+
   async function start() {
+    if (accounts) {
+      Account.signedIn();
+    }
     if (!payer.id) {
       Storefront.showResult("error", "There is no cart to pay for. Open this page from the link the store gave you.");
       return;

@@ -3,7 +3,17 @@ import { MedusaError } from "@medusajs/framework/utils";
 import type { NetValveOptions } from "./options";
 
 /** A call that moves money: its timeout means the outcome is unknown, not that nothing happened. */
-export type Operation = "status" | "capture" | "refund" | "cancel";
+export type Operation = "status" | "capture" | "refund" | "cancel" | VaultOperation;
+/** Calls on the service's vault of account holders and saved cards: none moves money. */
+export type VaultOperation =
+  | "account holder creation"
+  | "account holder look-up"
+  | "account holder update"
+  | "account holder deletion"
+  | "saved card listing"
+  | "saved card look-up"
+  | "saved card deletion";
+type Method = "GET" | "POST" | "PATCH" | "DELETE";
 const MONEY_OPERATIONS: ReadonlySet<Operation> = new Set(["capture", "refund", "cancel"]);
 
 export type ServiceAnswer = {
@@ -62,16 +72,26 @@ export class ServiceClient {
   }
 
   async post(
-    operation: Exclude<Operation, "status">,
+    operation: "capture" | "refund" | "cancel",
     body: Record<string, unknown>,
     idempotencyKey: string | undefined,
   ): Promise<ServiceAnswer> {
     return this.send(operation, "POST", `/api/v1/netvalve/${operation}`, body, idempotencyKey);
   }
 
+  /** A vault route under `/api/v1/netvalve` (`path` with its leading `/`, ids already encoded). */
+  async vault(
+    operation: VaultOperation,
+    method: Method,
+    path: string,
+    body?: Record<string, unknown>,
+  ): Promise<ServiceAnswer> {
+    return this.send(operation, method, `/api/v1/netvalve${path}`, body);
+  }
+
   private async send(
     operation: Operation,
-    method: "GET" | "POST",
+    method: Method,
     path: string,
     body?: Record<string, unknown>,
     idempotencyKey?: string,
@@ -132,7 +152,8 @@ function unreachable(operation: Operation, error: unknown, timeoutMs: number): M
   }
   return new MedusaError(
     MedusaError.Types.UNEXPECTED_STATE,
-    `NetValve service ${reason} for the payment ${operation}; nothing was changed. Try again later.`,
+    `NetValve service ${reason} for the ${operation === "status" ? "payment status" : operation}; nothing was ` +
+      "changed. Try again later.",
     "service_unavailable",
   );
 }

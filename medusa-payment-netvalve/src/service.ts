@@ -5,19 +5,33 @@ import type {
   CancelPaymentOutput,
   CapturePaymentInput,
   CapturePaymentOutput,
+  CreateAccountHolderInput,
+  CreateAccountHolderOutput,
+  DeleteAccountHolderInput,
+  DeleteAccountHolderOutput,
   DeletePaymentInput,
+  DeletePaymentMethodInput,
+  DeletePaymentMethodOutput,
   DeletePaymentOutput,
   GetPaymentStatusInput,
   GetPaymentStatusOutput,
   InitiatePaymentInput,
   InitiatePaymentOutput,
+  ListPaymentMethodsInput,
+  ListPaymentMethodsOutput,
   Logger,
   PaymentProviderInput,
   ProviderWebhookPayload,
   RefundPaymentInput,
   RefundPaymentOutput,
+  RetrieveAccountHolderInput,
+  RetrieveAccountHolderOutput,
   RetrievePaymentInput,
   RetrievePaymentOutput,
+  SavePaymentMethodInput,
+  SavePaymentMethodOutput,
+  UpdateAccountHolderInput,
+  UpdateAccountHolderOutput,
   UpdatePaymentInput,
   UpdatePaymentOutput,
   WebhookActionResult,
@@ -28,6 +42,7 @@ import { type ServiceAnswer, ServiceClient, refusal, serviceError } from "./clie
 import { toDecimalString } from "./money";
 import { type NetValveOptions, parseOptions } from "./options";
 import { sessionStatus } from "./status";
+import { cardIdOf, cardsFromAnswer, holderFromAnswer, holderIdOf, segment } from "./vault";
 import { verifyWebhook } from "./webhook";
 
 type Data = Record<string, unknown>;
@@ -66,6 +81,11 @@ function mergeAnswer(data: Data | undefined, answer: ServiceAnswer): Data {
     }
   }
   return merged;
+}
+
+/** A deletion's answer, only the fields it documents. */
+function pickDeleted(body: Data, fields: readonly string[]): Data {
+  return Object.fromEntries(fields.filter((field) => body[field] !== undefined).map((field) => [field, body[field]]));
 }
 
 export class NetValveProviderService extends AbstractPaymentProvider<NetValveOptions> {
@@ -214,6 +234,134 @@ export class NetValveProviderService extends AbstractPaymentProvider<NetValveOpt
       );
     }
     return verdict.result;
+  }
+
+  /**
+   * The service's account holder of a registered Medusa customer. A holder Medusa already links to the customer
+   * is returned as it is (Medusa issue #15593: a second holder for the same customer breaks its link). A customer
+   * the service keeps no holder for (not registered, saved cards off) gets none, so the checkout goes on
+   * without saved cards instead of failing.
+   */
+  async createAccountHolder(input: CreateAccountHolderInput): Promise<CreateAccountHolderOutput> {
+    const existing = input.context.account_holder;
+    if (existing !== undefined && existing !== null) {
+      return { id: holderIdOf(existing), data: { ...existing.data } };
+    }
+    const customer = input.context.customer;
+    if (typeof customer?.id !== "string" || customer.id === "") {
+      throw invalidData("creating an account holder needs the Medusa customer (context.customer.id).");
+    }
+    const body: Data = { customer_id: customer.id };
+    if (typeof customer.email === "string" && customer.email !== "") {
+      body["email"] = customer.email;
+    }
+    const answer = await this.client_.vault("account holder creation", "POST", "/account-holders", body);
+    if (answer.status === 200 || answer.status === 201) {
+      return holderFromAnswer(answer);
+    }
+    if (answer.status >= 400 && answer.status < 500 && answer.status !== 401 && answer.status !== 403) {
+      this.logger_?.warn(
+        `NetValve keeps no account holder for customer ${customer.id} [${serviceError(answer).code}]: ` +
+          "the customer pays without saved cards.",
+      );
+      // Medusa's payment module creates no holder for an empty answer (as for a provider without holders).
+      return {} as CreateAccountHolderOutput;
+    }
+    throw refusal("account holder creation", answer);
+  }
+
+  async retrieveAccountHolder(input: RetrieveAccountHolderInput): Promise<RetrieveAccountHolderOutput> {
+    const id = input.id || holderIdOf(input.context?.account_holder);
+    const answer = await this.client_.vault("account holder look-up", "GET", `/account-holders/${segment(id)}`);
+    if (answer.status !== 200) {
+      throw refusal("account holder look-up", answer);
+    }
+    return holderFromAnswer(answer);
+  }
+
+  /** The customer's new email on the service's holder; its id and cards do not change. */
+  async updateAccountHolder(input: UpdateAccountHolderInput): Promise<UpdateAccountHolderOutput> {
+    const id = holderIdOf(input.context.account_holder);
+    const email = input.context.customer?.email;
+    const body: Data = typeof email === "string" && email !== "" ? { email } : {};
+    const answer = await this.client_.vault(
+      "account holder update",
+      "PATCH",
+      `/account-holders/${segment(id)}`,
+      body,
+    );
+    if (answer.status !== 200) {
+      throw refusal("account holder update", answer);
+    }
+    return { data: holderFromAnswer(answer).data };
+  }
+
+  /** Deletes the holder and its saved cards from the service's vault; a holder already gone is done. */
+  async deleteAccountHolder(input: DeleteAccountHolderInput): Promise<DeleteAccountHolderOutput> {
+    const id = holderIdOf(input.context.account_holder);
+    const answer = await this.client_.vault("account holder deletion", "DELETE", `/account-holders/${segment(id)}`);
+    if (answer.status === 404 && serviceError(answer).code === "account_holder_not_found") {
+      return { data: { id, deleted: true, cards_deleted: 0 } };
+    }
+    if (answer.status !== 200) {
+      throw refusal("account holder deletion", answer);
+    }
+    return { data: pickDeleted(answer.body, ["id", "deleted", "cards_deleted"]) };
+  }
+
+  /** The holder's saved cards, masked as the service answers them; never a gateway token. */
+  async listPaymentMethods(input: ListPaymentMethodsInput): Promise<ListPaymentMethodsOutput> {
+    const id = holderIdOf(input.context?.account_holder);
+    const answer = await this.client_.vault(
+      "saved card listing",
+      "GET",
+      `/account-holders/${segment(id)}/cards`,
+    );
+    if (answer.status !== 200) {
+      throw refusal("saved card listing", answer);
+    }
+    return cardsFromAnswer(answer);
+  }
+
+  /**
+   * A card is saved only by the shopper's payment with `save_card: true` (the consent and the initial
+   * credential-on-file sale): this returns such a card of the holder (`data.id` or `data.saved_card_id`), and
+   * saves nothing new.
+   */
+  async savePaymentMethod(input: SavePaymentMethodInput): Promise<SavePaymentMethodOutput> {
+    const holderId = holderIdOf(input.context?.account_holder);
+    const cardId = cardIdOf(input.data);
+    const answer = await this.client_.vault(
+      "saved card look-up",
+      "GET",
+      `/account-holders/${segment(holderId)}/cards`,
+    );
+    if (answer.status !== 200) {
+      throw refusal("saved card look-up", answer);
+    }
+    const card = cardsFromAnswer(answer).find((saved) => saved.id === cardId);
+    if (card === undefined) {
+      throw new MedusaError(
+        MedusaError.Types.NOT_ALLOWED,
+        `NetValve payment provider: the account holder has no saved card ${cardId}. Cards are saved by the ` +
+          "customer's own payment with save_card: true, never from Medusa.",
+        "saved_card_not_found",
+      );
+    }
+    return card;
+  }
+
+  /** Deletes a saved card from the service's vault; a card already gone is done. */
+  async deletePaymentMethod(input: DeletePaymentMethodInput): Promise<DeletePaymentMethodOutput> {
+    const id = cardIdOf(input.data);
+    const answer = await this.client_.vault("saved card deletion", "DELETE", `/saved-cards/${segment(id)}`);
+    if (answer.status === 404 && serviceError(answer).code === "saved_card_not_found") {
+      return { data: { id, deleted: true } };
+    }
+    if (answer.status !== 200) {
+      throw refusal("saved card deletion", answer);
+    }
+    return { data: pickDeleted(answer.body, ["id", "deleted"]) };
   }
 
   private async lookUp(sessionId: string): Promise<Lookup> {

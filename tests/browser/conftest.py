@@ -128,7 +128,11 @@ async def browser_stack(
     conn = await asyncpg.connect(database_dsn)
     logs = Path(tempfile.mkdtemp(prefix="netvalve-browser-"))
     key = await create_publishable_key(conn, title="Browser tests")
-    shops = [SandboxServer(create_storefront(service_url, key), port) for port in (shop_port, foreign_port)]
+    # Like Medusa, the storefront server holds a service key for the signed-in customer's saved cards.
+    shops = [
+        SandboxServer(create_storefront(service_url, key, SERVICE_KEY), port)
+        for port in (shop_port, foreign_port)
+    ]
     env = service_env(database_dsn, sandbox.url) | {
         "STORE_CORS": shop_url,
         "NETVALVE_RETURN_BASE_URL": shop_url,

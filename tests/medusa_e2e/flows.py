@@ -84,25 +84,68 @@ class E2E:
         return token
 
     async def pay(
-        self, checkout: Checkout, card: str = APPROVED_CARD, key: str | None = None
+        self,
+        checkout: Checkout,
+        card: str = APPROVED_CARD,
+        key: str | None = None,
+        save_card: bool = False,
     ) -> dict[str, Any]:
-        """The service's ``/payment`` with a card tokenized in the hosted fields; an approved answer."""
-        response = await self.attempt(checkout, card, key)
+        """The service's ``/payment`` with a card tokenized in the hosted fields (saved for the customer with
+        ``save_card``); an approved answer."""
+        response = await self.attempt(checkout, card, key, save_card=save_card)
         assert response.status_code == 200, response.text
         answer: dict[str, Any] = body(response)
         return answer
 
-    async def attempt(self, checkout: Checkout, card: str, key: str | None = None) -> httpx.Response:
+    async def attempt(
+        self, checkout: Checkout, card: str, key: str | None = None, save_card: bool = False
+    ) -> httpx.Response:
         token = await self.hpf_token(checkout, card, key)
+        payment: dict[str, Any] = {
+            "cart_id": checkout.cart_id,
+            "payment_session_id": checkout.payment_session_id,
+            "payment_token": token,
+        }
+        if save_card:
+            payment["save_card"] = True
+        return await self.service.post(
+            "/api/v1/netvalve/payment", json=payment, headers=self.storefront_headers(key)
+        )
+
+    async def pay_with_saved_card(self, checkout: Checkout, saved_card_id: str) -> httpx.Response:
+        """What the checkout page sends for a saved card the signed-in customer picked: no card fields."""
         return await self.service.post(
             "/api/v1/netvalve/payment",
             json={
                 "cart_id": checkout.cart_id,
                 "payment_session_id": checkout.payment_session_id,
-                "payment_token": token,
+                "saved_card_id": saved_card_id,
             },
-            headers=self.storefront_headers(key),
+            headers={**self.storefront_headers(), "Idempotency-Key": f"pay-{checkout.payment_session_id}"},
         )
+
+    async def merchant_charge(
+        self, saved_card_id: str, payment_collection_id: str, idempotency_key: str
+    ) -> httpx.Response:
+        """The merchant's charge of a saved card for a collection, the customer absent (service key)."""
+        return await self.service.post(
+            f"/api/v1/netvalve/saved-cards/{saved_card_id}/charges",
+            json={"payment_collection_id": payment_collection_id},
+            headers={"authorization": f"Bearer {SERVICE_KEY}", "Idempotency-Key": idempotency_key},
+        )
+
+    async def account_holders_of(self, customer_id: str) -> list[str]:
+        """Medusa's account holders linked to a customer, from its link table (a test oracle)."""
+        conn = await asyncpg.connect(self.stack.medusa_dsn)
+        try:
+            rows = await conn.fetch(
+                "SELECT account_holder_id FROM customer_account_holder"
+                " WHERE customer_id = $1 AND deleted_at IS NULL",
+                customer_id,
+            )
+        finally:
+            await conn.close()
+        return [row["account_holder_id"] for row in rows]
 
     async def pay_collection(
         self, payment_collection_id: str, payment_session_id: str, card: str = APPROVED_CARD

@@ -442,6 +442,8 @@ class Checkout:
     total: Decimal
     payment_collection_id: str
     payment_session_id: str
+    # Medusa's account holder (``acchld_…``) of a signed-in customer, from the session's context.
+    account_holder_id: str | None = None
 
 
 class Storefront:
@@ -451,6 +453,32 @@ class Storefront:
             base_url=base_url, timeout=60, headers={"x-publishable-api-key": catalog.publishable_key}
         )
         self._shoppers = 0
+        self.customer_id: str | None = None
+        self.email: str | None = None
+
+    @classmethod
+    async def signed_up(cls, base_url: str, catalog: Catalog, email: str, password: str) -> Storefront:
+        """A shopper who registers (Medusa's emailpass auth, then ``POST /store/customers``) and signs in:
+        the client then carries the customer's token, so its carts and payment sessions are the customer's."""
+        shop = cls(base_url, catalog)
+        credentials = {"email": email, "password": password}
+        registered = ok(await shop.client.post("/auth/customer/emailpass/register", json=credentials))
+        customer = ok(
+            await shop.client.post(
+                "/store/customers",
+                json={"email": email, "first_name": "Ada", "last_name": "Saver"},
+                headers={"authorization": f"Bearer {registered['token']}"},
+            )
+        )["customer"]
+        assert customer["has_account"] is True, customer
+        signed_in = ok(await shop.client.post("/auth/customer/emailpass", json=credentials))
+        shop.client.headers["authorization"] = f"Bearer {signed_in['token']}"
+        shop.customer_id, shop.email = customer["id"], email
+        return shop
+
+    async def payment_methods(self, account_holder_id: str) -> httpx.Response:
+        """The signed-in customer's saved payment methods (the application's store route)."""
+        return await self.client.get(f"/store/payment-methods/{account_holder_id}")
 
     async def post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         return ok(await self.client.post(path, json=payload))
@@ -463,7 +491,7 @@ class Storefront:
                 {
                     "region_id": self.catalog.region_id,
                     "sales_channel_id": self.catalog.sales_channel_id,
-                    "email": f"shopper{self._shoppers}@test.local",
+                    "email": self.email or f"shopper{self._shoppers}@test.local",
                 },
             )
         )["cart"]
@@ -491,11 +519,13 @@ class Storefront:
         )["payment_collection"]
         sessions = [s for s in collection["payment_sessions"] if s["provider_id"] == PROVIDER_ID]
         assert len(sessions) == 1, collection
+        holder = (sessions[0].get("context") or {}).get("account_holder") or {}
         return Checkout(
             cart_id=cart_id,
             total=Decimal(collection["amount"]),
             payment_collection_id=collection["id"],
             payment_session_id=sessions[0]["id"],
+            account_holder_id=holder.get("id"),
         )
 
     async def collection_session(self, payment_collection_id: str) -> str:

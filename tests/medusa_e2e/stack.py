@@ -32,6 +32,8 @@ STARTED_FILE = LOG_DIR / "started.txt"
 ADMIN_EMAIL = "admin@test.local"
 ADMIN_PASSWORD = "e2e-admin-password-0123"
 MEDUSA_HOOK_SECRET = "e2e-medusa-hook-secret-0123456789"
+# The service's saved-card vault key: a fixed test Fernet key (32 url-safe base64 bytes).
+SAVED_CARDS_TEST_KEY = "ZTJlLXNhdmVkLWNhcmRzLXRlc3Qta2V5LTAxMjM0NTY="
 READER_ROLE = "netvalve_reader"
 READER_PASSWORD = "e2e-reader-password-0123"
 # Every Medusa table the service reads (app/repositories/medusa_sql.py), and nothing else.
@@ -224,6 +226,8 @@ class E2EStack:
             # Every shopper of the suite pays from 127.0.0.1: the per-address payment limit (20 a minute),
             # which the flow tests cover, would refuse a whole suite's payments to one card tester.
             "STOREFRONT_PAYMENT_RATE_LIMIT_PER_ADDRESS": "0",
+            "SAVED_CARDS_ENABLED": "true",
+            "SAVED_CARDS_ENCRYPTION_KEYS": SAVED_CARDS_TEST_KEY,
         }
 
     def sandbox_env(self) -> dict[str, str]:
