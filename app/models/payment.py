@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import (
@@ -93,7 +94,7 @@ _LIVE_STATUSES = "'pending', 'unknown', 'authorized', 'captured', 'refunded', 'd
 class Payment(TimestampMixin, Base):
     __tablename__ = "payments"
     # The INSERT returns the server's defaults: a new row is usable without reading it back.
-    __mapper_args__: dict[str, Any] = {"eager_defaults": True}
+    __mapper_args__ = MappingProxyType({"eager_defaults": True})
     __table_args__ = (
         CheckConstraint("amount_minor > 0", name="amount_positive"),
         CheckConstraint("captured_minor <= authorized_minor", name="captured_within_authorized"),
