@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -10,15 +11,20 @@ from datetime import timedelta
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.errors import AppError, Conflict, UnprocessableRequest, error_response
+from app.core.errors import AppError, Conflict, RateLimited, UnprocessableRequest, error_response
 from app.repositories.idempotency import IdempotencyRepository
+from app.services.errors import OperationInProgress
 
 HEADER = "idempotency-key"
 REPLAY_HEADER = "idempotent-replayed"
 _VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-# Answers worth keeping: a later retry with the same key must see them, not repeat the operation.
-# 500 and 503 mean nothing durable happened, so the key is released and a retry runs again.
-_RETRYABLE_STATUSES = frozenset({500, 503})
+# A key keeps its request's final answer: money moved (200, 202 with the outcome still open), or a refusal
+# that the payment's state or the request itself makes final (4xx). Answers that say "try again" are not
+# final: the key is released, so that the retry they ask for runs again instead of hearing them replayed
+# for a day. 5xx: nothing durable happened (500, 503 unavailable, 502 NetValve refused the request as it
+# stood, so it certainly did nothing, 504); a conflict with another request still running; a rate limit.
+# ``payment_attempts_exceeded`` (429) stays final: a cart's attempts do not come back.
+_RETRY_LATER_STATUSES = frozenset({500, 502, 503, 504})
 
 
 class IdempotencyKeyReused(UnprocessableRequest):
@@ -34,6 +40,11 @@ class IdempotencyRequestInProgress(Conflict):
 class InvalidIdempotencyKey(UnprocessableRequest):
     code = "invalid_idempotency_key"
     message = "Idempotency-Key must be 1 to 255 printable ASCII characters."
+
+
+_RETRY_LATER_CODES = frozenset(
+    {OperationInProgress.code, IdempotencyRequestInProgress.code, RateLimited.code}
+)
 
 
 IDEMPOTENCY_ERRORS: tuple[type[AppError], ...] = (
@@ -87,19 +98,36 @@ async def run_idempotent(
     try:
         response = await handler(f"{scope}:{key}")
     except AppError as exc:
-        if exc.status_code in _RETRYABLE_STATUSES:
+        if _retry_later(exc.status_code, exc.code):
             await _release(sessionmaker, scope, key)
             raise
         response = error_response(exc.status_code, exc.code, exc.detail_message, exc.details, exc.headers)
     except BaseException:
         await _release(sessionmaker, scope, key)
         raise
-    if response.status_code in _RETRYABLE_STATUSES:
+    if _retry_later(response.status_code, _error_code(response)):
         await _release(sessionmaker, scope, key)
         return response
     async with sessionmaker.begin() as session:
         await IdempotencyRepository(session).complete(scope, key, response.status_code, bytes(response.body))
     return response
+
+
+def _retry_later(status: int, code: str | None) -> bool:
+    return status in _RETRY_LATER_STATUSES or code in _RETRY_LATER_CODES
+
+
+def _error_code(response: Response) -> str | None:
+    """The machine code of an error answer a handler returned instead of raising."""
+    if response.status_code < 400:
+        return None
+    try:
+        body = json.loads(bytes(response.body))
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
 
 
 async def _release(sessionmaker: async_sessionmaker[AsyncSession], scope: str, key: str) -> None:

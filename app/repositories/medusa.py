@@ -21,6 +21,7 @@ from app.repositories.medusa_rows import (
     MedusaCollection,
     MedusaCustomer,
     MedusaPaymentSession,
+    MedusaRefund,
     PublishableKey,
 )
 
@@ -169,6 +170,12 @@ class MedusaReader:
         if row is None:
             return None
         return MedusaCustomer(id=row["id"], email=row["email"], has_account=row["has_account"])
+
+    async def get_session_refunds(self, session_id: str) -> list[MedusaRefund]:
+        """The refunds Medusa recorded on the payment it made from this session, oldest first."""
+        async with self._read_only() as conn:
+            rows = await conn.fetch(sql.GET_SESSION_REFUNDS, session_id)
+        return [MedusaRefund(id=row["id"], amount=Decimal(row["amount"])) for row in rows]
 
     async def get_publishable_key(self, token: str) -> PublishableKey | None:
         """The publishable key with this token if Medusa would accept it now, with its sales channels."""

@@ -125,3 +125,11 @@ class PublishableKey:
     id: str
     title: str
     sales_channel_ids: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class MedusaRefund:
+    """A refund Medusa recorded on a payment: its id (``ref_...``) and exact amount."""
+
+    id: str
+    amount: Decimal

@@ -20,9 +20,11 @@ TABLES_READ = (
     "order_address",
     "order_cart",
     "order_payment_collection",
+    "payment",
     "payment_collection",
     "payment_session",
     "publishable_api_key_sales_channel",
+    "refund",
 )
 
 ADDRESS_FIELDS = (
@@ -275,4 +277,14 @@ WHERE k.token = $1
   AND k.type = 'publishable'
   AND (k.revoked_at IS NULL OR k.revoked_at > now())
   AND k.deleted_at IS NULL
+"""
+
+# The refunds Medusa holds for the payment it made from a session, oldest first. Medusa inserts a refund's row
+# before it asks the provider (its id is the call's idempotency key) and deletes it if the provider fails.
+GET_SESSION_REFUNDS = """
+SELECT r.id, COALESCE(r.raw_amount->>'value', r.amount::text) AS amount
+FROM payment p
+JOIN refund r ON r.payment_id = p.id AND r.deleted_at IS NULL
+WHERE p.payment_session_id = $1 AND p.deleted_at IS NULL
+ORDER BY r.created_at, r.id
 """

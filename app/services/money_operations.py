@@ -26,6 +26,7 @@ from app.services import disputes, errors
 from app.services.context import ServiceContext
 from app.services.ledger import LockedPayment
 from app.services.payment_state import is_allowed, is_already_done
+from app.services.recorded_refunds import RecordedRefunds
 from app.services.views import Answer, is_open, money_response
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class MoneyOperations:
         self.reads = ctx.reads
         self.ledger = ctx.ledger
         self.gateway = ctx.gateway
+        self.recorded = RecordedRefunds(ctx.carts.medusa)
 
     async def capture(
         self,
@@ -132,6 +134,16 @@ class MoneyOperations:
             done = self._refuse_or_done(payment, operation)
             if done is not None:
                 return done
+            if operation is Operation.REFUND:
+                recorded = await self.recorded.record(db, payment, amount, key)
+                if recorded is not None:
+                    body = money_response(
+                        payment,
+                        operation_transaction_id=recorded.netvalve_transaction_id,
+                        response_code=recorded.response_code,
+                        already_done=True,
+                    )
+                    return Answer(body, is_open=False)
             target = payment.netvalve_transaction_id
             if operation is Operation.REFUND:
                 # NetValve refunds the sale or, after authorize-capture, the capture.
