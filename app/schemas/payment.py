@@ -89,8 +89,8 @@ class PayResponse(PayBase):
     status: PaymentStatus
     currency_code: str
     amount: Decimal
-    # The card this payment saved, when the shopper asked to save it (``save_card``).
-    saved_card_id: str | None = None
+    # The card this payment saved, when the shopper asked to save it (``save_card``); absent otherwise.
+    saved_card_id: str | None = Field(default=None, exclude_if=lambda value: value is None)
 
 
 class NextAction(BaseModel):
