@@ -214,7 +214,7 @@ async def test_js_integration_events_validation_and_default_form_submit(merchant
     assert (sale["responseCode"], sale["cardNumber"], sale["paymentTokenType"]) == (
         "GTW_1000",
         "401200******5439",
-        "HPF",
+        "GATEWAY_TOKEN",
     )
     assert Decimal(str(sale["amount"])) == Decimal("10.00")
 
