@@ -79,12 +79,9 @@ class MedusaReader:
         except TimeoutError:
             raise MedusaBusy() from None
         try:
-            # Read-only even on a pool created without default_transaction_read_only. PostgreSQL 14 and later
-            # report the setting to the client, so each read is its one statement, with no BEGIN READ ONLY
-            # and COMMIT round trips around it; older servers are told again on every read.
-            if getattr(conn.get_settings(), "default_transaction_read_only", None) != "on":
-                await conn.execute("SET default_transaction_read_only = on")
-            yield conn
+            # Read-only even if the pool was created without default_transaction_read_only.
+            async with conn.transaction(readonly=True):
+                yield conn
         finally:
             await self._pool.release(conn)
 

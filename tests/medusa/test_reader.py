@@ -382,13 +382,6 @@ async def test_the_service_pool_cannot_write(medusa_pool: MedusaPool) -> None:
             await conn.execute("INSERT INTO payment_provider (id) VALUES ('pp_evil_evil')")
 
 
-async def test_the_server_reports_the_read_only_default_so_a_read_is_one_statement(
-    medusa_pool: MedusaPool,
-) -> None:
-    async with medusa_pool.acquire() as conn:
-        assert conn.get_settings().default_transaction_read_only == "on"
-
-
 async def test_reader_transactions_are_read_only_even_on_a_writable_pool(db: str) -> None:
     pool: MedusaPool = await asyncpg.create_pool(db, min_size=1, max_size=1)
     try:
