@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import HpfToken, Payer
+
+# Built once (every HPF session records a token and every payment reads one): each call only binds its values.
+_RECORD = insert(HpfToken).on_conflict_do_nothing()
+_PAYER = select(HpfToken.cart_id, HpfToken.payment_collection_id).where(
+    HpfToken.token_sha256 == bindparam("token_sha256")
+)
 
 
 class HpfTokenRepository:
@@ -19,24 +25,19 @@ class HpfTokenRepository:
         self, token_sha256: str, payer: Payer, payment_session_id: str | None, expires_at: datetime | None
     ) -> None:
         await self.session.execute(
-            insert(HpfToken)
-            .values(
-                token_sha256=token_sha256,
-                cart_id=payer.cart_id,
-                payment_collection_id=payer.payment_collection_id,
-                payment_session_id=payment_session_id,
-                expires_at=expires_at,
-            )
-            .on_conflict_do_nothing()
+            _RECORD,
+            {
+                "token_sha256": token_sha256,
+                "cart_id": payer.cart_id,
+                "payment_collection_id": payer.payment_collection_id,
+                "payment_session_id": payment_session_id,
+                "expires_at": expires_at,
+            },
         )
 
     async def token_payer(self, token_sha256: str) -> Payer | None:
         """The cart or collection the token was issued for; None for a token we did not issue."""
-        result = await self.session.execute(
-            select(HpfToken.cart_id, HpfToken.payment_collection_id).where(
-                HpfToken.token_sha256 == token_sha256
-            )
-        )
+        result = await self.session.execute(_PAYER, {"token_sha256": token_sha256})
         row = result.one_or_none()
         if row is None:
             return None

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ARRAY, ColumnElement, String, and_, any_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.money import from_minor
@@ -38,23 +38,49 @@ def _of(payer: Payer) -> ColumnElement[bool]:
     return and_(Payment.cart_id.is_(None), Payment.payment_collection_id == payer.payment_collection_id)
 
 
+# The hot paths' statements, built once: each call binds its values, with no statement to build and no cache
+# key to compute. The live statuses are one array parameter, not an IN list SQLAlchemy expands per call.
+_LIVE = any_(bindparam("live", list(LIVE_STATUSES), type_=ARRAY(String)))
+_LIVE_FOR_CART = select(Payment).where(Payment.cart_id == bindparam("cart_id"), Payment.status == _LIVE)
+_LIVE_FOR_COLLECTION = select(Payment).where(
+    Payment.cart_id.is_(None),
+    Payment.payment_collection_id == bindparam("payment_collection_id"),
+    Payment.status == _LIVE,
+)
+_LOCK = (
+    select(Payment)
+    .where(Payment.id == bindparam("payment_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_BY_SESSION = select(Payment).where(Payment.payment_session_id == bindparam("payment_session_id"))
+_CALL = select(GatewayTransaction).where(GatewayTransaction.id == bindparam("call_id"))
+_BY_TRANSACTION = select(Payment).where(Payment.netvalve_transaction_id == bindparam("txn")).limit(1)
+_BY_CALL_TRANSACTION = (
+    select(Payment)
+    .join(GatewayTransaction, GatewayTransaction.payment_id == Payment.id)
+    .where(GatewayTransaction.netvalve_transaction_id == bindparam("txn"))
+    .limit(1)
+)
+_CART_ATTEMPTS = select(func.coalesce(func.sum(Payment.attempt), 0)).where(
+    Payment.cart_id == bindparam("cart_id")
+)
+
+
 class PaymentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def lock(self, payment_id: int) -> Payment:
-        result = await self.session.execute(
-            select(Payment)
-            .where(Payment.id == payment_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+        result = await self.session.execute(_LOCK, {"payment_id": payment_id})
         return result.scalar_one()
 
     async def find_live_for(self, payer: Payer) -> Payment | None:
-        result = await self.session.execute(
-            select(Payment).where(_of(payer), Payment.status.in_(LIVE_STATUSES))
-        )
+        if payer.cart_id is not None:
+            result = await self.session.execute(_LIVE_FOR_CART, {"cart_id": payer.cart_id})
+        else:
+            values = {"payment_collection_id": payer.payment_collection_id}
+            result = await self.session.execute(_LIVE_FOR_COLLECTION, values)
         return result.scalar_one_or_none()
 
     async def find_latest_for(self, payer: Payer) -> Payment | None:
@@ -64,25 +90,15 @@ class PaymentRepository:
         return result.scalar_one_or_none()
 
     async def find_by_session(self, payment_session_id: str) -> Payment | None:
-        result = await self.session.execute(
-            select(Payment).where(Payment.payment_session_id == payment_session_id)
-        )
+        result = await self.session.execute(_BY_SESSION, {"payment_session_id": payment_session_id})
         return result.scalar_one_or_none()
 
     async def find_by_transaction(self, netvalve_transaction_id: int) -> Payment | None:
-        direct = await self.session.execute(
-            select(Payment).where(Payment.netvalve_transaction_id == netvalve_transaction_id).limit(1)
-        )
-        payment = direct.scalar_one_or_none()
+        values = {"txn": netvalve_transaction_id}
+        payment = (await self.session.execute(_BY_TRANSACTION, values)).scalar_one_or_none()
         if payment is not None:
             return payment
-        via_call = await self.session.execute(
-            select(Payment)
-            .join(GatewayTransaction, GatewayTransaction.payment_id == Payment.id)
-            .where(GatewayTransaction.netvalve_transaction_id == netvalve_transaction_id)
-            .limit(1)
-        )
-        return via_call.scalar_one_or_none()
+        return (await self.session.execute(_BY_CALL_TRANSACTION, values)).scalar_one_or_none()
 
     async def find_by_client_order_id(self, client_order_id: str) -> Payment | None:
         result = await self.session.execute(
@@ -100,9 +116,12 @@ class PaymentRepository:
 
     async def attempts_for(self, payer: Payer) -> int:
         """Payment attempts made for the cart (or collection), over all its payment sessions."""
-        total = await self.session.scalar(
-            select(func.coalesce(func.sum(Payment.attempt), 0)).where(_of(payer))
-        )
+        if payer.cart_id is not None:
+            total = await self.session.scalar(_CART_ATTEMPTS, {"cart_id": payer.cart_id})
+        else:
+            total = await self.session.scalar(
+                select(func.coalesce(func.sum(Payment.attempt), 0)).where(_of(payer))
+            )
         return int(total or 0)
 
     async def get_or_create(
@@ -170,9 +189,7 @@ class PaymentRepository:
         return call
 
     async def get_call(self, call_id: int) -> GatewayTransaction:
-        result = await self.session.execute(
-            select(GatewayTransaction).where(GatewayTransaction.id == call_id)
-        )
+        result = await self.session.execute(_CALL, {"call_id": call_id})
         return result.scalar_one()
 
     async def call_for_key(self, idempotency_key: str) -> GatewayTransaction | None:

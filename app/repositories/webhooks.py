@@ -39,6 +39,12 @@ _INSERT_EVENT = (
     .on_conflict_do_nothing(index_elements=[WebhookEvent.dedup_key])
     .returning(WebhookEvent.id)
 )
+_LOCK_EVENT = (
+    select(WebhookEvent)
+    .where(WebhookEvent.id == bindparam("event_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
 
 
 def _json_text(value: Any) -> str:
@@ -80,12 +86,7 @@ class WebhookRepository:
         return sorted(result.scalars().all(), key=lambda event: event.id)
 
     async def lock_event(self, event_id: int) -> WebhookEvent | None:
-        result = await self.session.execute(
-            select(WebhookEvent)
-            .where(WebhookEvent.id == event_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
+        result = await self.session.execute(_LOCK_EVENT, {"event_id": event_id})
         return result.scalar_one_or_none()
 
     async def list_events(self, statuses: Sequence[str], limit: int) -> Sequence[WebhookEvent]:
