@@ -48,11 +48,32 @@ class BrowserInfo(Strict):
     java_enabled: bool = False
 
 
+_STRING: dict[str, Any] = {"type": "string"}
+_ABSENT: dict[str, Any] = {"type": "null"}
+# ``PayRequest._one_card`` in its schema: a saved card pays alone, with no HPF token and no card to save.
+_SAVED_CARD_ALONE: dict[str, Any] = {
+    "anyOf": [
+        {"properties": {"saved_card_id": _ABSENT}},
+        {
+            "required": ["saved_card_id"],
+            "properties": {"saved_card_id": _STRING, "payment_token": _ABSENT, "save_card": {"const": False}},
+        },
+    ]
+}
+# ``ThreeDSFinishRequest._one_card`` in its schema: the HPF token or the saved card, exactly one.
+_ONE_CARD: dict[str, Any] = {
+    "oneOf": [
+        {"required": [given], "properties": {given: _STRING, other: _ABSENT}}
+        for given, other in (("payment_token", "saved_card_id"), ("saved_card_id", "payment_token"))
+    ]
+}
+
+
 class PayRequest(PayBase):
     """Pay for a cart (or a payment collection) with the token NetValve's hosted fields produced. No amount:
     Medusa decides."""
 
-    model_config = ConfigDict(json_schema_extra=ONE_PAYER_SCHEMA)
+    model_config = ConfigDict(json_schema_extra={"allOf": [ONE_PAYER_SCHEMA, _SAVED_CARD_ALONE]})
 
     payment_token: str | None = Field(default=None, min_length=1, max_length=256)
     # Save the card for the customer's next checkouts (their consent; a registered customer's cart only).
@@ -111,7 +132,7 @@ class ThreeDSFinishRequest(PayBase):
     """Go on after the device-data frame or the challenge: the same HPF token, or saved card, the payment
     began with."""
 
-    model_config = ConfigDict(json_schema_extra=ONE_PAYER_SCHEMA)
+    model_config = ConfigDict(json_schema_extra={"allOf": [ONE_PAYER_SCHEMA, _ONE_CARD]})
 
     payment_token: str | None = Field(default=None, min_length=1, max_length=256)
     saved_card_id: str | None = Field(default=None, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_]+$")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 from app.api.auth import ServiceAuth
 from app.api.idempotency import IDEMPOTENCY_ERRORS, run_idempotent
 from app.api.v1.endpoints.netvalve.deps import ServiceDep, answer_response
-from app.core.errors import MalformedBody, responses_for
+from app.core.errors import DatabaseUnavailable, Forbidden, MalformedBody, Unauthenticated, responses_for
 from app.schemas.payment import PayResponse
 from app.schemas.saved_cards import (
     AccountHolderDeleted,
@@ -24,8 +24,10 @@ from app.services import saved_card_errors as vault_errors
 
 router = APIRouter()
 
+# Every route here: the service key's refusals, and a database that does not answer.
+_SERVICE_KEY = (Unauthenticated, Forbidden, DatabaseUnavailable)
 _HOLDER_ERRORS = responses_for(
-    MalformedBody, vault_errors.SavedCardsDisabled, vault_errors.AccountHolderNotFound
+    *_SERVICE_KEY, MalformedBody, vault_errors.SavedCardsDisabled, vault_errors.AccountHolderNotFound
 )
 
 
@@ -33,7 +35,7 @@ _HOLDER_ERRORS = responses_for(
     "/account-holders",
     response_model=AccountHolderResponse,
     responses=responses_for(
-        MalformedBody, vault_errors.SavedCardsDisabled, vault_errors.CustomerNotRegistered
+        *_SERVICE_KEY, MalformedBody, vault_errors.SavedCardsDisabled, vault_errors.CustomerNotRegistered
     ),
 )
 async def create_account_holder(
@@ -74,7 +76,7 @@ async def list_saved_cards(holder_id: str, service: ServiceDep, caller: ServiceA
 @router.delete(
     "/saved-cards/{card_id}",
     response_model=SavedCardDeleted,
-    responses=responses_for(vault_errors.SavedCardsDisabled, vault_errors.SavedCardNotFound),
+    responses=responses_for(*_SERVICE_KEY, vault_errors.SavedCardsDisabled, vault_errors.SavedCardNotFound),
 )
 async def delete_saved_card(card_id: str, service: ServiceDep, caller: ServiceAuth) -> SavedCardDeleted:
     """Delete the card: its token is erased at once, the row goes with the retention pass."""
@@ -85,9 +87,21 @@ async def delete_saved_card(card_id: str, service: ServiceDep, caller: ServiceAu
 @router.post(
     "/saved-cards/{card_id}/charges",
     response_model=PayResponse,
+    # Read by ``run_idempotent`` itself (a missing key is 428, not a validation error): stated for the schema.
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
+            }
+        ]
+    },
     responses={
         202: {"model": PayResponse, "description": "Outcome pending or unknown; reconciliation settles it"},
         **responses_for(
+            *_SERVICE_KEY,
             MalformedBody,
             vault_errors.SavedCardsDisabled,
             vault_errors.SavedCardNotFound,
