@@ -39,8 +39,9 @@ def _service_schema() -> dict[str, Any]:
 # Operations whose documented 422 can answer a schema-valid request: whether an amount has too many decimals
 # depends on the cart's currency, whether a currency has a merchant account on configuration, and how much is
 # left to capture or refund on the ledger, and whether an Idempotency-Key the caller must send (a merchant's
-# charge of a saved card) was already used with another body, none of which a schema can state. The test still fails a valid
-# request refused with the generic ``validation_error``, which would mean the schema is looser than the model.
+# charge of a saved card) was already used with another body, none of which a schema can state. The test still
+# fails a valid request refused with the generic ``validation_error``, which would mean the schema is looser
+# than the model.
 _DOMAIN_422_PATHS = ["/api/v1/netvalve/hpf/session", "/api/v1/netvalve/payment"] + [
     f"/api/v1/netvalve/{name}" for name in ("capture", "refund", "saved-cards/{card_id}/charges")
 ]
