@@ -4,10 +4,12 @@ saved card is authenticated like a typed one."""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from cryptography.fernet import Fernet
 from prometheus_client import REGISTRY
 from sqlalchemy import select
@@ -424,7 +426,7 @@ async def test_without_a_token_on_the_sale_the_card_is_saved_through_create_toke
 
 
 async def test_a_failing_create_token_leaves_the_payment_paid_and_saves_nothing(
-    scripted: OpenScripted,
+    scripted: OpenScripted, caplog: pytest.LogCaptureFixture
 ) -> None:
     stack, _ = await scripted(**VAULT)
     await stack.knobs(sales_without_tokens=True, fault="error=500", fault_paths=["/createToken"])
@@ -432,8 +434,15 @@ async def test_a_failing_create_token_leaves_the_payment_paid_and_saves_nothing(
     await signed_in(stack, cart)
     failed = REGISTRY.get_sample_value(SAVED, {"outcome": "failed"}) or 0.0
     calls = _create_token_calls()
+    hpf_token = await stack.token_for(cart)
 
-    paid = await pay(stack, cart, payment_token=await stack.token_for(cart), save_card=True)
+    # The app's logging setup replaced the root logger's handlers, caplog's among them.
+    logging.getLogger().addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO):
+            paid = await pay(stack, cart, payment_token=hpf_token, save_card=True)
+    finally:
+        logging.getLogger().removeHandler(caplog.handler)
 
     assert paid.status_code == 200, paid.text
     assert paid.json()["status"] == "captured"
@@ -442,5 +451,7 @@ async def test_a_failing_create_token_leaves_the_payment_paid_and_saves_nothing(
     assert await sandbox_tokens(stack) == []
     assert _create_token_calls() == calls + 1, "no /createToken was tried"
     assert REGISTRY.get_sample_value(SAVED, {"outcome": "failed"}) == failed + 1
+    assert "the paid card could not be saved" in caplog.text
+    assert not [record for record in caplog.records if hpf_token in repr(record.__dict__)]
     status = await stack.conn.fetchval("SELECT status FROM payments WHERE cart_id = $1", cart.cart_id)
     assert status == "captured"
