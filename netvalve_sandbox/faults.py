@@ -131,7 +131,7 @@ def parse_fault(text: str) -> FaultSpec:
 
 
 class Knobs(BaseModel):
-    """Run-level fault knobs; `fault_paths` (exact paths) restricts latency, error_rate and fault."""
+    """Run-level knobs; `fault_paths` (exact paths) restricts latency, error_rate and fault."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -144,6 +144,8 @@ class Knobs(BaseModel):
     out_of_order_webhooks: bool = False
     webhooks_enabled: bool = True
     seed: int = 1234
+    # A NetValve account that issues no gateway token with a card payment: the merchant calls `/createToken`.
+    sales_without_tokens: bool = False
 
     @field_validator("fault")
     @classmethod

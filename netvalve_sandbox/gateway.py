@@ -26,6 +26,7 @@ from netvalve_sandbox.cards import (
 )
 from netvalve_sandbox.dto import webhook_body
 from netvalve_sandbox.errors import FieldError, Refused, ValidationFailed
+from netvalve_sandbox.faults import Knobs
 from netvalve_sandbox.settings import SandboxSettings
 from netvalve_sandbox.state import (
     Channel,
@@ -66,8 +67,10 @@ class Gateway:
         ledger: Ledger,
         webhooks: WebhookDispatcher,
         clock: Callable[[], float] = time.monotonic,
+        knobs: Callable[[], Knobs] | None = None,
     ) -> None:
         self.settings = settings
+        self.knobs = knobs or settings.default_knobs
         self.ledger = ledger
         self.webhooks = webhooks
         self.clock = clock
@@ -161,12 +164,18 @@ class Gateway:
         )
         txn.three_ds = request.three_ds
         txn.additional_data = request.additional_data
+        declined = outcome.code_type.endswith("DECLINE")
         if session is not None:
             session.used = True
-        if token_type != GATEWAY_TOKEN and not outcome.code_type.endswith("DECLINE"):
-            # NetValve's "token creation as part of auth/sale": every card payment, no flag needed.
-            paid_with = self._issue_token(card, tx_type.value, txn.id)
-            txn.payment_token, txn.payment_token_type = paid_with.token, GATEWAY_TOKEN
+            if not declined:
+                session.paid_by, session.initial_cit = txn.id, request.stored_credential.initial
+        if token_type != GATEWAY_TOKEN and not declined:
+            if self.knobs().sales_without_tokens:
+                txn.payment_token = txn.payment_token_type = None
+            else:
+                # NetValve's "token creation as part of auth/sale": every card payment, no flag needed.
+                paid_with = self._issue_token(card, tx_type.value, txn.id)
+                txn.payment_token, txn.payment_token_type = paid_with.token, GATEWAY_TOKEN
         record_cit(paid_with, request.stored_credential, txn)
         if outcome.pending:
             txn.settles_at = self.clock() + self.settings.pending_settle_seconds
@@ -178,18 +187,22 @@ class Gateway:
         self, request: CreateTokenRequest, *, decline: str | None
     ) -> tuple[Transaction | None, GatewayToken | None]:
         """`/createToken`: with `verify` a $0 authorization first (no token when it is declined). The
-        verification is recorded but not announced: NetValve documents webhooks for payments only."""
+        verification is recorded but not announced: NetValve documents webhooks for payments only. An HPF
+        token whose card an approved payment used still tokenizes that card while the session lives; the
+        token is then linked to that payment when it was the initial customer-initiated one."""
         self.settle_due()
         card = request.card
+        initial_cit: int | None = None
         if request.payment_token is not None:
-            session, card, token_type = self._resolve_token(request.payment_token)
+            session, card, token_type = self._resolve_token(request.payment_token, after_payment=True)
             if token_type == GATEWAY_TOKEN:
                 raise _token_error("Payment Token Is Already A Gateway Token.")
             if session is not None:
                 session.used = True
+                initial_cit = session.paid_by if session.initial_cit else None
         assert card is not None
         if not request.verify:
-            return None, self._issue_token(card, CREATE_TOKEN, None)
+            return None, self._issue_token(card, CREATE_TOKEN, None, initial_cit)
         order = self._new_order(None, VERIFICATION_AMOUNT, request.currency, request.routing)
         outcome = forced_outcome(decline) if decline else decide_outcome(card, VERIFICATION_AMOUNT, now())
         txn = self._record(
@@ -203,12 +216,16 @@ class Gateway:
         )
         if not outcome.approved:
             return txn, None
-        issued = self._issue_token(card, CREATE_TOKEN, txn.id)
+        issued = self._issue_token(card, CREATE_TOKEN, txn.id, initial_cit)
         txn.payment_token, txn.payment_token_type = issued.token, GATEWAY_TOKEN
         return txn, issued
 
-    def _issue_token(self, card: Card, issued_by: str, transaction_id: int | None) -> GatewayToken:
+    def _issue_token(
+        self, card: Card, issued_by: str, transaction_id: int | None, initial_cit: int | None = None
+    ) -> GatewayToken:
         issued = GatewayToken(str(uuid.uuid4()), card, issued_by, transaction_id, now())
+        if initial_cit is not None:
+            issued.cit_transaction_ids.append(initial_cit)
         self.ledger.gateway_tokens[issued.token] = issued
         return issued
 
@@ -344,20 +361,28 @@ class Gateway:
         """The card behind an HPF or gateway token, as `/sale` would find it; the token stays usable."""
         return self._resolve_token(token)[1]
 
-    def _resolve_token(self, token: str) -> tuple[HpfSession | None, Card, str]:
+    def _resolve_token(
+        self, token: str, *, after_payment: bool = False
+    ) -> tuple[HpfSession | None, Card, str]:
+        """The session (for an HPF token), card and token type; with ``after_payment`` a used HPF token
+        whose approved payment used its card still resolves (`/createToken` after the sale)."""
         session = self.ledger.hpf_sessions.get(token)
         if session is not None:
             if self.hpf_session_expired(session):
                 raise _token_error("Payment Token Expired.")
             if session.card is None:
                 raise _token_error("Payment Token Not Tokenized, card fields were never submitted.")
-            if session.used:
+            if session.used and not (after_payment and self._paid(session)):
                 raise _token_error("Payment Token Already Used.")
             return session, session.card, "HPF"
         issued = self.ledger.gateway_tokens.get(token)
         if issued is None:
             raise _token_error("Payment Token Invalid.")
         return None, issued.card, GATEWAY_TOKEN
+
+    def _paid(self, session: HpfSession) -> bool:
+        paid_by = None if session.paid_by is None else self.ledger.transactions.get(session.paid_by)
+        return paid_by is not None and paid_by.outcome.approved
 
     def _reject_duplicate(self, client_order_id: str | None) -> None:
         if client_order_id is not None and client_order_id in self.ledger.orders_by_client_order_id:

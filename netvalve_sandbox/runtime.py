@@ -26,7 +26,7 @@ class Sandbox:
         self.ledger = Ledger()
         self.faults = FaultController(settings.default_knobs(), settings.timeout_seconds)
         self.webhooks = WebhookDispatcher(settings, webhook_client, lambda: self.faults.knobs)
-        self.gateway = Gateway(settings, self.ledger, self.webhooks)
+        self.gateway = Gateway(settings, self.ledger, self.webhooks, knobs=lambda: self.faults.knobs)
         self.api_auth = ApiAuth(settings)
         self.backoffice_auth = BackofficeAuth(settings, self.ledger)
         self.script = load_script()

@@ -49,6 +49,7 @@ class SandboxSettings(BaseSettings):
     out_of_order_webhooks: bool = False
     webhooks_enabled: bool = True
     seed: int = 1234
+    sales_without_tokens: bool = False
 
     @property
     def basic_auth_enabled(self) -> bool:

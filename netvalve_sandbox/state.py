@@ -135,11 +135,16 @@ class GatewayToken:
 
 @dataclass
 class HpfSession:
+    """A hosted-fields session; `paid_by` is the approved payment its card made, `initial_cit` whether
+    that payment was marked as the initial customer-initiated one (`/createToken` may follow it)."""
+
     token: str
     jwt: str
     issued_at: float
     card: Card | None = None
     used: bool = False
+    paid_by: int | None = None
+    initial_cit: bool = False
 
 
 class Ledger:

@@ -130,7 +130,7 @@ class Charge:
         if not applied:
             return answer  # a look-up settled the call while we waited: what it recorded stands
         if to_save and isinstance(due.cart, MedusaCart):
-            saved = await Vault(self.ctx).save(ref.payment_id, due.cart, result)
+            saved = await Vault(self.ctx).save(ref.payment_id, due.cart, sale, result)
             answer = Answer(answer.body.model_copy(update={"saved_card_id": saved}), answer.is_open)
         if result.refusal is Refusal.NO_INITIAL_CIT:
             raise refused(vault_errors.SavedCardNoConsent(details={"response_code": result.code}))

@@ -5,7 +5,7 @@ decrypts) and leaves the vault only towards NetValve."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from cryptography.fernet import Fernet, MultiFernet
@@ -13,7 +13,7 @@ from prometheus_client import Counter
 
 from app.core.config import Settings
 from app.core.errors import AppError
-from app.gateway import GatewayResult, IssuedCard
+from app.gateway import GatewayResult, IssuedCard, Sale, requests
 from app.models import AccountHolder, Payment, SavedCard
 from app.repositories.medusa_rows import MedusaCart
 from app.repositories.saved_cards import SavedCardRepository
@@ -171,14 +171,14 @@ class Vault:
             raise vault_errors.SavedCardNoConsent()
         return UsableCard(card, cipher(self.settings).decrypt(card.token_encrypted).decode())
 
-    async def save(self, payment_id: int, cart: MedusaCart, result: GatewayResult[None]) -> str | None:
-        """Save the card of an approved payment the shopper asked to save (the gateway token NetValve issued
-        with it); the card's id. A failure is logged (never the token) and counted, and the paid payment
-        stands."""
+    async def save(
+        self, payment_id: int, cart: MedusaCart, sale: Sale, result: GatewayResult[None]
+    ) -> str | None:
+        """Save the card of an approved payment the shopper asked to save: the gateway token NetValve issued
+        with it, else one it issues from the sale's hosted-fields token (``create_token``); the card's id.
+        A failure is logged (never the token) and counted, and the paid payment stands."""
         try:
-            issued = result.issued_card
-            if issued is None:
-                raise ValueError("NetValve's answer gave no gateway token")
+            issued = result.issued_card or await self._token_after(sale, result)
             card = _card_of(payment_id, cart, issued, result.transaction_id)
             card.token_encrypted = cipher(self.settings).encrypt(issued.token.encode())
             async with self.ctx.sessionmaker.begin() as db:
@@ -198,6 +198,31 @@ class Vault:
             return None
         SAVED_CARDS_TOTAL.labels("saved").inc()
         return card.id
+
+    async def _token_after(self, sale: Sale, result: GatewayResult[None]) -> IssuedCard:
+        """A NetValve account that issues no token with a sale: the token of the card the sale's
+        hosted-fields token holds, sent once like every call that creates state at NetValve; what its answer
+        lacks of the card (its minimal answer has none of it) from the sale's answer."""
+        created = await self.ctx.gateway.create_token(
+            requests.create_token(sale.payment_token, sale.routing, currency=sale.currency, verify=False)
+        )
+        issued = created.issued_card
+        if issued is None:
+            raise ValueError(f"NetValve issued no gateway token after the sale ({created.outcome.value})")
+        paid = result.response
+        if paid is None:
+            return issued
+        return replace(
+            issued,
+            masked=issued.masked or paid.card_number,
+            brand=issued.brand or paid.card_type,
+            expiry_month=issued.expiry_month or _number(paid.card_expiry_month),
+            expiry_year=issued.expiry_year or _number(paid.card_expiry_year),
+        )
+
+
+def _number(value: str | None) -> int | None:
+    return int(value) if value is not None and value.strip().isdigit() else None
 
 
 def _card_of(payment_id: int, cart: MedusaCart, issued: IssuedCard, transaction_id: int | None) -> SavedCard:

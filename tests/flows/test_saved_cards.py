@@ -4,10 +4,12 @@ saved card is authenticated like a typed one."""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from cryptography.fernet import Fernet
 from prometheus_client import REGISTRY
 from sqlalchemy import select
@@ -360,3 +362,96 @@ async def test_with_3ds_on_a_card_is_saved_after_its_challenge_and_a_saved_card_
     # One authentication per payment: the saved card's was its own, not skipped.
     authentications = (await stack.nv.get("/_sandbox/threeds")).json()
     assert [a["status"] for a in authentications] == [a["status"] for a in authentications[:1]] * 2
+
+
+SAVED = "netvalve_saved_cards_total"
+
+
+def _create_token_calls() -> float:
+    """The service's ``/createToken`` calls, whatever their outcome."""
+    return sum(
+        sample.value
+        for metric in REGISTRY.collect()
+        if metric.name == "netvalve_gateway_requests"
+        for sample in metric.samples
+        if sample.name.endswith("_total") and sample.labels.get("operation") == "create_token"
+    )
+
+
+async def test_without_a_token_on_the_sale_the_card_is_saved_through_create_token(
+    scripted: OpenScripted,
+) -> None:
+    stack, _ = await scripted(**VAULT)
+    await stack.knobs(sales_without_tokens=True)
+    cart = await stack.cart()
+    customer_id = await signed_in(stack, cart)
+
+    paid = await pay(stack, cart, payment_token=await stack.token_for(cart), save_card=True)
+
+    assert paid.status_code == 200, paid.text
+    card_id = paid.json().get("saved_card_id")
+    assert card_id is not None, "the paid card was not saved"
+    sale = await sale_of_cart(stack, cart)
+    assert (sale["additionalData"], sale["paymentType"]) == (INITIAL_CIT, "CARD")
+    [issued] = await sandbox_tokens(stack)
+    assert (issued["issuedBy"], issued["transactionID"]) == ("CREATE_TOKEN", None)
+    assert issued["citTransactionIDs"] == [sale["transactionID"]]
+    row = await stack.conn.fetchrow("SELECT * FROM saved_cards WHERE id = $1", card_id)
+    assert row is not None
+    assert Fernet(VAULT_KEY.encode()).decrypt(row["token_encrypted"]).decode() == issued["paymentToken"]
+    assert (row["masked"], row["brand"], row["expiry_month"], row["expiry_year"]) == (
+        "401200******5439",
+        "VISA",
+        12,
+        2030,
+    )
+    assert row["initial_transaction_id"] == sale["transactionID"]
+
+    second = await stack.cart(email="member@example.com")
+    await stack.conn.execute("UPDATE cart SET customer_id = $1 WHERE id = $2", customer_id, second.cart_id)
+    again = await pay(stack, second, saved_card_id=card_id)
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "captured"
+    token_sale = await sale_of_cart(stack, second)
+    assert (token_sale["paymentType"], token_sale["additionalData"]) == ("TOKEN", CUSTOMER_CIT)
+
+    charged = await _charge(stack, card_id, await _customers_order(stack, customer_id), "mit-created")
+    assert charged.status_code == 200, charged.text
+    assert charged.json()["status"] == "captured"
+    mit = (await stack.sandbox_transactions())[-1]
+    assert (mit["responseCode"], mit["additionalData"]) == (
+        "GTW_1000",
+        {**MERCHANT_MIT, "initialTransactionId": sale["transactionID"]},
+    )
+
+
+async def test_a_failing_create_token_leaves_the_payment_paid_and_saves_nothing(
+    scripted: OpenScripted, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack, _ = await scripted(**VAULT)
+    await stack.knobs(sales_without_tokens=True, fault="error=500", fault_paths=["/createToken"])
+    cart = await stack.cart()
+    await signed_in(stack, cart)
+    failed = REGISTRY.get_sample_value(SAVED, {"outcome": "failed"}) or 0.0
+    calls = _create_token_calls()
+    hpf_token = await stack.token_for(cart)
+
+    # The app's logging setup replaced the root logger's handlers, caplog's among them.
+    logging.getLogger().addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO):
+            paid = await pay(stack, cart, payment_token=hpf_token, save_card=True)
+    finally:
+        logging.getLogger().removeHandler(caplog.handler)
+
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "captured"
+    assert "saved_card_id" not in paid.json()
+    assert await stack.conn.fetchval("SELECT count(*) FROM saved_cards") == 0
+    assert await sandbox_tokens(stack) == []
+    assert _create_token_calls() == calls + 1, "no /createToken was tried"
+    assert REGISTRY.get_sample_value(SAVED, {"outcome": "failed"}) == failed + 1
+    assert "the paid card could not be saved" in caplog.text
+    assert not [record for record in caplog.records if hpf_token in repr(record.__dict__)]
+    status = await stack.conn.fetchval("SELECT status FROM payments WHERE cart_id = $1", cart.cart_id)
+    assert status == "captured"

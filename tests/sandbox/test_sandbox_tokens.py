@@ -410,3 +410,66 @@ async def test_faults_and_latency_apply_to_token_sales(sandbox: Harness) -> None
     assert failed.status_code == 503
     assert slow.json()["responseCode"] == "GTW_1000"
     assert [row["clientOrderId"] for row in await sandbox.ledger()] == ["initial", "d", "s"]
+
+
+# --- a NetValve account that issues no token on sales: `/createToken` after the sale ---------------
+
+
+@pytest.mark.parametrize("path", ["/sale", "/authorize"])
+async def test_with_sales_without_tokens_an_approved_card_payment_answers_no_token(
+    sandbox: Harness, path: str
+) -> None:
+    assert (await sandbox.knobs(sales_without_tokens=True)).status_code == 200
+    hpf = await _hpf_token(sandbox)
+
+    answer = (await sandbox.post(path, _hpf_sale(hpf, clientOrderId="no-token"))).json()
+
+    assert answer["responseCode"] == "GTW_1000"
+    assert (answer["paymentToken"], answer["paymentTokenType"]) == (None, None)
+    assert (answer["cardNumber"], answer["cardExpiryYear"]) == ("401200******5439", "2030")
+    assert await _tokens(sandbox) == []
+
+
+async def test_create_token_after_the_initial_sale_tokenizes_its_card_for_merchant_charges(
+    sandbox: Harness,
+) -> None:
+    await sandbox.knobs(sales_without_tokens=True)
+    hpf = await _hpf_token(sandbox)
+    sale = (
+        await sandbox.post("/sale", _hpf_sale(hpf, clientOrderId="init", additionalData=INITIAL_CIT))
+    ).json()
+
+    created = await sandbox.post("/createToken", _create_token(hpf))
+
+    assert created.status_code == 200, created.text
+    token = created.json()["paymentToken"]
+    assert created.json()["paymentTokenType"] == "GATEWAY_TOKEN"
+    [listed] = await _tokens(sandbox)
+    assert (listed["paymentToken"], listed["issuedBy"], listed["cardNumber"]) == (
+        token,
+        "CREATE_TOKEN",
+        "401200******5439",
+    )
+    assert listed["citTransactionIDs"] == [sale["transactionID"]]
+    mit = (await sandbox.post("/sale", _token_sale(token, "mit", _mit(sale["transactionID"])))).json()
+    assert mit["responseCode"] == "GTW_1000"
+
+
+async def test_create_token_after_a_declined_or_unmarked_sale(sandbox: Harness) -> None:
+    await sandbox.knobs(sales_without_tokens=True)
+    declined_hpf = await _hpf_token(sandbox, card="4000000000009995")
+    await sandbox.post("/sale", _hpf_sale(declined_hpf, clientOrderId="declined"))
+    unmarked_hpf = await _hpf_token(sandbox)
+    unmarked = (await sandbox.post("/sale", _hpf_sale(unmarked_hpf, clientOrderId="plain"))).json()
+
+    after_decline = await sandbox.post("/createToken", _create_token(declined_hpf))
+    after_unmarked = await sandbox.post("/createToken", _create_token(unmarked_hpf))
+
+    assert after_decline.status_code == 400
+    assert "Already Used" in after_decline.json()[0]["responseMessage"]
+    assert after_unmarked.status_code == 200, after_unmarked.text
+    token = after_unmarked.json()["paymentToken"]
+    [listed] = await _tokens(sandbox)
+    assert listed["citTransactionIDs"] == []
+    refused = (await sandbox.post("/sale", _token_sale(token, "mit", _mit(unmarked["transactionID"])))).json()
+    assert refused["responseCode"] == "GTW_2081"
